@@ -1,0 +1,162 @@
+"""mason's command line: the only place that turns errors into messages and exit codes.
+
+The parser is built from cheap standard-library pieces; each command's handler lives in
+``mason.commands.<module>`` and is imported only when that command runs, so that
+``mason --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from mason import __version__
+
+# command -> "module:function" under mason.commands
+HANDLERS: dict[str, str] = {
+    "plan": "query:plan",
+    "list": "query:list_packages",
+    "info": "query:info",
+    "graph": "query:graph",
+    "merge": "store:merge",
+    "owner": "store:owner",
+    "files": "store:files",
+    "verify": "store:verify",
+    "recover": "store:recover",
+    "install": "install:install",
+    "download": "install:download",
+    "uninstall": "install:uninstall",
+    "log": "install:log",
+    "report": "install:report",
+}
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--catalog", metavar="DIR", help="catalog directory (one sub-directory per recipe)")
+    p.add_argument("--prefix", metavar="DIR", help="install prefix (default ./local)")
+
+
+def _json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument("packages", nargs="*", metavar="PKG")
+    p.add_argument("--all", action="store_true", help="the whole catalog")
+
+
+def _sources(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--upstream", metavar="DIR", help="source cache (default: upstream/ beside the catalog)")
+    p.add_argument("--mirror", action="append", dest="mirrors", metavar="URL|DIR",
+                   help="where to fetch sources from (repeatable, tried in order)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mason",
+        description="Build a software stack from source into one shared prefix, race-free.",
+    )
+    parser.add_argument("--version", action="version", version=f"mason {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        _common(p)
+        return p
+
+    p = add("install", "build and install packages and their missing or out-of-date dependencies")
+    _selection(p)
+    _sources(p)
+    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="global job budget")
+    p.add_argument("-k", "--keep-going", action="store_true", help="go on past failures")
+    p.add_argument("--force", action="store_true", help="rebuild the named packages even if up to date")
+    p.add_argument("--check", action="store_true", help="run spkg-check")
+    p.add_argument("--allow-overwrite", action="store_true", help="let packages overwrite each other's files")
+    p.add_argument("--python", metavar="EXE", help="interpreter for the venv")
+    p.add_argument("--venv", metavar="DIR", help="separate venv (default: the prefix itself)")
+    p.add_argument("--find-links", action="append", metavar="DIR|URL", help="where pip packages come from")
+    p.add_argument("--index-url", metavar="URL", help="package index for pip packages")
+
+    p = add("uninstall", "remove installed packages")
+    p.add_argument("packages", nargs="+", metavar="PKG")
+    p.add_argument("--force", action="store_true", help="even if installed packages depend on them")
+
+    p = add("plan", "what install would do, in order, and why")
+    _selection(p)
+    _json(p)
+
+    p = add("list", "list the catalog's packages, or the installed ones")
+    p.add_argument("--installed", action="store_true", help="installed packages (from the records)")
+    p.add_argument("--type", choices=["base", "standard", "optional", "experimental"])
+    p.add_argument("--kind", choices=["normal", "pip", "wheel", "script", "none"])
+    _json(p)
+
+    p = add("info", "everything the catalog says about one package")
+    p.add_argument("package", metavar="PKG")
+    _json(p)
+
+    p = add("files", "the files an installed package owns")
+    p.add_argument("package", metavar="PKG")
+    _json(p)
+
+    p = add("owner", "which installed package owns each path")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    _json(p)
+
+    p = add("graph", "the dependency graph")
+    _selection(p)
+    p.add_argument("--format", choices=["dot", "json"], default="dot")
+
+    p = add("verify", "compare the prefix with the records (exit 1 on any problem)")
+    p.add_argument("packages", nargs="*", metavar="PKG")
+    _json(p)
+
+    p = add("download", "fetch and verify sources only")
+    _selection(p)
+    _sources(p)
+
+    p = add("recover", "finish or undo interrupted work in the prefix")
+    _json(p)
+
+    p = add("merge", "install an already staged tree (paths relative to the prefix) as a package")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("version", metavar="VERSION")
+    p.add_argument("staged", metavar="DIR")
+    p.add_argument("--allow-overwrite", action="store_true", help="replace files owned by other packages")
+    p.add_argument("--copy", action="store_true", help="copy instead of moving (keep DIR)")
+    _json(p)
+
+    p = add("log", "show a package's build log")
+    p.add_argument("package", metavar="PKG")
+
+    p = add("report", "write an HTML timeline of the last run")
+    p.add_argument("-o", "--output", metavar="FILE", default="mason-report.html")
+    return parser
+
+
+def _handler(command: str) -> Callable[[argparse.Namespace], int]:
+    module, func = HANDLERS[command].split(":")
+    mod = importlib.import_module(f"mason.commands.{module}")
+    handler: Callable[[argparse.Namespace], int] = getattr(mod, func)
+    return handler
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run mason; return the exit status (0 ok, 1 a package failed, 2 bad input)."""
+    from mason.errors import MasonError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return _handler(args.command)(args)
+    except MasonError as e:
+        print(f"mason: error: {e}", file=sys.stderr)
+        if e.hint:
+            print(f"mason: hint: {e.hint}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("mason: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,121 @@
+"""Where mason's settings come from: command line, environment, ``mason.toml``.
+
+Precedence, highest first: a command-line option, the environment (``MASON_CATALOG``,
+``MASON_PREFIX``, ``MASON_UPSTREAM``), ``mason.toml`` in the current directory, defaults.
+Relative paths in ``mason.toml`` are relative to the directory holding it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mason.errors import BadInput
+
+CONFIG_FILE = "mason.toml"
+
+
+class ConfigError(BadInput):
+    """``mason.toml`` cannot be read or has a bad value."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings for one mason command."""
+
+    catalog: Path | None
+    prefix: Path
+    upstream: Path | None = None
+    mirrors: tuple[str, ...] = ()
+    variables: dict[str, str] = field(default_factory=dict)
+    python: str | None = None
+    venv: Path | None = None
+    find_links: tuple[str, ...] = ()
+    index_url: str | None = None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read: {e}") from e
+    section = data.get("mason", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [mason] must be a table")
+    return section
+
+
+def _path_value(raw: object, base: Path, key: str, source: Path) -> Path:
+    if not isinstance(raw, str):
+        raise ConfigError(f"{source}: '{key}' must be a string path")
+    p = Path(raw).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def _str_list(raw: object, key: str, source: Path) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        return (raw,)
+    if isinstance(raw, list) and all(isinstance(x, str) for x in raw):
+        return tuple(raw)
+    raise ConfigError(f"{source}: '{key}' must be a string or a list of strings")
+
+
+def load_settings(
+    *,
+    catalog: str | None = None,
+    prefix: str | None = None,
+    upstream: str | None = None,
+    mirrors: list[str] | None = None,
+    python: str | None = None,
+    venv: str | None = None,
+    find_links: list[str] | None = None,
+    index_url: str | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Combine the command line, the environment and ``mason.toml`` into settings."""
+    cwd = cwd or Path.cwd()
+    cfg_path = cwd / CONFIG_FILE
+    cfg: dict[str, Any] = _read_toml(cfg_path) if cfg_path.is_file() else {}
+
+    def pick_path(cli: str | None, env: str, key: str) -> Path | None:
+        if cli:
+            return Path(cli).expanduser().absolute()
+        if os.environ.get(env):
+            return Path(os.environ[env]).expanduser().absolute()
+        if key in cfg:
+            return _path_value(cfg[key], cwd, key, cfg_path).absolute()
+        return None
+
+    cat = pick_path(catalog, "MASON_CATALOG", "catalog")
+    pre = pick_path(prefix, "MASON_PREFIX", "prefix") or (cwd / "local").absolute()
+    up = pick_path(upstream, "MASON_UPSTREAM", "upstream")
+    mir: tuple[str, ...] = tuple(mirrors) if mirrors else ()
+    if not mir and "mirrors" in cfg:
+        mir = _str_list(cfg["mirrors"], "mirrors", cfg_path)
+    fl: tuple[str, ...] = tuple(find_links) if find_links else ()
+    if not fl and "find_links" in cfg:
+        fl = _str_list(cfg["find_links"], "find_links", cfg_path)
+    variables = cfg.get("variables", {})
+    if not isinstance(variables, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in variables.items()
+    ):
+        raise ConfigError(f"{cfg_path}: [mason.variables] must map names to strings")
+    py = python or (cfg.get("python") if isinstance(cfg.get("python"), str) else None)
+    venv_path = pick_path(venv, "MASON_VENV", "venv")
+    idx = index_url or (cfg.get("index_url") if isinstance(cfg.get("index_url"), str) else None)
+    return Settings(
+        catalog=cat,
+        prefix=pre,
+        upstream=up,
+        mirrors=mir,
+        variables=dict(variables),
+        python=py,
+        venv=venv_path,
+        find_links=fl,
+        index_url=idx,
+    )
