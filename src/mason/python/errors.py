@@ -1,0 +1,94 @@
+"""Errors of mason's Python side: venvs, wheels and pip.
+
+Each error keeps typed fields and builds its message from them. They pickle (the fields are
+the constructor's arguments), so a wheel staged in a worker process reports the same error
+as one staged in-process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mason.errors import BadInput, MasonError
+
+
+def _bullets(lines: Sequence[str]) -> str:
+    return "".join(f"\n  - {line}" for line in lines)
+
+
+class VenvError(MasonError):
+    """The venv cannot be created or inspected."""
+
+    def __init__(self, venv: Path, reason: str, *, hint: str | None = None) -> None:
+        super().__init__(f"venv {venv}: {reason}", hint=hint)
+        self.venv = venv
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.venv, self.reason), {"hint": self.hint}))
+
+
+class BadWheel(BadInput):
+    """A wheel that must not be installed: broken RECORD, paths escaping the venv, ..."""
+
+    def __init__(self, wheel: Path, problems: Sequence[str]) -> None:
+        super().__init__(
+            f"wheel {wheel.name} cannot be installed ({wheel}):{_bullets(problems)}",
+            hint="rebuild or download the wheel again; a wheel must match its RECORD",
+        )
+        self.wheel = wheel
+        self.problems = tuple(problems)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.wheel, self.problems), {}))
+
+
+class StagingFailed(MasonError):
+    """Some wheels of a batch could not be staged; nothing of the batch is kept."""
+
+    def __init__(self, failures: Sequence[tuple[Path, MasonError]]) -> None:
+        lines = [f"{wheel.name}: {error}" for wheel, error in failures]
+        super().__init__(f"{len(failures)} wheel(s) could not be staged:{_bullets(lines)}")
+        self.failures = tuple(failures)
+        if any(isinstance(error, BadInput) for _, error in failures):
+            self.exit_code = BadInput.exit_code
+
+
+class PipFailed(MasonError):
+    """A pip command failed; ``output`` holds the end of what it printed."""
+
+    def __init__(self, what: str, command: Sequence[str], returncode: int, output: str) -> None:
+        tail = "\n".join(output.rstrip().splitlines()[-20:])
+        super().__init__(
+            f"{what}: pip exited with status {returncode}\n  command: {' '.join(command)}\n{tail}",
+        )
+        self.what = what
+        self.command = tuple(command)
+        self.returncode = returncode
+        self.output = output
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        args = (self.what, self.command, self.returncode, self.output)
+        return (_rebuild, (type(self), args, {}))
+
+
+class WrongWheelCount(MasonError):
+    """A build produced no wheel, or more than one, where exactly one was expected."""
+
+    def __init__(self, source: Path, wheels: Sequence[str]) -> None:
+        found = ", ".join(wheels) if wheels else "none"
+        super().__init__(
+            f"building {source} must give exactly one wheel; it gave {len(wheels)}: {found}",
+            hint="sdh_pip_install builds one project per call",
+        )
+        self.source = source
+        self.wheels = tuple(wheels)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.source, self.wheels), {}))
+
+
+def _rebuild(cls: type[MasonError], args: tuple[Any, ...], kwargs: dict[str, Any]) -> MasonError:
+    return cls(*args, **kwargs)

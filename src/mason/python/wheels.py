@@ -1,0 +1,162 @@
+"""Staging wheels: a ``.whl`` in, a tree laid out like the venv out (SPEC section 6).
+
+``stage_wheel`` checks the wheel first (every RECORD hash and size, no path escaping the
+venv) and reports every problem at once; then ``installer`` unpacks it through
+:class:`~mason.python.destination.StagingDestination`. The staged tree holds the files with
+their final layout, byte-code and pip-compatible metadata (``RECORD``, ``INSTALLER``); the
+store merges it into the venv like any other staged tree.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shutil
+import zipfile
+from collections.abc import Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import installer
+from installer.exceptions import InstallerError
+from installer.records import parse_record_file
+from installer.sources import WheelFile
+
+from mason.errors import MasonError
+from mason.python.destination import StagingDestination
+from mason.python.errors import BadWheel, StagingFailed
+from mason.python.venv import Venv
+
+PoolKind = Literal["thread", "process"]
+
+
+@dataclass(frozen=True)
+class StagedWheel:
+    """One wheel unpacked into ``staged_root``, ready for the store to merge.
+
+    Paths in ``files`` and ``dist_info`` are relative to ``staged_root``, which stands for
+    ``tree_root`` (the venv root by default). ``files`` lists everything written, RECORD and
+    byte-code included, sorted; ``not_compiled`` the sources that did not byte-compile.
+    """
+
+    wheel: Path
+    distribution: str
+    version: str
+    staged_root: Path
+    tree_root: Path
+    dist_info: Path
+    files: tuple[Path, ...]
+    not_compiled: tuple[Path, ...] = ()
+
+
+def stage_wheel(
+    wheel: Path,
+    venv: Venv,
+    staged_root: Path,
+    *,
+    installer_name: str = "mason",
+    tree_root: Path | None = None,
+) -> StagedWheel:
+    """Unpack ``wheel`` under ``staged_root``, laid out for ``venv``.
+
+    ``staged_root`` stands for ``tree_root`` (default ``venv.root``); it may exist but must
+    not hold any of the wheel's files. Raises :class:`BadWheel` for a broken wheel.
+    """
+    tree = tree_root.absolute() if tree_root is not None else venv.root
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            source = WheelFile(archive)
+            check_wheel(wheel, source, archive.namelist())
+            destination = StagingDestination(wheel, venv, staged_root, tree, source.distribution)
+            metadata = {"INSTALLER": f"{installer_name}\n".encode()}
+            installer.install(source, destination, metadata)
+            dist_info = venv.relative.purelib / source.dist_info_dir
+    # installer asserts on malformed entry points; KeyError is a missing dist-info file
+    except (OSError, zipfile.BadZipFile, InstallerError, ValueError, KeyError, AssertionError) as e:
+        if isinstance(e, MasonError):
+            raise
+        raise BadWheel(wheel, [f"{type(e).__name__}: {e}"]) from e
+    return StagedWheel(
+        wheel=wheel,
+        distribution=source.distribution,
+        version=source.version,
+        staged_root=staged_root,
+        tree_root=tree,
+        dist_info=(venv.root / dist_info).relative_to(tree),
+        files=tuple(sorted(destination.written)),
+        not_compiled=tuple(sorted(destination.not_compiled)),
+    )
+
+
+def check_wheel(wheel: Path, source: WheelFile, names: list[str]) -> None:
+    """Raise :class:`BadWheel` listing every problem: escaping paths, RECORD mismatches.
+
+    ``names`` are the archive's member names.
+    """
+    rows = [row[0] for row in parse_record_file(source.read_dist_info("RECORD").splitlines())]
+    every = dict.fromkeys(names + rows)
+    problems = [f"{name} escapes the venv" for name in every if _escapes(name)]
+    try:
+        source.validate_record(validate_contents=True)
+    except source.validation_error as e:
+        issues: list[str] = getattr(e, "issues", [str(e)])
+        problems += [_strip_wheel_name(issue, wheel) for issue in issues]
+    if problems:
+        raise BadWheel(wheel, problems)
+
+
+def _escapes(name: str) -> bool:
+    if name.startswith("/") or "\\" in name or (len(name) > 1 and name[1] == ":"):
+        return True
+    return ".." in posixpath.normpath(name).split("/") or ".." in name.split("/")
+
+
+def _strip_wheel_name(issue: str, wheel: Path) -> str:
+    lead = f"In {wheel}, "
+    return issue[len(lead) :] if issue.startswith(lead) else issue
+
+
+def stage_wheels(
+    wheels: Sequence[Path],
+    venv: Venv,
+    staging_dir: Path,
+    *,
+    jobs: int = 1,
+    pool: PoolKind = "thread",
+    installer_name: str = "mason",
+) -> tuple[StagedWheel, ...]:
+    """Stage each wheel completely into ``staging_dir/<wheel file stem>``, ``jobs`` at a time.
+
+    All or nothing: if any wheel fails, every tree this call staged is removed and one
+    :class:`StagingFailed` lists each failure. Results are in the order of ``wheels``.
+    """
+    roots = [staging_dir / Path(w).name.removesuffix(".whl") for w in wheels]
+    results: list[StagedWheel | MasonError] = []
+    with _executor(jobs, pool) as ex:
+        futures = [
+            ex.submit(_stage_or_error, w, venv, root, installer_name)
+            for w, root in zip(wheels, roots, strict=True)
+        ]
+        results = [f.result() for f in futures]
+    failures = [(w, r) for w, r in zip(wheels, results, strict=True) if isinstance(r, MasonError)]
+    if failures:
+        for root in roots:
+            shutil.rmtree(root, ignore_errors=True)
+        raise StagingFailed(failures)
+    return tuple(r for r in results if isinstance(r, StagedWheel))
+
+
+def _stage_or_error(
+    wheel: Path, venv: Venv, root: Path, installer_name: str
+) -> StagedWheel | MasonError:
+    try:
+        return stage_wheel(wheel, venv, root, installer_name=installer_name)
+    except MasonError as e:
+        return e
+
+
+def _executor(jobs: int, pool: PoolKind) -> Executor:
+    if pool == "process" and jobs > 1:
+        return ProcessPoolExecutor(max_workers=jobs)
+    return ThreadPoolExecutor(max_workers=max(1, jobs))
