@@ -1,0 +1,298 @@
+"""Handlers of the catalog query commands: ``plan``, ``list``, ``info``, ``graph``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mason.catalog import Catalog, Recipe
+from mason.config import Settings, load_settings
+from mason.errors import MasonError, UsageError
+from mason.plan import Installed, Plan, dependency_graph, make_plan, select
+
+RECORDS = Path("var/lib/mason/installed")
+_DIGESTS = ("sha256", "sha1", "md5", "cksum")
+
+
+class RecordUnreadable(MasonError):
+    """An install record in the prefix is not valid JSON of the expected shape."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        self.path = path
+        super().__init__(
+            f"install record {path} is unreadable: {why}",
+            hint="run `mason recover`, or `mason verify` to see what the prefix holds",
+        )
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(catalog=args.catalog, prefix=args.prefix)
+
+
+def _catalog(settings: Settings) -> Catalog:
+    if settings.catalog is None:
+        raise UsageError(
+            "no catalog given",
+            hint="pass --catalog DIR, set MASON_CATALOG, or put catalog = '...' in mason.toml",
+        )
+    return Catalog.load(settings.catalog, settings.variables)
+
+
+def _timestamp(record: Mapping[str, Any], path: Path) -> float:
+    when = record.get("installed_at")
+    if isinstance(when, int | float):
+        return float(when)
+    date = record.get("install_date")
+    if isinstance(date, str):
+        try:
+            parsed = datetime.fromisoformat(date)
+        except ValueError:
+            pass  # SageMath writes `date` output here: fall back to the record's mtime
+        else:
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    return path.stat().st_mtime
+
+
+def _read_record(path: Path) -> Installed:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RecordUnreadable(path, str(e)) from e
+    if not isinstance(record, dict):
+        raise RecordUnreadable(path, "not a JSON object")
+    name, version = record.get("package_name"), record.get("package_version")
+    if not isinstance(name, str) or not isinstance(version, str):
+        raise RecordUnreadable(path, "package_name and package_version must be strings")
+    digest = record.get("recipe_hash")
+    return Installed(
+        name, version, digest if isinstance(digest, str) else None, _timestamp(record, path)
+    )
+
+
+def installed_state(prefix: Path) -> dict[str, Installed]:
+    """What ``<prefix>/var/lib/mason/installed/`` records, by package name ({} if none).
+
+    Hidden files (temporaries of atomic writes) are skipped; when one package has two
+    records (an interrupted upgrade), the newest install wins.
+    """
+    directory = prefix / RECORDS
+    if not directory.is_dir():
+        return {}
+    state: dict[str, Installed] = {}
+    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+        if entry.name.startswith(".") or not entry.is_file():
+            continue
+        record = _read_record(Path(entry.path))
+        known = state.get(record.name)
+        if known is None or record.installed_at >= known.installed_at:
+            state[record.name] = record
+    return state
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def _table(rows: Sequence[Sequence[str]]) -> None:
+    if not rows:
+        return
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]).rstrip())
+
+
+def _plan_json(plan: Plan) -> dict[str, Any]:
+    planned = set(plan.names)
+    return {
+        "requested": list(plan.requested),
+        "steps": [
+            {
+                "name": s.name,
+                "version": s.version,
+                "installed_version": s.installed_version,
+                "reason": s.reason,
+                "prerequisites": list(s.prerequisites),
+            }
+            for s in plan
+        ],
+        "up_to_date": [name for name in plan.needed if name not in planned],
+    }
+
+
+def plan(args: argparse.Namespace) -> int:
+    """``mason plan``: the packages an install would build, in order, and why."""
+    settings = _settings(args)
+    catalog = _catalog(settings)
+    result = make_plan(
+        catalog, args.packages, all=args.all, installed=installed_state(settings.prefix)
+    )
+    if args.json:
+        _print_json(_plan_json(result))
+        return 0
+    up_to_date = len(result.needed) - len(result)
+    if not result.steps:
+        print(f"nothing to do: {up_to_date} package(s) up to date")
+        return 0
+    rows = [(f"{i}.", s.name, s.version, s.reason) for i, s in enumerate(result, 1)]
+    _table(rows)
+    print(f"{len(result)} to build, {up_to_date} up to date")
+    return 0
+
+
+def _recipe_row(recipe: Recipe) -> dict[str, Any]:
+    return {
+        "name": recipe.name,
+        "version": recipe.version,
+        "type": recipe.type,
+        "kind": recipe.kind,
+        "tree": recipe.tree,
+        "summary": recipe.summary,
+    }
+
+
+def list_packages(args: argparse.Namespace) -> int:
+    """``mason list``: the catalog's packages (or, with --installed, the records)."""
+    if args.installed:
+        # written by the store's owner; imported late so the catalog commands never need it
+        store = importlib.import_module("mason.commands.store")
+        list_installed: Callable[[argparse.Namespace], int] = store.list_installed
+        return list_installed(args)
+    catalog = _catalog(_settings(args))
+    recipes = [
+        r
+        for r in catalog
+        if (args.type is None or r.type == args.type) and (args.kind is None or r.kind == args.kind)
+    ]
+    if args.json:
+        _print_json([_recipe_row(r) for r in recipes])
+    else:
+        _table([(r.name, r.version, r.type, r.kind, r.summary) for r in recipes])
+    return 0
+
+
+def _info_json(catalog: Catalog, recipe: Recipe, record: Installed | None) -> dict[str, Any]:
+    checksums = recipe.checksums
+    return {
+        **_recipe_row(recipe),
+        "upstream_version": recipe.upstream_version,
+        "patch_level": recipe.patch_level,
+        "path": str(recipe.path),
+        "dependencies": list(recipe.deps),
+        "order_only_dependencies": list(recipe.order_only),
+        "optional_dependencies": list(recipe.optional),
+        "check_dependencies": list(recipe.check),
+        "conditional_dependencies": list(recipe.conditional + recipe.conditional_order_only),
+        "file_dependencies": list(recipe.file_deps),
+        "force": recipe.force,
+        "reverse_dependencies": {
+            role: list(names)
+            for role, names in catalog.reverse_dependencies(recipe.name).items()
+            if names
+        },
+        "tarball": checksums.tarball if checksums else None,
+        "checksums": (
+            {k: v for k, v in vars(checksums).items() if k in _DIGESTS and v} if checksums else {}
+        ),
+        "upstream_url": checksums.upstream_url if checksums else None,
+        "requirements": recipe.requirements,
+        "python_requirement": recipe.python_requirement,
+        "scripts": sorted(recipe.scripts),
+        "patches": [p.name for p in recipe.patches],
+        "recipe_hash": recipe.recipe_hash,
+        "installed_version": record.version if record else None,
+    }
+
+
+def _info_text(data: Mapping[str, Any]) -> None:
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = "; ".join(f"{k}: {_plain(v)}" for k, v in value.items())
+        print(f"{key.replace('_', ' ')}: {_plain(value)}")
+
+
+def _plain(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+def info(args: argparse.Namespace) -> int:
+    """``mason info PKG``: everything the catalog says about one package."""
+    settings = _settings(args)
+    catalog = _catalog(settings)
+    recipe = catalog[args.package]
+    record = installed_state(settings.prefix).get(recipe.name)
+    data = _info_json(catalog, recipe, record)
+    if args.json:
+        _print_json(data)
+    else:
+        _info_text(data)
+    return 0
+
+
+def _edge_kind(recipe: Recipe, dep: str) -> str:
+    for kind, names in (
+        ("normal", recipe.deps),
+        ("order-only", recipe.order_only),
+        ("conditional", recipe.conditional + recipe.conditional_order_only),
+        ("optional", recipe.optional),
+    ):
+        if dep in names:
+            return kind
+    return "check"
+
+
+_DOT_STYLE = {"normal": "", "order-only": " [style=dashed]", "check": " [style=dotted]"}
+
+
+def _dot(catalog: Catalog, graph: Mapping[str, Sequence[str]]) -> str:
+    lines = ["digraph mason {", "  node [shape=box];"]
+    for name in graph:
+        label = f"{name}\\n{catalog.recipes[name].version}"
+        lines.append(f'  "{name}" [label="{label}"];')
+    for name, deps in graph.items():
+        for dep in dict.fromkeys(deps):
+            style = _DOT_STYLE.get(_edge_kind(catalog.recipes[name], dep), " [style=dotted]")
+            lines.append(f'  "{name}" -> "{dep}"{style};')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _graph_json(catalog: Catalog, graph: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    recipes = catalog.recipes
+    return {
+        "nodes": [
+            {"name": n, "version": recipes[n].version, "type": recipes[n].type} for n in graph
+        ],
+        "edges": [
+            {"from": n, "to": d, "kind": _edge_kind(recipes[n], d)}
+            for n, deps in graph.items()
+            for d in dict.fromkeys(deps)
+        ],
+    }
+
+
+def graph(args: argparse.Namespace) -> int:
+    """``mason graph``: the dependency graph of a selection, as Graphviz dot or JSON.
+
+    An edge ``a -> b`` means a needs b.
+    """
+    settings = _settings(args)
+    catalog = _catalog(settings)
+    roots = select(catalog, args.packages, all=args.all)
+    edges = dependency_graph(catalog, roots, installed_state(settings.prefix))
+    ordered = {name: edges[name] for name in sorted(edges)}
+    if args.format == "json":
+        _print_json(_graph_json(catalog, ordered))
+    else:
+        print(_dot(catalog, ordered))
+    return 0
