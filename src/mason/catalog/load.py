@@ -110,11 +110,8 @@ def _reader(
     root: Path, name: str, variables: Mapping[str, str], problems: list[Problem]
 ) -> RecipeReader | None:
     if not NAME_RE.fullmatch(name):
-        problems.append(
-            Problem(
-                name, name, None, "bad package name: use only a-z, 0-9 and _ (rename the directory)"
-            )
-        )
+        message = "bad package name: use only a-z, 0-9 and _ (rename the directory)"
+        problems.append(Problem(name, f"{name}/", None, message))
         return None
     base = _sage_root(root) or root.parent
     return RecipeReader(root=root, name=name, variables=variables, file_base=base)

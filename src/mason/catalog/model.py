@@ -94,7 +94,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        who = f"[{self.package}] " if self.package else ""
+        named = self.package is None or self.file.startswith(f"{self.package}/")
+        who = "" if named else f"[{self.package}] "
         return f"{where}: {who}{self.message}"
 
 
