@@ -102,6 +102,9 @@ def check_wheel(wheel: Path, source: WheelFile, names: list[str]) -> None:
     except source.validation_error as e:
         issues: list[str] = getattr(e, "issues", [str(e)])
         problems += [_strip_wheel_name(issue, wheel) for issue in issues]
+    except ValueError:
+        if not problems:  # installer chokes on absolute member names we already reported
+            raise
     if problems:
         raise BadWheel(wheel, problems)
 

@@ -1,0 +1,280 @@
+"""stage_wheel: real wheels staged, moved into a real venv, checked with pip and python."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from mason.errors import BadInput
+from mason.python.errors import BadWheel, StagingFailed
+from mason.python.venv import Venv, ensure_venv
+from mason.python.wheels import StagedWheel, stage_wheel, stage_wheels
+from wheelfactory import make_wheel, record_hash
+
+NAMESPACE_INIT = "__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n"
+
+
+def merge(staged: StagedWheel) -> None:
+    """Stand-in for the store's merge: copy the staged tree into the venv."""
+    shutil.copytree(staged.staged_root, staged.tree_root, symlinks=True, dirs_exist_ok=True)
+
+
+def pip(venv: Venv, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "pip", "--python", str(venv.python), *args]
+    env = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PATH": "/usr/bin:/bin"}
+    return subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+
+
+def run_py(venv: Venv, code: str) -> str:
+    done = subprocess.run([venv.python, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def venv(tmp_path: Path) -> Venv:
+    return ensure_venv(tmp_path / "prefix")
+
+
+def demo_wheel(directory: Path) -> Path:
+    return make_wheel(
+        directory,
+        "demo-pkg",
+        "1.0",
+        {
+            "demo/__init__.py": "VALUE = 42\n",
+            "demo/cli.py": "def main():\n    print('hello from demo')\n",
+        },
+        entry_points={"console_scripts": {"demo-hello": "demo.cli:main"}},
+        data={
+            "data": {"share/demo/notes.txt": "notes\n"},
+            "scripts": {"demo-raw": "#!python\nimport sys\nprint(sys.prefix)\n"},
+        },
+        executable=frozenset({"demo_pkg-1.0.data/scripts/demo-raw"}),
+    )
+
+
+def test_staged_wheel_is_a_pip_installed_package(tmp_path: Path, venv: Venv) -> None:
+    staged = stage_wheel(demo_wheel(tmp_path / "wheels"), venv, tmp_path / "stage")
+    # nothing reached the venv before the merge
+    assert not (venv.site_packages / "demo").exists()
+    merge(staged)
+
+    assert run_py(venv, "import demo; print(demo.VALUE, demo.__file__)") == (
+        f"42 {venv.site_packages / 'demo' / '__init__.py'}"
+    )
+    listed = json.loads(pip(venv, "list", "--format=json").stdout)
+    assert {"name": "demo-pkg", "version": "1.0"} in listed
+    shown = pip(venv, "show", "-f", "demo-pkg").stdout
+    assert "Name: demo-pkg" in shown
+    assert "demo/__pycache__/cli.cpython-" in shown
+    assert "../../../bin/demo-hello" in shown
+    assert pip(venv, "check").returncode == 0
+    assert (venv.site_packages / "demo_pkg-1.0.dist-info" / "INSTALLER").read_text() == "mason\n"
+
+    done = pip(venv, "uninstall", "-y", "demo-pkg")
+    assert done.returncode == 0, done.stderr
+    assert not (venv.site_packages / "demo").exists()  # .py and __pycache__/*.pyc gone
+    assert not (venv.site_packages / "demo_pkg-1.0.dist-info").exists()
+    assert not (venv.root / "bin" / "demo-hello").exists()
+    assert not (venv.root / "share" / "demo" / "notes.txt").exists()
+
+
+def test_entry_point_and_scripts_run_with_the_venv_python(tmp_path: Path, venv: Venv) -> None:
+    staged = stage_wheel(demo_wheel(tmp_path / "wheels"), venv, tmp_path / "stage")
+    launcher = tmp_path / "stage" / "bin" / "demo-hello"
+    assert launcher.read_text().splitlines()[0] == f"#!{venv.python}"
+    merge(staged)
+    hello = subprocess.run([venv.root / "bin" / "demo-hello"], capture_output=True, text=True)
+    assert (hello.returncode, hello.stdout) == (0, "hello from demo\n")
+    raw = subprocess.run([venv.root / "bin" / "demo-raw"], capture_output=True, text=True)
+    assert (raw.returncode, raw.stdout) == (0, f"{venv.root}\n")
+
+
+def test_data_scheme_lands_under_the_venv_root(tmp_path: Path, venv: Venv) -> None:
+    staged = stage_wheel(demo_wheel(tmp_path / "wheels"), venv, tmp_path / "stage")
+    assert Path("share/demo/notes.txt") in staged.files
+    assert (tmp_path / "stage" / "share" / "demo" / "notes.txt").read_text() == "notes\n"
+
+
+def test_record_lists_every_staged_file_with_pip_paths(tmp_path: Path, venv: Venv) -> None:
+    staged = stage_wheel(demo_wheel(tmp_path / "wheels"), venv, tmp_path / "stage")
+    record = (staged.staged_root / staged.dist_info / "RECORD").read_text().splitlines()
+    rows = {line.split(",")[0]: line.split(",")[1] for line in record}
+    site = venv.relative.purelib
+    expected = {
+        str(Path(*[".."] * len(site.parts)) / f)
+        if not f.is_relative_to(site)
+        else str(f.relative_to(site))
+        for f in staged.files
+    }
+    assert set(rows) == expected
+    for path, digest in rows.items():
+        if not path.endswith("RECORD"):
+            data = (staged.staged_root / site / path).resolve().read_bytes()
+            assert digest == record_hash(data), path
+    assert sorted(staged.files) == sorted(
+        p.relative_to(staged.staged_root) for p in staged.staged_root.rglob("*") if p.is_file()
+    )
+
+
+def test_identical_namespace_init_gives_identical_bytes(tmp_path: Path, venv: Venv) -> None:
+    a = make_wheel(
+        tmp_path / "w",
+        "backports.aa",
+        "1.0",
+        {"backports/__init__.py": NAMESPACE_INIT, "backports/aa.py": "A = 1\n"},
+    )
+    b = make_wheel(
+        tmp_path / "w",
+        "backports.bb",
+        "2.0",
+        {"backports/__init__.py": NAMESPACE_INIT, "backports/bb.py": "B = 2\n"},
+    )
+    sa = stage_wheel(a, venv, tmp_path / "sa")
+    sb = stage_wheel(b, venv, tmp_path / "sb")
+    pyc = f"backports/__pycache__/__init__.{venv.cache_tag}.pyc"
+    for rel in ("backports/__init__.py", pyc):
+        in_a = (sa.staged_root / venv.relative.purelib / rel).read_bytes()
+        in_b = (sb.staged_root / venv.relative.purelib / rel).read_bytes()
+        assert in_a == in_b, rel
+    merge(sa)
+    merge(sb)
+    assert run_py(venv, "from backports import aa, bb; print(aa.A + bb.B)") == "3"
+    # the byte-code is valid for the final path: python uses it without rewriting it
+    before = (venv.site_packages / pyc).read_bytes()
+    run_py(venv, "import backports")
+    assert (venv.site_packages / pyc).read_bytes() == before
+
+
+def test_bad_record_hash_names_the_wheel_and_the_file(tmp_path: Path, venv: Venv) -> None:
+    wheel = make_wheel(
+        tmp_path / "w",
+        "broken",
+        "1.0",
+        {"broken/__init__.py": "X = 1\n", "broken/data.py": "Y = 2\n"},
+        record_overrides={"broken/data.py": record_hash(b"something else")},
+    )
+    with pytest.raises(BadWheel) as info:
+        stage_wheel(wheel, venv, tmp_path / "stage")
+    assert isinstance(info.value, BadInput)
+    assert info.value.wheel == wheel
+    assert "broken-1.0-py3-none-any.whl" in str(info.value)
+    assert "broken/data.py didn't match RECORD" in str(info.value)
+    assert not (tmp_path / "stage").exists()
+
+
+@pytest.mark.parametrize(
+    "evil", ["../../../../etc/evil.py", "broken/../../../escape.py", "/tmp/absolute.py"]
+)
+def test_paths_escaping_the_venv_are_rejected(tmp_path: Path, venv: Venv, evil: str) -> None:
+    wheel = make_wheel(
+        tmp_path / "w", "broken", "1.0", {"broken/__init__.py": ""}, extra={evil: "import os\n"}
+    )
+    with pytest.raises(BadWheel, match="escapes the venv") as info:
+        stage_wheel(wheel, venv, tmp_path / "stage")
+    assert any(evil in problem for problem in info.value.problems)
+    assert not (tmp_path / "stage").exists()
+    assert not list(tmp_path.glob("**/escape.py")) and not Path("/tmp/absolute.py").exists()
+
+
+def test_escaping_data_path_is_rejected(tmp_path: Path, venv: Venv) -> None:
+    wheel = make_wheel(
+        tmp_path / "w",
+        "broken",
+        "1.0",
+        {"broken/__init__.py": ""},
+        data={"data": {"../../outside.txt": "x"}},
+    )
+    with pytest.raises(BadWheel, match=r"outside\.txt escapes the venv"):
+        stage_wheel(wheel, venv, tmp_path / "stage")
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path, venv: Venv) -> None:
+    wheel = make_wheel(
+        tmp_path / "w",
+        "broken",
+        "1.0",
+        {"broken/a.py": "", "broken/b.py": ""},
+        record_overrides={"broken/a.py": record_hash(b"x"), "broken/b.py": record_hash(b"y")},
+        extra={"../up.py": ""},
+    )
+    with pytest.raises(BadWheel) as info:
+        stage_wheel(wheel, venv, tmp_path / "stage")
+    text = "\n".join(info.value.problems)
+    assert "broken/a.py" in text and "broken/b.py" in text and "../up.py" in text
+
+
+def test_not_a_zip_is_a_clear_error(tmp_path: Path, venv: Venv) -> None:
+    wheel = tmp_path / "fake-1.0-py3-none-any.whl"
+    wheel.write_text("not a zip")
+    with pytest.raises(BadWheel, match=re.escape("fake-1.0-py3-none-any.whl")):
+        stage_wheel(wheel, venv, tmp_path / "stage")
+
+
+def test_staging_never_overwrites(tmp_path: Path, venv: Venv) -> None:
+    wheel = demo_wheel(tmp_path / "wheels")
+    stage_wheel(wheel, venv, tmp_path / "stage")
+    init = tmp_path / "stage" / venv.relative.purelib / "demo" / "__init__.py"
+    init.write_text("mine\n")
+    with pytest.raises(BadWheel, match="listed twice"):
+        stage_wheel(wheel, venv, tmp_path / "stage")
+    assert init.read_text() == "mine\n"
+
+
+def test_source_that_does_not_compile_is_kept_without_bytecode(tmp_path: Path, venv: Venv) -> None:
+    wheel = make_wheel(
+        tmp_path / "w", "odd", "1.0", {"odd/__init__.py": "", "odd/py2only.py": "print 'hi'\n"}
+    )
+    staged = stage_wheel(wheel, venv, tmp_path / "stage")
+    assert staged.not_compiled == (venv.relative.purelib / "odd" / "py2only.py",)
+    assert venv.relative.purelib / "odd" / "py2only.py" in staged.files
+
+
+def test_batch_staging_in_threads_and_processes(tmp_path: Path, venv: Venv) -> None:
+    wheels = [
+        make_wheel(tmp_path / "w", f"pkg{i}", "1.0", {f"pkg{i}/__init__.py": f"N = {i}\n"})
+        for i in range(4)
+    ]
+    seq = stage_wheels(wheels, venv, tmp_path / "seq")
+    thr = stage_wheels(wheels, venv, tmp_path / "thr", jobs=2)
+    proc = stage_wheels(wheels, venv, tmp_path / "proc", jobs=2, pool="process")
+    assert [s.wheel for s in seq] == wheels
+    assert [s.files for s in seq] == [s.files for s in thr] == [s.files for s in proc]
+    for s, p in zip(seq, proc, strict=True):
+        for f in s.files:
+            assert (s.staged_root / f).read_bytes() == (p.staged_root / f).read_bytes()
+    for s in proc:
+        merge(s)
+    assert run_py(venv, "import pkg0, pkg3; print(pkg0.N + pkg3.N)") == "3"
+
+
+def test_batch_is_all_or_nothing(tmp_path: Path, venv: Venv) -> None:
+    good = make_wheel(tmp_path / "w", "good", "1.0", {"good/__init__.py": ""})
+    bad = make_wheel(
+        tmp_path / "w",
+        "bad",
+        "1.0",
+        {"bad/__init__.py": ""},
+        record_overrides={"bad/__init__.py": record_hash(b"x")},
+    )
+    with pytest.raises(StagingFailed) as info:
+        stage_wheels([good, bad], venv, tmp_path / "staging", jobs=2, pool="process")
+    assert [w for w, _ in info.value.failures] == [bad]
+    assert isinstance(info.value.failures[0][1], BadWheel)
+    assert info.value.exit_code == 2
+    assert list((tmp_path / "staging").iterdir()) == []
+
+
+def test_wheel_archive_is_left_untouched(tmp_path: Path, venv: Venv) -> None:
+    wheel = demo_wheel(tmp_path / "wheels")
+    before = wheel.read_bytes()
+    stage_wheel(wheel, venv, tmp_path / "stage")
+    assert wheel.read_bytes() == before
+    assert zipfile.is_zipfile(wheel)
