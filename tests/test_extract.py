@@ -406,3 +406,20 @@ def test_not_an_archive_at_all(area: Area) -> None:
     junk = area.archive("pkg-1.0.tar.gz")
     junk.write_bytes(b"<html>404 Not Found</html>\n")
     assert_refused(area, junk, [], CorruptArchive)
+
+
+def test_destination_gets_the_umask_permissions(area: Area) -> None:
+    archive = make_tar(area.archive("flat.tar"), [M("a.txt", data=b"a"), M("b.txt")], "w")
+    old = os.umask(0o027)
+    try:
+        extract(archive, area.dest)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(area.dest.stat().st_mode) == 0o750
+
+
+def test_non_utf8_member_names(area: Area) -> None:
+    name = os.fsdecode(b"pkg/caf\xe9.txt")  # latin-1 name, as old tarballs have
+    archive = make_tar(area.archive("latin1.tar"), [M(name, data=b"x")], "w")
+    top = extract(archive, area.dest)
+    assert (top / os.fsdecode(b"caf\xe9.txt")).read_bytes() == b"x"

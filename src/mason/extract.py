@@ -30,10 +30,10 @@ import errno
 import lzma
 import os
 import posixpath
+import secrets
 import shutil
 import stat
 import tarfile
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -143,7 +143,7 @@ def extract(archive: Path, dest: Path) -> Path:
     fmt = archive_format(archive)
     if dest.exists() or dest.is_symlink():
         raise DestinationExists(archive, dest)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".extracting"))
+    tmp = _fresh_dir_beside(dest)
     try:
         if fmt == "tar":
             _extract_tar(archive, tmp)
@@ -156,6 +156,17 @@ def extract(archive: Path, dest: Path) -> Path:
         _remove_tree(tmp)
         raise
     return _single_top(dest)
+
+
+def _fresh_dir_beside(dest: Path) -> Path:
+    """A new hidden directory next to ``dest``, created with the umask's permissions."""
+    while True:
+        tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.extracting")
+        try:
+            tmp.mkdir()
+        except FileExistsError:
+            continue
+        return tmp
 
 
 def _single_top(dest: Path) -> Path:
@@ -182,20 +193,19 @@ def _name_max(root: Path) -> int:
 
 def _name_problem(raw: str, name_max: int) -> str | None:
     """Why the member name itself is unacceptable, or None."""
-    if raw.startswith("/") or (len(raw) > 1 and raw[1] == ":"):
+    if raw.startswith("/"):
         return "absolute path"
     parts = raw.split("/")
     if ".." in parts:
         return "'..' component leads outside the extraction directory"
     if "\0" in raw:
         return "NUL byte in name"
-    if len(raw.encode()) > _PATH_MAX:
-        return f"path too long for the filesystem ({len(raw.encode())} bytes)"
+    if len(os.fsencode(raw)) > _PATH_MAX:
+        return f"path too long for the filesystem ({len(os.fsencode(raw))} bytes)"
     for part in parts:
-        if len(part.encode()) > name_max:
-            return (
-                f"file name too long for the filesystem ({len(part.encode())} > {name_max} bytes)"
-            )
+        size = len(os.fsencode(part))
+        if size > name_max:
+            return f"file name too long for the filesystem ({size} > {name_max} bytes)"
     return None
 
 

@@ -38,10 +38,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
+from mason import __version__
 from mason.errors import BadInput, MasonError
 
 TIMEOUT_SECONDS = 30.0
 """Connect/read timeout for one HTTP request."""
+
+USER_AGENT = f"mason/{__version__}"
 
 _CHUNK = 1 << 20
 
@@ -255,7 +258,8 @@ def _sources(spec: SourceSpec, mirrors: Sequence[str]) -> list[str]:
 def _open_source(source: str) -> tuple[BinaryIO, int | None]:
     """Open a URL or a local path for reading; returns the stream and its size if known."""
     if source.startswith(("http://", "https://", "file://")):
-        resp = urllib.request.urlopen(source, timeout=TIMEOUT_SECONDS)
+        request = urllib.request.Request(source, headers={"User-Agent": USER_AGENT})
+        resp = urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS)
         length = resp.headers.get("Content-Length")
         return resp, int(length) if length and length.isdigit() else None
     path = Path(source)
@@ -326,7 +330,7 @@ def _use_cached(spec: SourceSpec, target: Path, on_event: EventSink | None) -> b
         verify(target, spec)
     except FileNotFoundError:
         return False
-    except ChecksumMismatch as e:
+    except (ChecksumMismatch, OSError) as e:
         _emit(on_event, spec, "discarded", source=str(target), message=_why(e))
         return False
     _emit(on_event, spec, "cached", source=str(target))
