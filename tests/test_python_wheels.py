@@ -278,3 +278,26 @@ def test_wheel_archive_is_left_untouched(tmp_path: Path, venv: Venv) -> None:
     stage_wheel(wheel, venv, tmp_path / "stage")
     assert wheel.read_bytes() == before
     assert zipfile.is_zipfile(wheel)
+
+
+BENCH_WHEELS = Path(__file__).resolve().parent.parent / "bench" / ".cache" / "wheels"
+
+
+@pytest.mark.slow
+def test_real_wheels_from_the_benchmark(tmp_path: Path, venv: Venv) -> None:
+    """The ~44 real wheels of bench/stage_wheels.py: staged, merged, checked by pip."""
+    wheels = sorted(BENCH_WHEELS.glob("*.whl"))
+    if not wheels:
+        pytest.skip(f"no wheels in {BENCH_WHEELS} (see bench/stage_wheels.py)")
+    staged = stage_wheels(wheels, venv, tmp_path / "staging", jobs=2, pool="process")
+    for s in staged:
+        merge(s)
+    listed = json.loads(pip(venv, "list", "--format=json").stdout)
+    assert len(listed) == len(wheels)
+    check = pip(venv, "check")
+    assert check.returncode == 0, check.stdout
+    first = staged[0]
+    name = first.distribution
+    assert pip(venv, "uninstall", "-y", name).returncode == 0
+    assert not (venv.root / first.dist_info).exists()
+    assert not any((venv.root / f).exists() for f in first.files)

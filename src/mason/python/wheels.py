@@ -135,19 +135,26 @@ def stage_wheels(
     :class:`StagingFailed` lists each failure. Results are in the order of ``wheels``.
     """
     roots = [staging_dir / Path(w).name.removesuffix(".whl") for w in wheels]
-    results: list[StagedWheel | MasonError] = []
+    # biggest first, so that one large wheel (sympy) does not start last and run alone
+    order = sorted(range(len(wheels)), key=lambda i: -_size(wheels[i]))
     with _executor(jobs, pool) as ex:
-        futures = [
-            ex.submit(_stage_or_error, w, venv, root, installer_name)
-            for w, root in zip(wheels, roots, strict=True)
-        ]
-        results = [f.result() for f in futures]
+        futures = {
+            i: ex.submit(_stage_or_error, wheels[i], venv, roots[i], installer_name) for i in order
+        }
+        results = [futures[i].result() for i in range(len(wheels))]
     failures = [(w, r) for w, r in zip(wheels, results, strict=True) if isinstance(r, MasonError)]
     if failures:
         for root in roots:
             shutil.rmtree(root, ignore_errors=True)
         raise StagingFailed(failures)
     return tuple(r for r in results if isinstance(r, StagedWheel))
+
+
+def _size(wheel: Path) -> int:
+    try:
+        return wheel.stat().st_size
+    except OSError:
+        return 0  # stage_wheel reports it
 
 
 def _stage_or_error(
