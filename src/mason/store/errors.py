@@ -1,0 +1,102 @@
+"""Errors raised by the store: typed fields, messages that name the package and path."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from mason.errors import BadInput, MasonError
+
+ConflictKind = Literal["owned", "unowned", "file-over-dir", "dir-over-file", "duplicate"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a staged tree: a path relative to the staging root and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One path of a staged tree that cannot be merged into the prefix as it is."""
+
+    kind: ConflictKind
+    path: str
+    owners: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if self.kind == "owned":
+            return f"{self.path}: already owned by {', '.join(self.owners)}"
+        if self.kind == "unowned":
+            return f"{self.path}: an unowned file is in the way in the prefix"
+        if self.kind == "file-over-dir":
+            return f"{self.path}: staged as a file, but the prefix has a directory there"
+        if self.kind == "dir-over-file":
+            return f"{self.path}: staged as a directory, but the prefix has a file there"
+        return f"{self.path}: staged twice (through a directory symlink in the prefix)"
+
+
+class StagedTreeError(BadInput):
+    """A staged tree is unsafe or malformed; every problem is listed at once."""
+
+    def __init__(self, package: str, root: str, problems: Sequence[Problem]) -> None:
+        self.package = package
+        self.root = root
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  {p.path}: {p.reason}" for p in self.problems)
+        super().__init__(
+            f"{package}: staged tree {root} has {len(self.problems)} problem(s):\n{lines}",
+            hint="fix the package's install step so that DESTDIR holds only regular files, "
+            "directories and symlinks that stay inside the prefix",
+        )
+
+
+class CollisionError(BadInput):
+    """Paths of a staged tree collide with the prefix; every conflict is listed at once.
+
+    ``path`` and ``owners`` describe the first conflict; ``conflicts`` holds all of them.
+    """
+
+    def __init__(self, package: str, conflicts: Sequence[Conflict]) -> None:
+        self.package = package
+        self.conflicts = tuple(conflicts)
+        self.path = self.conflicts[0].path
+        self.owners = self.conflicts[0].owners
+        lines = "\n".join(f"  {c.describe()}" for c in self.conflicts)
+        super().__init__(
+            f"{package}: cannot merge, {len(self.conflicts)} path(s) collide with the prefix:\n"
+            f"{lines}",
+            hint="remove the conflicting package, fix the recipe, or pass --allow-overwrite",
+        )
+
+
+class LockTimeout(MasonError):
+    """A prefix lock could not be taken in time (another mason process holds it)."""
+
+    def __init__(self, path: str, mode: str, timeout: float) -> None:
+        self.path = path
+        self.mode = mode
+        self.timeout = timeout
+        super().__init__(
+            f"could not take the {mode} lock {path} within {timeout:g} s",
+            hint="another mason process is working on this prefix; wait for it or retry",
+        )
+
+
+class StoreError(MasonError):
+    """The prefix is in a state mason cannot work with (a corrupt record, a failed move)."""
+
+    def __init__(self, message: str, *, path: str | None = None, hint: str | None = None) -> None:
+        self.path = path
+        super().__init__(message, hint=hint)
+
+
+class NotInstalled(BadInput):
+    """A package name that has no record in the prefix."""
+
+    def __init__(self, package: str, prefix: str) -> None:
+        self.package = package
+        super().__init__(f"{package}: not installed in {prefix}")

@@ -1,0 +1,163 @@
+"""Filesystem primitives of the merge: no-replace renames, durable writes, a crash hook.
+
+Every operation that changes the disk during a merge or a recovery goes through this
+module, so the test hook ``MASON_TEST_KILL_AFTER_OPS=N`` can SIGKILL the process right
+after its Nth operation and the crash tests can step through every instant.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import shutil
+import signal
+from pathlib import Path
+
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+_renameat2 = getattr(_libc, "renameat2", None)
+
+KILL_ENV = "MASON_TEST_KILL_AFTER_OPS"
+_ops = 0
+_kill_after: int | None = None
+
+
+def arm_crash_hook() -> None:
+    """Start counting operations; read the kill threshold from the environment."""
+    global _ops, _kill_after
+    raw = os.environ.get(KILL_ENV)
+    _ops = 0
+    _kill_after = int(raw) if raw else None
+
+
+def _tick() -> None:
+    global _ops
+    _ops += 1
+    if _kill_after is not None and _ops >= _kill_after:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def op_count() -> int:
+    """How many counted operations ran since the hook was armed."""
+    return _ops
+
+
+def rename_noreplace(src: Path, dst: Path) -> None:
+    """Rename ``src`` to ``dst``, failing with ``FileExistsError`` if ``dst`` exists.
+
+    Checking that ``dst`` is free and taking it are one atomic step (renameat2 with
+    RENAME_NOREPLACE); where the filesystem does not support it, files fall back to
+    link + unlink, which is no-replace too.
+    """
+    if _renameat2 is not None:
+        rc = _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE)
+        if rc == 0:
+            _tick()
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS):
+            raise OSError(err, os.strerror(err), str(src), None, str(dst))
+    _fallback_noreplace(src, dst)
+
+
+def _fallback_noreplace(src: Path, dst: Path) -> None:
+    if src.is_dir() and not src.is_symlink():
+        os.mkdir(dst)  # EEXIST if taken
+        _tick()
+        for child in os.listdir(src):
+            rename_noreplace(src / child, dst / child)
+        os.rmdir(src)
+        _tick()
+        return
+    os.link(src, dst, follow_symlinks=False)
+    _tick()
+    os.unlink(src)
+    _tick()
+
+
+def rename_over(src: Path, dst: Path) -> None:
+    """Rename ``src`` onto ``dst``, replacing it atomically (only when policy decided so)."""
+    os.rename(src, dst)
+    _tick()
+
+
+def link(src: Path, dst: Path) -> None:
+    """Hard-link ``src`` (not following a symlink) to the new name ``dst``."""
+    os.link(src, dst, follow_symlinks=False)
+    _tick()
+
+
+def unlink(path: Path) -> None:
+    """Remove a file or symlink."""
+    os.unlink(path)
+    _tick()
+
+
+def rmdir(path: Path) -> None:
+    """Remove an empty directory."""
+    os.rmdir(path)
+    _tick()
+
+
+def rmtree(path: Path) -> None:
+    """Remove a whole tree (one counted operation)."""
+    if path.is_symlink() or not path.is_dir():
+        path.unlink()
+    else:
+        shutil.rmtree(path)
+    _tick()
+
+
+def makedirs(path: Path) -> None:
+    """Create a directory and its parents if missing."""
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        _tick()
+
+
+def fsync_dir(path: Path) -> None:
+    """Make the names in a directory durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dirs(paths: set[Path]) -> None:
+    """fsync each directory once (the batch of one package's merge); skip vanished ones."""
+    for p in sorted(paths):
+        try:
+            fsync_dir(p)
+        except FileNotFoundError:
+            continue
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` durably: temp file, fsync, rename, fsync the directory."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    _tick()
+    os.rename(tmp, path)
+    _tick()
+    fsync_dir(path.parent)
+
+
+def syncfs(path: Path) -> None:
+    """Flush every dirty page of the filesystem holding ``path`` (one call, not per file)."""
+    fn = getattr(_libc, "syncfs", None)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if fn is None or fn(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)

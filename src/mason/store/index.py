@@ -1,0 +1,94 @@
+"""The ownership index: SQLite (WAL) table of claims ``(path, package)``.
+
+Co-ownership is allowed (primary key is the pair). The index is derived data: the records
+are the source of truth and :meth:`OwnerIndex.rebuild` recreates it from them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS claims (
+    path TEXT NOT NULL,
+    package TEXT NOT NULL,
+    PRIMARY KEY (path, package)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS claims_by_package ON claims (package);
+"""
+
+
+class OwnerIndex:
+    """Claims of every installed package, answering "who owns this path" fast."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fresh = not path.exists()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=60.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # The index can always be rebuilt from the records: NORMAL is durable enough.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def owners(self, paths: Sequence[str]) -> dict[str, list[str]]:
+        """Owners of each path (sorted; empty list for an unclaimed path)."""
+        out: dict[str, list[str]] = {p: [] for p in paths}
+        cur = self._db.cursor()
+        for p in paths:
+            rows = cur.execute("SELECT package FROM claims WHERE path = ?", (p,)).fetchall()
+            out[p] = sorted(r[0] for r in rows)
+        return out
+
+    def owners_of(self, path: str) -> list[str]:
+        """Owners of one path."""
+        rows = self._db.execute("SELECT package FROM claims WHERE path = ?", (path,))
+        return sorted(r[0] for r in rows)
+
+    def paths_of(self, package: str) -> set[str]:
+        rows = self._db.execute("SELECT path FROM claims WHERE package = ?", (package,))
+        return {r[0] for r in rows}
+
+    def set_package(self, package: str, paths: Iterable[str]) -> None:
+        """Replace all claims of ``package`` with ``paths`` in one transaction."""
+        with self._transaction():
+            self._db.execute("DELETE FROM claims WHERE package = ?", (package,))
+            self._db.executemany(
+                "INSERT INTO claims (path, package) VALUES (?, ?)",
+                ((p, package) for p in paths),
+            )
+
+    def drop_package(self, package: str) -> None:
+        self.set_package(package, ())
+
+    def rebuild(self, claims: Mapping[str, Iterable[str]]) -> None:
+        """Recreate the whole index from ``{package: paths}`` (the records)."""
+        with self._transaction():
+            self._db.execute("DELETE FROM claims")
+            for package, paths in claims.items():
+                self._db.executemany(
+                    "INSERT INTO claims (path, package) VALUES (?, ?)",
+                    ((p, package) for p in paths),
+                )
+
+    def packages(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT DISTINCT package FROM claims")}
+
+    def _transaction(self) -> _Txn:
+        return _Txn(self._db)
+
+
+class _Txn:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")

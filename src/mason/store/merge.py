@@ -1,0 +1,134 @@
+"""Carrying out a planned merge: journal, moves, fsync, record (the commit), cleanup."""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mason.store import fsops
+from mason.store.errors import CollisionError, Conflict, StoreError
+from mason.store.index import OwnerIndex
+from mason.store.journal import Intent, Journal, Step
+from mason.store.plan import MergePlan
+from mason.store.records import Record, RecordStore
+from mason.store.recover import remove_stale, roll_back
+from mason.store.staged import StagedTree
+
+
+@dataclass(frozen=True)
+class PackageMeta:
+    """What the caller knows about the package being merged (goes into its record)."""
+
+    name: str
+    version: str
+    kind: str = "normal"
+    dependencies: Mapping[str, str] = field(default_factory=dict)
+    recipe_hash: str | None = None
+    test_result: str = ""
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """The stores one merge writes to."""
+
+    prefix: Path
+    journal: Journal
+    records: RecordStore
+    index: OwnerIndex
+
+
+def make_intent(
+    staged: StagedTree, meta: PackageMeta, plan: MergePlan, old: Record | None
+) -> Intent:
+    stale = tuple(sorted(set(old.files) - set(plan.claims))) if old else ()
+    return Intent(
+        txid=uuid.uuid4().hex,
+        package=meta.name,
+        version=meta.version,
+        old_version=old.version if old else None,
+        staged_root=staged.root,
+        steps=tuple(plan.steps),
+        stale=stale,
+    )
+
+
+def make_record(meta: PackageMeta, plan: MergePlan, txid: str, seconds: float) -> Record:
+    return Record(
+        name=meta.name,
+        version=meta.version,
+        files=plan.claims,
+        txid=txid,
+        kind=meta.kind,
+        install_date=datetime.now(UTC).isoformat(timespec="seconds"),
+        system_uname=" ".join(os.uname()),
+        test_result=meta.test_result,
+        dependencies=dict(meta.dependencies),
+        recipe_hash=meta.recipe_hash,
+        timings={**meta.timings, "merge": round(seconds, 6)},
+    )
+
+
+def _do_step(tx: Transaction, intent: Intent, step: Step) -> None:
+    src = intent.staged_root / step.src
+    dst = tx.prefix / step.dst
+    if step.op == "move":
+        fsops.rename_noreplace(src, dst)
+        return
+    assert step.backup is not None
+    # Keep the old inode reachable first, so the path is never missing and can be restored.
+    fsops.link(dst, tx.journal.txn_dir(intent.txid) / step.backup)
+    fsops.rename_over(src, dst)
+
+
+def move_all(tx: Transaction, intent: Intent) -> None:
+    """Make every move; on failure undo what was done and raise."""
+    try:
+        for step in intent.steps:
+            _do_step(tx, intent, step)
+    except OSError as e:
+        roll_back(tx.prefix, intent, tx.journal)
+        tx.journal.finish(intent.txid)
+        if e.errno == errno.EEXIST:
+            path = os.path.relpath(e.filename2 or e.filename or "?", tx.prefix)
+            raise CollisionError(intent.package, [Conflict("unowned", path)]) from e
+        raise StoreError(
+            f"{intent.package}: merge failed and was undone: {e}", path=e.filename
+        ) from e
+    fsops.fsync_dirs({(tx.prefix / s.dst).parent for s in intent.steps})
+
+
+def commit(
+    tx: Transaction, intent: Intent, meta: PackageMeta, plan: MergePlan, started: float
+) -> Record:
+    """Write the record (the commit point), then finish: claims, old files, old record."""
+    record = make_record(meta, plan, intent.txid, time.monotonic() - started)
+    tx.records.write(record)
+    tx.index.set_package(meta.name, record.files)
+    remove_stale(tx.prefix, meta.name, intent.stale, tx.index)
+    if intent.old_version is not None and intent.old_version != intent.version:
+        fsops.unlink(tx.records.path(meta.name, intent.old_version))
+        fsops.fsync_dir(tx.records.directory)
+    tx.journal.finish(intent.txid)
+    return record
+
+
+def run_merge(
+    tx: Transaction,
+    staged: StagedTree,
+    meta: PackageMeta,
+    plan: MergePlan,
+    old: Record | None,
+    started: float,
+) -> Record:
+    """Journal the intent, move, commit (call under the write lock, after planning)."""
+    intent = make_intent(staged, meta, plan, old)
+    tx.journal.write(intent)
+    move_all(tx, intent)
+    return commit(tx, intent, meta, plan, started)

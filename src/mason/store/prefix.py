@@ -1,0 +1,208 @@
+"""The prefix as a transactional store: the public face of :mod:`mason.store`."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from mason.errors import BadInput
+from mason.store import fsops
+from mason.store.errors import CollisionError, NotInstalled
+from mason.store.index import OwnerIndex
+from mason.store.journal import Journal
+from mason.store.locks import Lock
+from mason.store.merge import PackageMeta, Transaction, run_merge
+from mason.store.plan import Planner
+from mason.store.records import Record, RecordStore
+from mason.store.recover import RecoveryReport, recover_pending
+from mason.store.staged import StagedTree, scan_tree
+from mason.store.verify import VerifyReport, check_records, unclaimed_files
+
+NAME_RE = re.compile(r"[a-z0-9_]+")
+VERSION_RE = re.compile(r"[A-Za-z0-9_.+~-]+")
+
+
+def check_meta(meta: PackageMeta) -> None:
+    """A package name and version safe to use in file names."""
+    if not NAME_RE.fullmatch(meta.name):
+        raise BadInput(f"{meta.name!r}: package names must match [a-z0-9_]+")
+    if not VERSION_RE.fullmatch(meta.version):
+        raise BadInput(f"{meta.name}: bad version {meta.version!r}")
+
+
+class Prefix:
+    """An install prefix: merges staged trees, keeps records and claims, recovers crashes.
+
+    Every change takes the exclusive lock ``var/lock/prefix.lock``; queries take it shared.
+    A transaction left unfinished by a killed process is finished or undone by the next
+    operation that takes the exclusive lock.
+    """
+
+    def __init__(self, root: Path, *, lock_timeout: float | None = None) -> None:
+        self.root = Path(os.path.abspath(root))
+        self.lock_timeout = lock_timeout
+        state = self.root / "var" / "lib" / "mason"
+        self._records = RecordStore(state / "installed")
+        self._journal = Journal(state / "journal", state / "txn")
+        self._index_path = state / "owners.sqlite"
+        self._index: OwnerIndex | None = None
+        self._lock = Lock(self.root / "var" / "lock" / "prefix.lock")
+
+    # -- locking and recovery -------------------------------------------------------------
+
+    @contextmanager
+    def write_locked(self) -> Iterator[OwnerIndex]:
+        """Hold the exclusive prefix lock, after finishing any interrupted transaction."""
+        with self._lock.exclusive(self.lock_timeout):
+            index = self._open_index()
+            if self._journal.has_pending():
+                recover_pending(self.root, self._journal, self._records, index)
+            yield index
+
+    @contextmanager
+    def read_locked(self) -> Iterator[OwnerIndex]:
+        """Hold the shared lock; an interrupted transaction is recovered first."""
+        if self._journal.has_pending() or not self._index_path.exists():
+            with self.write_locked():
+                pass
+        with self._lock.shared(self.lock_timeout):
+            yield self._open_index()
+
+    def _open_index(self) -> OwnerIndex:
+        if self._index is None:
+            self._index = OwnerIndex(self._index_path)
+            if self._index.fresh and self._lock.mode == "exclusive":
+                self._rebuild_index(self._index)
+        return self._index
+
+    def _rebuild_index(self, index: OwnerIndex) -> None:
+        index.rebuild({n: r.files for n, r in self._records.all().items()})
+
+    def close(self) -> None:
+        """Close the index connection."""
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+    # -- staging and merging --------------------------------------------------------------
+
+    def staging_dir(self, label: str) -> Path:
+        """A fresh directory under ``<prefix>/var/tmp/mason`` (same filesystem as the prefix)."""
+        base = self.root / "var" / "tmp" / "mason"
+        base.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=base))
+
+    def scan(self, staged_dir: Path, package: str, *, copy: bool = False) -> StagedTree:
+        """Validate, hash and sanitize a staged tree (no lock held; all problems at once).
+
+        The tree is copied into a staging directory of the prefix when ``copy`` is set or
+        when it lives on another filesystem (a rename cannot cross filesystems).
+        """
+        staged_dir = Path(os.path.abspath(staged_dir))
+        own = False
+        if copy or not self._same_filesystem(staged_dir):
+            target = self.staging_dir(package)
+            os.rmdir(target)
+            shutil.copytree(staged_dir, target, symlinks=True)
+            staged_dir, own = target, True
+        tree = scan_tree(staged_dir, self.root, package)
+        fsops.syncfs(staged_dir)  # file data durable before it becomes visible in the prefix
+        return replace(tree, remove_root_after=own)
+
+    def _same_filesystem(self, path: Path) -> bool:
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            return os.stat(path).st_dev == os.stat(self.root).st_dev
+        except FileNotFoundError:
+            return True  # scan reports the missing directory
+
+    def merge(
+        self, staged: StagedTree, meta: PackageMeta, *, allow_overwrite: bool = False
+    ) -> Record:
+        """Merge a scanned tree as package ``meta.name`` (an upgrade if it is installed).
+
+        Raises :class:`CollisionError` listing every conflicting path; the prefix is then
+        unchanged. Returns the record written, which lists exactly what the merge claimed.
+        """
+        check_meta(meta)
+        if staged.package != meta.name:
+            raise BadInput(f"{meta.name}: staged tree was scanned for {staged.package}")
+        started = time.monotonic()
+        with self.write_locked() as index:
+            fsops.arm_crash_hook()
+            old = self._records.find(meta.name)
+            plan = Planner(self.root, staged, index.owners_of, allow_overwrite=allow_overwrite)
+            plan.run()
+            if plan.plan.conflicts:
+                raise CollisionError(meta.name, plan.plan.conflicts)
+            tx = Transaction(self.root, self._journal, self._records, index)
+            record = run_merge(tx, staged, meta, plan.plan, old, started)
+        if staged.remove_root_after and staged.root.exists():
+            shutil.rmtree(staged.root)
+        return record
+
+    # -- queries --------------------------------------------------------------------------
+
+    def records(self) -> dict[str, Record]:
+        """Every installed package's record, by name."""
+        with self.read_locked():
+            return self._records.all()
+
+    def record(self, name: str) -> Record | None:
+        """The record of ``name``, or None if it is not installed."""
+        with self.read_locked():
+            return self._records.find(name)
+
+    def files(self, name: str) -> list[str]:
+        """The paths ``name`` owns (relative to the prefix, sorted)."""
+        rec = self.record(name)
+        if rec is None:
+            raise NotInstalled(name, str(self.root))
+        return sorted(rec.files)
+
+    def relative(self, path: str) -> str:
+        """A user's path (absolute, or relative to the prefix) as a claim path."""
+        p = path if os.path.isabs(path) else os.path.join(self.root, path)
+        p = os.path.normpath(p)
+        parent = os.path.realpath(os.path.dirname(p))
+        real_root = os.path.realpath(self.root)
+        full = os.path.join(parent, os.path.basename(p))
+        if full == real_root or not full.startswith(real_root + os.sep):
+            raise BadInput(f"{path}: not inside the prefix {self.root}")
+        return os.path.relpath(full, real_root)
+
+    def owner(self, paths: Sequence[str]) -> dict[str, list[str]]:
+        """The packages owning each path (absolute, or relative to the prefix)."""
+        rels = {p: self.relative(p) for p in paths}
+        with self.read_locked() as index:
+            found = index.owners(list(rels.values()))
+        return {p: found[r] for p, r in rels.items()}
+
+    def verify(self, names: Sequence[str] | None = None) -> VerifyReport:
+        """Compare the prefix with the records (all packages, or only ``names``).
+
+        Unclaimed files are looked for only when checking the whole prefix.
+        """
+        with self.write_locked():
+            records = self._records.all()
+            if names:
+                missing = [n for n in names if n not in records]
+                if missing:
+                    raise NotInstalled(", ".join(missing), str(self.root))
+                return check_records(self.root, {n: records[n] for n in names})
+            report = check_records(self.root, records)
+            return replace(report, unclaimed=unclaimed_files(self.root, records))
+
+    def recover(self) -> RecoveryReport:
+        """Finish or undo interrupted transactions, then rebuild the ownership index."""
+        with self.write_locked() as index:
+            report = recover_pending(self.root, self._journal, self._records, index)
+            self._rebuild_index(index)
+        return replace(report, index_rebuilt=True)

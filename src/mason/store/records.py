@@ -1,0 +1,182 @@
+"""Install records: ``<prefix>/var/lib/mason/installed/<name>-<version>`` (JSON).
+
+The on-disk format is declared with TypedDicts and versioned (``mason_format``); SageMath's
+keys (``package_name``, ``package_version``, ``install_date``, ``system_uname``,
+``test_result``, ``files``) are kept so its tools can read the records. In memory a record
+is the frozen dataclass :class:`Record`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, NotRequired, TypedDict
+
+from mason.store import fsops
+from mason.store.errors import StoreError
+
+FORMAT = 1
+FileKind = Literal["file", "symlink"]
+
+
+class FileInfoJSON(TypedDict):
+    type: FileKind
+    sha256: str | None
+    size: int
+    target: NotRequired[str]
+
+
+class RecordJSON(TypedDict):
+    mason_format: int
+    package_name: str
+    package_version: str
+    install_date: str
+    system_uname: str
+    test_result: str
+    files: list[str]
+    kind: str
+    file_info: dict[str, FileInfoJSON]
+    dependencies: dict[str, str]
+    recipe_hash: str | None
+    timings: dict[str, float]
+    txid: str
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What a record knows about one claimed path."""
+
+    kind: FileKind
+    sha256: str | None
+    size: int
+    target: str | None = None
+
+    def to_json(self) -> FileInfoJSON:
+        out: FileInfoJSON = {"type": self.kind, "sha256": self.sha256, "size": self.size}
+        if self.target is not None:
+            out["target"] = self.target
+        return out
+
+    @classmethod
+    def from_json(cls, data: FileInfoJSON) -> FileInfo:
+        return cls(data["type"], data["sha256"], data["size"], data.get("target"))
+
+
+@dataclass(frozen=True)
+class Record:
+    """One installed package: its version, its files (with hashes) and how it got there."""
+
+    name: str
+    version: str
+    files: Mapping[str, FileInfo]
+    txid: str
+    kind: str = "normal"
+    install_date: str = ""
+    system_uname: str = ""
+    test_result: str = ""
+    dependencies: Mapping[str, str] = field(default_factory=dict)
+    recipe_hash: str | None = None
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}-{self.version}"
+
+    def to_json(self) -> RecordJSON:
+        paths = sorted(self.files)
+        return {
+            "mason_format": FORMAT,
+            "package_name": self.name,
+            "package_version": self.version,
+            "install_date": self.install_date,
+            "system_uname": self.system_uname,
+            "test_result": self.test_result,
+            "files": paths,
+            "kind": self.kind,
+            "file_info": {p: self.files[p].to_json() for p in paths},
+            "dependencies": dict(sorted(self.dependencies.items())),
+            "recipe_hash": self.recipe_hash,
+            "timings": dict(sorted(self.timings.items())),
+            "txid": self.txid,
+        }
+
+    @classmethod
+    def from_json(cls, data: RecordJSON) -> Record:
+        info = data["file_info"]
+        return cls(
+            name=data["package_name"],
+            version=data["package_version"],
+            files={p: FileInfo.from_json(info[p]) for p in data["files"]},
+            txid=data["txid"],
+            kind=data["kind"],
+            install_date=data["install_date"],
+            system_uname=data["system_uname"],
+            test_result=data["test_result"],
+            dependencies=data["dependencies"],
+            recipe_hash=data["recipe_hash"],
+            timings=data["timings"],
+        )
+
+
+class RecordStore:
+    """The directory of records; writes are atomic and durable."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def path(self, name: str, version: str) -> Path:
+        return self.directory / f"{name}-{version}"
+
+    def write(self, record: Record) -> Path:
+        """Write ``record`` atomically (temp file, fsync, rename, fsync directory)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        data = json.dumps(record.to_json(), indent=1, sort_keys=True).encode() + b"\n"
+        path = self.path(record.name, record.version)
+        fsops.write_atomic(path, data)
+        return path
+
+    def read(self, path: Path) -> Record:
+        """Read one record file; a corrupt file is a :class:`StoreError` naming it."""
+        try:
+            data = json.loads(path.read_bytes())
+            if data.get("mason_format") != FORMAT:
+                raise ValueError(f"unknown mason_format {data.get('mason_format')!r}")
+            return Record.from_json(data)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise StoreError(
+                f"{path}: cannot read install record: {e}",
+                path=str(path),
+                hint="run `mason recover`, or remove the record and reinstall the package",
+            ) from e
+
+    def all(self) -> dict[str, Record]:
+        """Every record, by package name (temporary files are ignored)."""
+        out: dict[str, Record] = {}
+        try:
+            names = sorted(os.listdir(self.directory))
+        except FileNotFoundError:
+            return out
+        for fn in names:
+            if not fn.startswith("."):
+                rec = self.read(self.directory / fn)
+                out[rec.name] = rec
+        return out
+
+    def find(self, name: str) -> Record | None:
+        """The record of package ``name`` (names have no ``-``, so the file name splits)."""
+        try:
+            names = sorted(os.listdir(self.directory))
+        except FileNotFoundError:
+            return None
+        found = [fn for fn in names if fn.split("-", 1)[0] == name]
+        return self.read(self.directory / found[-1]) if found else None
+
+    def remove_temporaries(self) -> None:
+        """Drop half-written temp files a crash left behind."""
+        if self.directory.is_dir():
+            for fn in os.listdir(self.directory):
+                if fn.startswith("."):
+                    fsops.unlink(self.directory / fn)

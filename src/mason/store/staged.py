@@ -1,0 +1,226 @@
+"""Scanning a staged tree: validate everything at once, hash, sanitize modes (no lock).
+
+A staged tree is a directory whose paths are relative to the prefix (``DESTDIR$PREFIX``).
+Scanning happens before the prefix lock is taken, so the expensive part of a merge (reading
+and hashing every byte) never holds other mason processes up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from mason.store.errors import Problem, StagedTreeError
+
+EntryKind = Literal["file", "symlink", "dir"]
+
+# Paths a package may never install: mason's own bookkeeping in the prefix.
+RESERVED = ("var/lib/mason", "var/lock", "var/tmp/mason")
+
+
+@dataclass(frozen=True)
+class StagedEntry:
+    """One path of a staged tree, relative to the staging root (posix separators)."""
+
+    rel: str
+    kind: EntryKind
+    size: int = 0
+    sha256: str | None = None
+    target: str | None = None
+
+    def same_content(self, other: StagedEntry) -> bool:
+        """Identical files (same bytes) or identical symlinks (same target)."""
+        if self.kind != other.kind:
+            return False
+        if self.kind == "symlink":
+            return self.target == other.target
+        return self.size == other.size and self.sha256 == other.sha256
+
+
+@dataclass(frozen=True)
+class StagedTree:
+    """A validated, hashed staged tree ready to merge as ``package``."""
+
+    root: Path
+    package: str
+    entries: Mapping[str, StagedEntry]
+    children: Mapping[str, tuple[str, ...]]
+    remove_root_after: bool = False
+
+    def files_under(self, rel: str) -> list[StagedEntry]:
+        """Every file and symlink at or below ``rel`` (what a directory move claims)."""
+        entry = self.entries[rel]
+        if entry.kind != "dir":
+            return [entry]
+        out: list[StagedEntry] = []
+        stack = [rel]
+        while stack:
+            d = stack.pop()
+            for name in self.children.get(d, ()):
+                child = self.entries[f"{d}/{name}" if d else name]
+                if child.kind == "dir":
+                    stack.append(child.rel)
+                else:
+                    out.append(child)
+        return out
+
+    @property
+    def file_count(self) -> int:
+        return sum(1 for e in self.entries.values() if e.kind != "dir")
+
+
+def current_umask() -> int:
+    """The process umask (read without changing it for long)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def sha256_file(path: Path | str) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class _Scanner:
+    def __init__(self, root: Path, prefix: Path, package: str) -> None:
+        self.root = root
+        self.prefix = prefix
+        self.package = package
+        self.umask = current_umask()
+        self.problems: list[Problem] = []
+        self.entries: dict[str, StagedEntry] = {}
+        self.children: dict[str, tuple[str, ...]] = {}
+
+    def problem(self, rel: str, reason: str) -> None:
+        self.problems.append(Problem(rel or ".", reason))
+
+    def scan_dir(self, rel: str) -> None:
+        path = self.root / rel if rel else self.root
+        self.sanitize(path, os.lstat(path), is_dir=True)
+        names = sorted(os.listdir(os.fsencode(path)))
+        kept: list[str] = []
+        for raw in names:
+            name = self.check_name(rel, raw)
+            if name is None:
+                continue
+            child = f"{rel}/{name}" if rel else name
+            if any(child == r or child.startswith(r + "/") for r in RESERVED):
+                self.problem(child, "is reserved for mason's own bookkeeping")
+                continue
+            if self.scan_entry(child):
+                kept.append(name)
+        self.children[rel] = tuple(kept)
+
+    def check_name(self, rel: str, raw: bytes) -> str | None:
+        shown = f"{rel}/{raw!r}" if rel else repr(raw)
+        try:
+            name = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self.problem(shown, "file name is not valid UTF-8")
+            return None
+        if any(c in name for c in "\n\r"):
+            self.problem(shown, "file name contains a newline")
+            return None
+        return name
+
+    def scan_entry(self, rel: str) -> bool:
+        path = self.root / rel
+        st = os.lstat(path)
+        if stat.S_ISDIR(st.st_mode):
+            self.entries[rel] = StagedEntry(rel, "dir")
+            self.scan_dir(rel)
+            return True
+        if stat.S_ISLNK(st.st_mode):
+            return self.scan_symlink(rel, path)
+        if stat.S_ISREG(st.st_mode):
+            return self.scan_file(rel, path, st)
+        self.problem(rel, "is not a regular file, directory or symlink (device, fifo, socket)")
+        return False
+
+    def scan_file(self, rel: str, path: Path, st: os.stat_result) -> bool:
+        self.sanitize(path, st, is_dir=False)
+        try:
+            digest = sha256_file(path)
+        except OSError as e:
+            self.problem(rel, f"cannot be read: {e.strerror}")
+            return False
+        self.entries[rel] = StagedEntry(rel, "file", st.st_size, digest)
+        return True
+
+    def scan_symlink(self, rel: str, path: Path) -> bool:
+        target = os.readlink(path)
+        if os.path.isabs(target):
+            rewritten = self.rewrite_absolute(rel, path, target)
+            if rewritten is None:
+                return False
+            target = rewritten
+        elif not self.stays_inside(rel, target):
+            self.problem(rel, f"symlink to {target!r} leads outside the prefix")
+            return False
+        try:
+            os.stat(path)
+        except OSError as e:
+            if e.errno == 40:  # ELOOP
+                self.problem(rel, f"symlink to {target!r} is a loop")
+                return False
+        self.entries[rel] = StagedEntry(rel, "symlink", len(target), None, target)
+        return True
+
+    def rewrite_absolute(self, rel: str, path: Path, target: str) -> str | None:
+        root = str(self.root)
+        if target == root or target.startswith(root + "/"):
+            new = str(self.prefix) + target[len(root) :]
+            os.unlink(path)
+            os.symlink(new, path)
+            return new
+        pre = str(self.prefix)
+        if target == pre or target.startswith(pre + "/"):
+            return target
+        self.problem(rel, f"absolute symlink to {target!r} leads outside the prefix")
+        return None
+
+    @staticmethod
+    def stays_inside(rel: str, target: str) -> bool:
+        depth = rel.count("/")  # directories above the link, inside the prefix
+        for part in target.split("/"):
+            if part == "..":
+                depth -= 1
+                if depth < 0:
+                    return False
+            elif part not in ("", "."):
+                depth += 1
+        return True
+
+    def sanitize(self, path: Path, st: os.stat_result, *, is_dir: bool) -> None:
+        mode = stat.S_IMODE(st.st_mode)
+        want = (mode | stat.S_IWUSR | stat.S_IRUSR) & ~(stat.S_ISUID | stat.S_ISGID)
+        if is_dir:
+            want |= stat.S_IXUSR
+        want &= ~self.umask
+        if want != mode:
+            os.chmod(path, want)
+
+
+def scan_tree(root: Path, prefix: Path, package: str) -> StagedTree:
+    """Validate, hash and sanitize the staged tree at ``root`` for ``package``.
+
+    Raises :class:`StagedTreeError` listing every problem (unsafe names, special files,
+    unreadable files, symlink loops, symlinks leaving the prefix). An absolute symlink
+    into ``root`` is rewritten to point to the same place inside ``prefix``.
+    """
+    if not root.is_dir():
+        raise StagedTreeError(package, str(root), [Problem(".", "is not a directory")])
+    scanner = _Scanner(root, prefix, package)
+    scanner.scan_dir("")
+    if scanner.problems:
+        raise StagedTreeError(package, str(root), scanner.problems)
+    return StagedTree(root, package, scanner.entries, scanner.children)

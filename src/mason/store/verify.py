@@ -1,0 +1,95 @@
+"""Comparing the prefix with the records: missing, modified and unclaimed files."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from mason.store.records import FileInfo, Record
+from mason.store.staged import RESERVED, sha256_file
+
+# mason's own directories in the prefix, never claimed by packages.
+BOOKKEEPING = (*RESERVED, "var/log/mason")
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """A recorded path that is missing or differs from its record."""
+
+    package: str
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The result of :meth:`mason.store.Prefix.verify`."""
+
+    missing: tuple[FileProblem, ...] = ()
+    modified: tuple[FileProblem, ...] = ()
+    unclaimed: tuple[str, ...] = ()
+    checked_files: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.modified or self.unclaimed)
+
+
+def check_file(path: Path, info: FileInfo) -> str | None:
+    """Why ``path`` does not match ``info`` (None if it does; "missing" if absent)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return "missing"
+    if info.kind == "symlink":
+        if not stat.S_ISLNK(st.st_mode):
+            return "is no longer a symlink"
+        target = os.readlink(path)
+        return None if target == info.target else f"symlink now points to {target!r}"
+    if not stat.S_ISREG(st.st_mode):
+        return "is no longer a regular file"
+    if st.st_size != info.size or sha256_file(path) != info.sha256:
+        return "content changed (sha256 differs)"
+    return None
+
+
+def check_records(prefix: Path, records: Mapping[str, Record]) -> VerifyReport:
+    missing: list[FileProblem] = []
+    modified: list[FileProblem] = []
+    count = 0
+    for name in sorted(records):
+        for rel, info in sorted(records[name].files.items()):
+            count += 1
+            why = check_file(prefix / rel, info)
+            if why == "missing":
+                missing.append(FileProblem(name, rel, why))
+            elif why is not None:
+                modified.append(FileProblem(name, rel, why))
+    return VerifyReport(tuple(missing), tuple(modified), (), count)
+
+
+def walk_files(prefix: Path) -> Iterator[str]:
+    """Every file and symlink in the prefix, outside mason's bookkeeping directories."""
+    for dirpath, dirnames, filenames in os.walk(prefix):
+        rel_dir = os.path.relpath(dirpath, prefix)
+        rel_dir = "" if rel_dir == "." else rel_dir
+        keep = []
+        for d in dirnames:
+            rel = f"{rel_dir}/{d}" if rel_dir else d
+            if rel in BOOKKEEPING:
+                continue
+            if os.path.islink(os.path.join(dirpath, d)):
+                yield rel
+            else:
+                keep.append(d)
+        dirnames[:] = keep
+        for f in filenames:
+            yield f"{rel_dir}/{f}" if rel_dir else f
+
+
+def unclaimed_files(prefix: Path, records: Mapping[str, Record]) -> tuple[str, ...]:
+    claimed = {p for r in records.values() for p in r.files}
+    return tuple(sorted(p for p in walk_files(prefix) if p not in claimed))
