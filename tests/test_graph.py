@@ -70,6 +70,15 @@ def test_fresh_prefix_builds_the_default_selection_in_order(stack: Path) -> None
     }
 
 
+def test_default_selection_keeps_installed_optional_packages_up_to_date(stack: Path) -> None:
+    catalog = Catalog.load(stack)
+    installed = up_to_date(catalog)
+    installed["extra"] = Installed("extra", "0.9", None, 100.0)
+    assert reasons(catalog, installed) == {"extra": "new version (0.9 -> 1.0)"}
+    del installed["extra"]
+    assert reasons(catalog, installed) == {}
+
+
 def test_up_to_date_prefix_plans_nothing(stack: Path) -> None:
     catalog = Catalog.load(stack)
     plan = make_plan(catalog, ["extra"], installed=up_to_date(catalog))
@@ -87,6 +96,7 @@ def test_new_version_rebuilds_normal_dependents_only(stack: Path) -> None:
         "zlib": "new version (0.9 -> 1.0)",
         "libpng": "dependency zlib rebuilt",
         "app": "dependency libpng rebuilt",
+        "extra": "dependency app rebuilt",  # installed, so kept up to date by default
     }
     plan = make_plan(catalog, installed=installed)
     assert plan.steps[0].installed_version == "0.9"
@@ -113,7 +123,10 @@ def test_a_dependency_installed_later_makes_dependents_stale(stack: Path) -> Non
     installed = up_to_date(catalog)
     installed["libpng"] = Installed("libpng", "1.0", catalog.recipes["libpng"].recipe_hash, 200.0)
     installed["tool"] = Installed("tool", "1.0", catalog.recipes["tool"].recipe_hash, 300.0)
-    assert reasons(catalog, installed) == {"app": "dependency libpng rebuilt"}
+    assert reasons(catalog, installed) == {
+        "app": "dependency libpng rebuilt",
+        "extra": "dependency app rebuilt",
+    }
 
 
 def test_force_file_and_file_dependencies(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ injectable ``mtime`` function.
 Rules (SPEC sections 2 and 8):
 
 - the selection is the requested names, or ``--all``, or by default every ``base`` and
-  ``standard`` package; it grows with everything it needs, transitively;
+  ``standard`` package plus the installed ones; it grows with everything it needs;
 - conditional dependencies (``$(findstring X,$(OPTIONAL_INSTALLED_PACKAGES))``) and
   ``dependencies_optional`` count when X is requested, needed, or installed;
   ``dependencies_check`` count only with ``check=True``;
@@ -92,14 +92,23 @@ def file_mtime(path: str) -> float | None:
     return max(times, default=None)
 
 
-def select(catalog: Catalog, names: Sequence[str] = (), *, all: bool = False) -> tuple[str, ...]:
-    """The requested roots: ``names``, the whole catalog, or base + standard packages."""
+def select(
+    catalog: Catalog,
+    names: Sequence[str] = (),
+    *,
+    all: bool = False,
+    installed: Mapping[str, Installed] | None = None,
+) -> tuple[str, ...]:
+    """The requested roots: ``names``, the whole catalog, or by default the base and
+    standard packages plus the installed ones (SageMath's ``make`` also keeps installed
+    optional packages up to date)."""
     if all:
         return tuple(catalog.recipes)
     if names:
         catalog.require(names)
         return tuple(dict.fromkeys(names))
-    return tuple(r.name for r in catalog if r.type in DEFAULT_TYPES)
+    present = installed or {}
+    return tuple(r.name for r in catalog if r.type in DEFAULT_TYPES or r.name in present)
 
 
 def _static_edges(recipe: Recipe, check: bool) -> tuple[str, ...]:
@@ -188,7 +197,7 @@ def make_plan(
     :class:`~mason.graph.CycleError` when the active dependencies loop.
     """
     installed = installed or {}
-    roots = select(catalog, names, all=all)
+    roots = select(catalog, names, all=all, installed=installed)
     graph = dependency_graph(catalog, roots, installed, check=check)
     order = topological_order(graph)
     ctx = _Context(installed, frozenset(roots if force else ()), mtime)

@@ -288,8 +288,9 @@ def graph(args: argparse.Namespace) -> int:
     """
     settings = _settings(args)
     catalog = _catalog(settings)
-    roots = select(catalog, args.packages, all=args.all)
-    edges = dependency_graph(catalog, roots, installed_state(settings.prefix))
+    installed = installed_state(settings.prefix)
+    roots = select(catalog, args.packages, all=args.all, installed=installed)
+    edges = dependency_graph(catalog, roots, installed)
     ordered = {name: edges[name] for name in sorted(edges)}
     if args.format == "json":
         _print_json(_graph_json(catalog, ordered))
