@@ -1,0 +1,331 @@
+"""Running a DAG of jobs (package builds) under one global job budget.
+
+The budget is a :class:`~mason.jobserver.Jobserver` of ``N`` slots. The first running job
+uses the implicit slot; the scheduler takes a token from the pool for each further job it
+runs at the same time and gives it back when that job ends, so packages and the ``make``
+jobs inside them share the same ``N`` slots. Among ready jobs, the one with the longest
+remaining critical path (its weight plus the heaviest chain of dependents) starts first.
+
+``work(name)`` runs in a worker thread and raises on failure. Without ``keep_going`` the
+first failure stops new starts and lets running jobs finish; with it, every job that does
+not depend on a failure still runs. Dependents of a failure are *skipped* (naming it);
+jobs left out otherwise (no ``-k``, Ctrl-C) are *not started*.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import queue
+import select
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
+from types import FrameType
+from typing import Literal
+
+from mason.errors import BadInput
+from mason.jobserver import Jobserver
+
+EventKind = Literal["started", "finished", "failed", "skipped", "not_started"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One node of the DAG: usually one package build."""
+
+    name: str
+    deps: frozenset[str] = frozenset()
+    """Jobs that must succeed before this one starts."""
+    order_only: frozenset[str] = frozenset()
+    """Jobs that must finish first; their failure blocks this job too."""
+    weight: float = 1.0
+    """Expected duration (e.g. seconds of the last build); only ratios matter."""
+
+    @property
+    def prerequisites(self) -> frozenset[str]:
+        """Every job that must be done before this one starts."""
+        return self.deps | self.order_only
+
+
+@dataclass(frozen=True)
+class SchedulerEvent:
+    """Something happened to a job; ``time`` is ``time.time()`` when it happened."""
+
+    kind: EventKind
+    job: str
+    time: float
+    error: BaseException | None = None
+    """The exception ``work`` raised (``failed`` only)."""
+    blocked_by: str | None = None
+    """The failed job this one depends on (``skipped`` only)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a :func:`run` did to every job."""
+
+    done: tuple[str, ...]
+    """Jobs that succeeded, in the order they finished."""
+    failed: Mapping[str, BaseException]
+    skipped: Mapping[str, str]
+    """Job -> the failed job it (transitively) depends on."""
+    not_started: tuple[str, ...]
+    """Jobs never started because the run stopped (a failure without -k, or Ctrl-C)."""
+    interrupted: bool = False
+    lost_tokens: int = 0
+    """Tokens found missing from the pool when all jobs were idle, and put back."""
+
+    @property
+    def ok(self) -> bool:
+        """True if every job succeeded."""
+        return not (self.failed or self.skipped or self.not_started or self.interrupted)
+
+
+class BadJobGraph(BadInput):
+    """The jobs given to :func:`run` do not form a valid DAG."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(
+            f"cannot schedule these jobs:\n{lines}", hint="fix the dependencies named above"
+        )
+
+
+def run(
+    jobs: Mapping[str, Job],
+    work: Callable[[str], None],
+    *,
+    jobserver: Jobserver,
+    keep_going: bool,
+    on_event: Callable[[SchedulerEvent], None] | None = None,
+) -> Outcome:
+    """Run ``work(name)`` for every job, dependencies first, within ``jobserver``'s budget.
+
+    While it runs, the scheduler owns ``jobserver.acquire``/``release`` in this process.
+    Called from the main thread with Python's default SIGINT handler, a first Ctrl-C stops
+    new starts and waits for running jobs (on a terminal their processes got the signal
+    too) and the outcome says ``interrupted``; a second one raises KeyboardInterrupt.
+    """
+    validate(jobs)
+    return _Run(jobs, work, jobserver, keep_going, on_event).execute()
+
+
+def validate(jobs: Mapping[str, Job]) -> None:
+    """Raise :class:`BadJobGraph` listing every problem: names, unknown deps, cycles."""
+    problems: list[str] = []
+    for key, job in jobs.items():
+        if key != job.name:
+            problems.append(f"job {key!r} is keyed under another name ({job.name!r})")
+        for dep in sorted(job.prerequisites - jobs.keys()):
+            problems.append(f"{key}: depends on {dep!r}, which is not a job")
+        if not job.weight >= 0:
+            problems.append(f"{key}: weight must be >= 0, not {job.weight}")
+    if not problems:
+        try:
+            _sorter(jobs).prepare()
+        except CycleError as e:
+            problems.append("dependency cycle: " + " -> ".join(reversed(e.args[1])))
+    if problems:
+        raise BadJobGraph(problems)
+
+
+def critical_paths(jobs: Mapping[str, Job]) -> dict[str, float]:
+    """For each job, its weight plus the heaviest chain of weights from it to a sink."""
+    dependents = _dependents(jobs)
+    length: dict[str, float] = {}
+    for name in reversed(list(_sorter(jobs).static_order())):
+        tail = max((length[d] for d in dependents[name]), default=0.0)
+        length[name] = jobs[name].weight + tail
+    return length
+
+
+def _sorter(jobs: Mapping[str, Job]) -> TopologicalSorter[str]:
+    return TopologicalSorter({name: job.prerequisites for name, job in jobs.items()})
+
+
+def _dependents(jobs: Mapping[str, Job]) -> dict[str, list[str]]:
+    dependents: dict[str, list[str]] = {name: [] for name in jobs}
+    for name, job in sorted(jobs.items()):
+        for dep in job.prerequisites:
+            dependents[dep].append(name)
+    return dependents
+
+
+class _Run:
+    """The mutable state of one :func:`run`; only the calling thread touches it."""
+
+    def __init__(
+        self,
+        jobs: Mapping[str, Job],
+        work: Callable[[str], None],
+        jobserver: Jobserver,
+        keep_going: bool,
+        on_event: Callable[[SchedulerEvent], None] | None,
+    ) -> None:
+        self.jobs, self.work, self.js, self.keep_going = jobs, work, jobserver, keep_going
+        self.on_event = on_event
+        self.priority = critical_paths(jobs)
+        self.dependents = _dependents(jobs)
+        self.waiting = {name: set(job.prerequisites) for name, job in jobs.items()}
+        self.ready: list[tuple[float, str]] = []
+        self.running: set[str] = set()
+        self.done: list[str] = []
+        self.failed: dict[str, BaseException] = {}
+        self.skipped: dict[str, str] = {}
+        self.stopping = self.interrupted = False
+        self.lost_tokens = 0
+        self.completions: queue.SimpleQueue[tuple[str, BaseException | None]] = queue.SimpleQueue()
+        self.wake_r, self.wake_w = os.pipe()
+        self._make_ready(name for name, deps in self.waiting.items() if not deps)
+
+    def execute(self) -> Outcome:
+        catching = self._catch_sigint()
+        try:
+            while self._step():
+                pass
+        finally:
+            if catching:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+            self._release_spare()
+            if not self.running:  # a worker still running would write to a reused fd
+                os.close(self.wake_r)
+                os.close(self.wake_w)
+        return self._outcome()
+
+    def _catch_sigint(self) -> bool:
+        """Turn the first Ctrl-C into "stop starting" instead of a KeyboardInterrupt.
+
+        A KeyboardInterrupt could land between two updates of the state (a job marked
+        running whose thread never started) and hang the run; a flag cannot. Only done
+        where Python's default handler is in place, which is only the main thread's.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return False
+        signal.signal(signal.SIGINT, self._on_sigint)
+        return True
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        self.interrupted = self.stopping = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second one interrupts
+        os.write(self.wake_w, b"!")
+
+    def _step(self) -> bool:
+        """Handle finished jobs, start what the budget allows, wait; False when all is over."""
+        self._collect()
+        if not self.running:
+            # Every build is idle: no client may hold a token, so refill what crashes lost.
+            self.lost_tokens += self.js.restore()
+            if self.stopping or not self.ready:
+                return False
+        self._start_ready()
+        self._release_spare()
+        self._wait()
+        return True
+
+    def _collect(self) -> None:
+        while True:
+            try:
+                name, error = self.completions.get_nowait()
+            except queue.Empty:
+                return
+            self.running.discard(name)
+            if error is None:
+                self._succeed(name)
+            else:
+                self._fail(name, error)
+
+    def _succeed(self, name: str) -> None:
+        self.done.append(name)
+        self._emit("finished", name)
+        unblocked = []
+        for dependent in self.dependents[name]:
+            self.waiting[dependent].discard(name)
+            if not self.waiting[dependent] and dependent not in self.skipped:
+                unblocked.append(dependent)
+        self._make_ready(unblocked)
+
+    def _fail(self, name: str, error: BaseException) -> None:
+        self.failed[name] = error
+        self._emit("failed", name, error=error)
+        if not self.keep_going:
+            self.stopping = True
+        todo = list(self.dependents[name])
+        while todo:
+            dependent = todo.pop()
+            if dependent not in self.skipped:
+                self.skipped[dependent] = name
+                self._emit("skipped", dependent, blocked_by=name)
+                todo.extend(self.dependents[dependent])
+
+    def _make_ready(self, names: Iterable[str]) -> None:
+        for name in names:
+            heapq.heappush(self.ready, (-self.priority[name], name))
+
+    def _start_ready(self) -> None:
+        while self.ready and not self.stopping:
+            if self.running and not self._take_token():
+                return
+            _, name = heapq.heappop(self.ready)
+            self.running.add(name)
+            self._emit("started", name)
+            threading.Thread(
+                target=self._work, args=(name,), name=f"mason-job-{name}", daemon=True
+            ).start()
+
+    def _take_token(self) -> bool:
+        """A token for one more concurrent job: a spare one we hold, or one from the pool."""
+        spare = self.js.held - (len(self.running) - 1)
+        return spare > 0 or self.js.acquire(timeout=0)
+
+    def _release_spare(self) -> None:
+        while self.js.held > max(len(self.running) - 1, 0):
+            self.js.release()
+
+    def _wait(self) -> None:
+        fds = [self.wake_r]
+        if self.ready and not self.stopping:
+            fds.append(self.js.fileno())  # a token may free up before any job ends
+        readable, _, _ = select.select(fds, [], [])
+        if self.wake_r in readable:
+            os.read(self.wake_r, 4096)
+
+    def _work(self, name: str) -> None:
+        error: BaseException | None = None
+        try:
+            self.work(name)
+        except BaseException as e:  # a failure of any kind is the job's failure
+            error = e
+        self.completions.put((name, error))
+        os.write(self.wake_w, b".")
+
+    def _emit(
+        self,
+        kind: EventKind,
+        name: str,
+        *,
+        error: BaseException | None = None,
+        blocked_by: str | None = None,
+    ) -> None:
+        if self.on_event is not None:
+            self.on_event(SchedulerEvent(kind, name, time.time(), error, blocked_by))
+
+    def _outcome(self) -> Outcome:
+        finished = set(self.done) | self.failed.keys() | self.skipped.keys() | self.running
+        not_started = tuple(sorted(self.jobs.keys() - finished))
+        for name in not_started:
+            self._emit("not_started", name)
+        return Outcome(
+            done=tuple(self.done),
+            failed=dict(self.failed),
+            skipped=dict(self.skipped),
+            not_started=not_started,
+            interrupted=self.interrupted,
+            lost_tokens=self.lost_tokens,
+        )
