@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from mason.catalog import files
 from mason.catalog.deps import DepLine, parse_dependency_line
@@ -108,7 +109,7 @@ class RecipeReader:
             checksums=checksums,
             requirements=requirements,
             python_requirement=python_req,
-            scripts=scripts,
+            scripts=MappingProxyType(scripts),
             patches=tuple(path / rel for rel in sorted(self.contents) if _is_patch(rel)),
             recipe_hash=recipe_hash(self.contents),
         )
