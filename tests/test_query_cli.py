@@ -218,3 +218,19 @@ def test_the_demo_catalog_answers_every_query(
         assert run(capsys, "info", "--catalog", demo, name)[0] == 0
     code, out, _ = run(capsys, "graph", "--catalog", demo, "--all", "--format", "json")
     assert code == 0 and len(json.loads(out)["nodes"]) == len(names)
+
+
+def test_plan_and_list_see_what_the_store_merged(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    staged = work / "staged"
+    (staged / "lib").mkdir(parents=True)
+    (staged / "lib" / "libz.so").write_bytes(b"\x7fELF")
+    prefix = str(work / "local")
+    assert run(capsys, "merge", "--prefix", prefix, "zlib", "1.2.11.p0", str(staged))[0] == 0
+    code, out, _ = run(capsys, "list", "--installed", "--prefix", prefix, "--json")
+    assert code == 0 and [row["name"] for row in json.loads(out)] == ["zlib"]
+    code, out, _ = run(capsys, "plan", "--catalog", "pkgs", "--prefix", prefix, "--json", "libpng")
+    plan = json.loads(out)
+    assert [s["name"] for s in plan["steps"]] == ["libpng"]
+    assert plan["up_to_date"] == ["zlib"]
