@@ -218,14 +218,38 @@ def test_not_a_zip_is_a_clear_error(tmp_path: Path, venv: Venv) -> None:
         stage_wheel(wheel, venv, tmp_path / "stage")
 
 
-def test_staging_never_overwrites(tmp_path: Path, venv: Venv) -> None:
-    wheel = demo_wheel(tmp_path / "wheels")
-    stage_wheel(wheel, venv, tmp_path / "stage")
-    init = tmp_path / "stage" / venv.relative.purelib / "demo" / "__init__.py"
-    init.write_text("mine\n")
+def test_staging_never_overwrites_and_cleans_up(tmp_path: Path, venv: Venv) -> None:
+    mine = tmp_path / "stage" / venv.relative.purelib / "demo" / "cli.py"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("mine\n")
     with pytest.raises(BadWheel, match="listed twice"):
+        stage_wheel(demo_wheel(tmp_path / "wheels"), venv, tmp_path / "stage")
+    assert mine.read_text() == "mine\n"
+    # what the failed call wrote before the conflict is gone again
+    left = sorted(p for p in (tmp_path / "stage").rglob("*") if p.is_file())
+    assert left == [mine]
+    assert not (tmp_path / "stage" / "bin").exists()
+
+
+def test_wheel_for_another_interpreter_is_rejected(tmp_path: Path, venv: Venv) -> None:
+    wheel = make_wheel(
+        tmp_path / "w",
+        "native",
+        "1.0",
+        {"native/__init__.py": ""},
+        tag="cp27-cp27mu-manylinux1_x86_64",
+    )
+    with pytest.raises(BadWheel, match="built for cp27-cp27mu-manylinux1_x86_64") as info:
         stage_wheel(wheel, venv, tmp_path / "stage")
-    assert init.read_text() == "mine\n"
+    assert "Python {}.{}".format(*venv.version) in str(info.value)
+    assert not (tmp_path / "stage").exists()
+
+
+def test_badly_named_wheel_is_rejected(tmp_path: Path, venv: Venv) -> None:
+    wheel = make_wheel(tmp_path / "w", "demo", "1.0", {"demo/__init__.py": ""})
+    renamed = wheel.rename(tmp_path / "w" / "demo.whl")
+    with pytest.raises(BadWheel, match=r"demo\.whl"):
+        stage_wheel(renamed, venv, tmp_path / "stage")
 
 
 def test_source_that_does_not_compile_is_kept_without_bytecode(tmp_path: Path, venv: Venv) -> None:

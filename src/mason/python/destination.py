@@ -52,6 +52,20 @@ class StagingDestination(WheelDestination):
             if not where.is_relative_to(tree_root):
                 raise ValueError(f"the {name} scheme {where} is not under {tree_root}")
 
+    def discard(self) -> None:
+        """Remove what was written so far, and the directories that became empty."""
+        for rel in reversed(self.written):
+            staged = self.staged_root / rel
+            staged.unlink(missing_ok=True)
+            for parent in staged.parents:
+                if parent == self.staged_root or not parent.is_relative_to(self.staged_root):
+                    break
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
+        self.written.clear()
+
     def _final(self, scheme: Scheme, path: str) -> Path:
         norm = posixpath.normpath(path)
         if posixpath.isabs(norm) or norm.split("/")[0] == ".." or "\\" in norm:
@@ -73,9 +87,9 @@ class StagingDestination(WheelDestination):
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         except FileExistsError:
             raise BadWheel(self.wheel, [f"{path} is listed twice"]) from None
+        self.written.append(final.relative_to(self.tree_root))
         with os.fdopen(fd, "wb") as f:
             digest, size = copyfileobj_with_hashing(stream, f, HASH)
-        self.written.append(final.relative_to(self.tree_root))
         return RecordEntry(path, Hash(HASH, digest), size)
 
     def write_file(
@@ -124,10 +138,13 @@ class StagingDestination(WheelDestination):
             target = self._staged(self._final(scheme, rel_pyc))
             job = CompileJob(self._staged(source), target, str(source))
             planned[job] = (scheme, rel_pyc)
+            self.written.append(self._final(scheme, rel_pyc).relative_to(self.tree_root))
         done = set(compile_sources(list(planned), self.venv))
         self.not_compiled = [
             Path(j.dfile).relative_to(self.tree_root) for j in planned if j not in done
         ]
+        skipped = {j.target.relative_to(self.staged_root) for j in planned if j not in done}
+        self.written = [rel for rel in self.written if rel not in skipped]
         return [self._pyc_entry(job, *planned[job]) for job in planned if job in done]
 
     def _pyc_entry(
@@ -135,5 +152,4 @@ class StagingDestination(WheelDestination):
     ) -> tuple[Scheme, RecordEntry]:
         data = job.target.read_bytes()
         digest = base64.urlsafe_b64encode(hashlib.new(HASH, data).digest()).decode().rstrip("=")
-        self.written.append(self._final(scheme, rel_pyc).relative_to(self.tree_root))
         return scheme, RecordEntry(rel_pyc, Hash(HASH, digest), len(data))

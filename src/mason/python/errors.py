@@ -36,13 +36,28 @@ class BadWheel(BadInput):
     def __init__(self, wheel: Path, problems: Sequence[str]) -> None:
         super().__init__(
             f"wheel {wheel.name} cannot be installed ({wheel}):{_bullets(problems)}",
-            hint="rebuild or download the wheel again; a wheel must match its RECORD",
+            hint="download or build the wheel again, for this venv's Python",
         )
         self.wheel = wheel
         self.problems = tuple(problems)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), (self.wheel, self.problems), {}))
+
+
+class StagingWriteFailed(MasonError):
+    """Writing into the staging tree failed (disk full, permissions): not the wheel's fault."""
+
+    def __init__(self, wheel: Path, reason: str) -> None:
+        super().__init__(
+            f"staging wheel {wheel.name} failed: {reason}",
+            hint="check the space and permissions of the staging directory",
+        )
+        self.wheel = wheel
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.wheel, self.reason), {}))
 
 
 class StagingFailed(MasonError):

@@ -20,9 +20,9 @@ import subprocess
 import sys
 import tempfile
 import venv as stdlib_venv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypedDict, cast
 
@@ -33,21 +33,30 @@ SCHEME_NAMES: tuple[SchemeName, ...] = ("purelib", "platlib", "scripts", "data",
 
 CACHE_FILE = Path("var/lib/mason/venv.json")
 LOCK_FILE = Path("var/lock/mason-venv.lock")
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 # Run by the venv's own interpreter: where its schemes are, in its own opinion. Headers
 # follow pip's venv layout (include/site/pythonX.Y/<dist>); sysconfig's "include" is the
 # base interpreter's, where nothing may be installed.
+# The wheel tags it accepts come from mason's own `packaging` (pure Python, put first on
+# the path just for this): a venv has no packages of its own yet.
 _QUERY = """
 import json, sys, sysconfig
 p = sysconfig.get_paths()
 v = sys.version_info
+try:
+    sys.path.insert(0, PACKAGING_DIR)
+    from packaging import tags
+    supported = [str(t) for t in tags.sys_tags()]
+except Exception:
+    supported = None
 print(json.dumps({
     "version": [v.major, v.minor],
     "cache_tag": sys.implementation.cache_tag,
     "purelib": p["purelib"], "platlib": p["platlib"],
     "scripts": p["scripts"], "data": p["data"],
     "headers": sys.prefix + "/include/site/python%d.%d" % (v.major, v.minor),
+    "tags": supported,
 }))
 """
 
@@ -60,6 +69,7 @@ class VenvCache(TypedDict):
     version: list[int]
     cache_tag: str
     schemes: dict[str, str]
+    tags: list[str] | None
 
 
 @dataclass(frozen=True)
@@ -83,7 +93,8 @@ class Venv:
     """A ready venv: its interpreter and where each install scheme lives.
 
     ``relative`` holds the scheme paths relative to ``root``; :meth:`scheme` gives them
-    absolute. ``cache_tag`` (``cpython-311``) names the byte-code files.
+    absolute. ``cache_tag`` (``cpython-311``) names the byte-code files. ``tags`` are the
+    wheel tags the interpreter accepts, best first (``None``: unknown, accept any wheel).
     """
 
     root: Path
@@ -91,6 +102,13 @@ class Venv:
     version: tuple[int, int]
     cache_tag: str
     relative: SchemePaths
+    tags: tuple[str, ...] | None = field(default=None, repr=False)
+
+    def accepts(self, wheel_tags: Iterable[str]) -> bool:
+        """Whether a wheel with any of ``wheel_tags`` (``py3-none-any``) can run here."""
+        if self.tags is None:
+            return True
+        return not set(self.tags).isdisjoint(wheel_tags)
 
     def scheme(self, name: SchemeName) -> Path:
         """The absolute path of scheme ``name``."""
@@ -171,7 +189,8 @@ def _run(root: Path, command: list[str], what: str) -> str:
 
 
 def _query_schemes(root: Path) -> VenvCache:
-    out = _run(root, [str(_bin_python(root)), "-I", "-c", _QUERY], "cannot ask its interpreter")
+    query = f"PACKAGING_DIR = {_packaging_dir()!r}\n{_QUERY}"
+    out = _run(root, [str(_bin_python(root)), "-I", "-c", query], "cannot ask its interpreter")
     raw = json.loads(out)
     schemes: dict[str, str] = {}
     for name in SCHEME_NAMES:
@@ -182,7 +201,14 @@ def _query_schemes(root: Path) -> VenvCache:
         version=[int(x) for x in raw["version"]],
         cache_tag=str(raw["cache_tag"]),
         schemes=schemes,
+        tags=raw.get("tags"),
     )
+
+
+def _packaging_dir() -> str:
+    import packaging
+
+    return str(Path(packaging.__file__).parent.parent)
 
 
 def _relative_to_root(root: Path, where: Path, name: str) -> Path:
@@ -221,6 +247,7 @@ def _from_cache(root: Path, cache: VenvCache) -> Venv:
         version=(major, minor),
         cache_tag=cache["cache_tag"],
         relative=SchemePaths(**paths),
+        tags=None if (tags := cache.get("tags")) is None else tuple(tags),
     )
 
 

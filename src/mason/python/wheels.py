@@ -12,8 +12,10 @@ from __future__ import annotations
 import posixpath
 import shutil
 import zipfile
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -22,10 +24,11 @@ import installer
 from installer.exceptions import InstallerError
 from installer.records import parse_record_file
 from installer.sources import WheelFile
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from mason.errors import MasonError
 from mason.python.destination import StagingDestination
-from mason.python.errors import BadWheel, StagingFailed
+from mason.python.errors import BadWheel, StagingFailed, StagingWriteFailed
 from mason.python.venv import Venv
 
 PoolKind = Literal["thread", "process"]
@@ -61,52 +64,99 @@ def stage_wheel(
     """Unpack ``wheel`` under ``staged_root``, laid out for ``venv``.
 
     ``staged_root`` stands for ``tree_root`` (default ``venv.root``); it may exist but must
-    not hold any of the wheel's files. Raises :class:`BadWheel` for a broken wheel.
+    not hold any of the wheel's files. Raises :class:`BadWheel` for a broken wheel (nothing
+    is written then) and :class:`StagingWriteFailed` when writing fails; on any failure
+    the files this call wrote are removed again.
     """
     tree = tree_root.absolute() if tree_root is not None else venv.root
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            source = WheelFile(archive)
-            check_wheel(wheel, source, archive.namelist())
-            destination = StagingDestination(wheel, venv, staged_root, tree, source.distribution)
-            metadata = {"INSTALLER": f"{installer_name}\n".encode()}
-            installer.install(source, destination, metadata)
-            dist_info = venv.relative.purelib / source.dist_info_dir
-    # installer asserts on malformed entry points; KeyError is a missing dist-info file
-    except (OSError, zipfile.BadZipFile, InstallerError, ValueError, KeyError, AssertionError) as e:
-        if isinstance(e, MasonError):
+    with _open_wheel(wheel) as (source, names):
+        check_wheel(wheel, source, names, venv)
+        destination = StagingDestination(wheel, venv, staged_root, tree, source.distribution)
+        try:
+            _install(wheel, source, destination, installer_name)
+        except BaseException:
+            destination.discard()
             raise
-        raise BadWheel(wheel, [f"{type(e).__name__}: {e}"]) from e
+    dist_info = venv.root / venv.relative.purelib / source.dist_info_dir
     return StagedWheel(
         wheel=wheel,
         distribution=source.distribution,
         version=source.version,
         staged_root=staged_root,
         tree_root=tree,
-        dist_info=(venv.root / dist_info).relative_to(tree),
+        dist_info=dist_info.relative_to(tree),
         files=tuple(sorted(destination.written)),
         not_compiled=tuple(sorted(destination.not_compiled)),
     )
 
 
-def check_wheel(wheel: Path, source: WheelFile, names: list[str]) -> None:
-    """Raise :class:`BadWheel` listing every problem: escaping paths, RECORD mismatches.
+@contextmanager
+def _open_wheel(wheel: Path) -> Iterator[tuple[WheelFile, list[str]]]:
+    try:
+        archive = zipfile.ZipFile(wheel)
+    except (OSError, zipfile.BadZipFile) as e:
+        raise BadWheel(wheel, [f"cannot read it as a zip archive: {e}"]) from e
+    with archive:
+        try:
+            source = WheelFile(archive)
+        except ValueError as e:
+            raise BadWheel(wheel, [str(e)]) from e
+        yield source, archive.namelist()
 
-    ``names`` are the archive's member names.
+
+def _install(
+    wheel: Path, source: WheelFile, destination: StagingDestination, installer_name: str
+) -> None:
+    metadata = {"INSTALLER": f"{installer_name}\n".encode()}
+    try:
+        installer.install(source, destination, metadata)
+    except MasonError:
+        raise
+    except OSError as e:
+        raise StagingWriteFailed(wheel, str(e)) from e
+    # installer asserts on malformed entry points
+    except (InstallerError, ValueError, KeyError, AssertionError) as e:
+        raise BadWheel(wheel, [f"{type(e).__name__}: {e}"]) from e
+
+
+def check_wheel(wheel: Path, source: WheelFile, names: list[str], venv: Venv) -> None:
+    """Raise :class:`BadWheel` listing every problem of the wheel, before anything is written.
+
+    Checked: the file name and its tags (against ``venv``), member and RECORD paths that
+    would escape the venv, every RECORD hash and size. ``names`` are the archive's members.
     """
-    rows = [row[0] for row in parse_record_file(source.read_dist_info("RECORD").splitlines())]
+    problems = _tag_problems(wheel, venv)
+    try:
+        record = source.read_dist_info("RECORD")
+    except (KeyError, ValueError) as e:
+        raise BadWheel(wheel, [*problems, f"no readable RECORD: {e}"]) from e
+    rows = [row[0] for row in parse_record_file(record.splitlines())]
     every = dict.fromkeys(names + rows)
-    problems = [f"{name} escapes the venv" for name in every if _escapes(name)]
+    problems += [f"{name} escapes the venv" for name in every if _escapes(name)]
     try:
         source.validate_record(validate_contents=True)
     except source.validation_error as e:
         issues: list[str] = getattr(e, "issues", [str(e)])
         problems += [_strip_wheel_name(issue, wheel) for issue in issues]
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        problems.append(f"corrupt archive: {e}")
     except ValueError:
         if not problems:  # installer chokes on absolute member names we already reported
             raise
     if problems:
         raise BadWheel(wheel, problems)
+
+
+def _tag_problems(wheel: Path, venv: Venv) -> list[str]:
+    try:
+        _, _, _, tags = parse_wheel_filename(wheel.name)
+    except InvalidWheelFilename as e:
+        return [str(e)]
+    if venv.accepts(str(tag) for tag in tags):
+        return []
+    names = ".".join(sorted({str(tag) for tag in tags}))
+    py = "{}.{}".format(*venv.version)
+    return [f"it is built for {names}, which Python {py} of {venv.root} cannot run"]
 
 
 def _escapes(name: str) -> bool:
