@@ -103,10 +103,11 @@ class Prefix:
         """Validate, hash and sanitize a staged tree (no lock held; all problems at once).
 
         The tree is copied into a staging directory of the prefix when ``copy`` is set or
-        when it lives on another filesystem (a rename cannot cross filesystems).
+        when it lives on another filesystem (a rename cannot cross filesystems). A staging
+        directory of the prefix (:meth:`staging_dir`) is removed after a successful merge.
         """
         staged_dir = Path(os.path.abspath(staged_dir))
-        own = False
+        own = staged_dir.is_relative_to(self.root / "var" / "tmp" / "mason")
         if copy or not self._same_filesystem(staged_dir):
             target = self.staging_dir(package)
             os.rmdir(target)

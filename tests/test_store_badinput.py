@@ -1,0 +1,106 @@
+"""Bad staged trees and type clashes: clear errors naming package and path, prefix untouched."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from mason.store import CollisionError, PackageMeta, Prefix, StagedTreeError
+from test_store_support import Link, install, make_tree, mason, tree_digest
+
+
+@pytest.fixture
+def prefix(tmp_path: Path) -> Path:
+    p = tmp_path / "p"
+    install(
+        p,
+        "base",
+        "1",
+        {"share/x/data": "d", "share/y": "file", "lib64": Link("lib"), "lib/libbase.so": "b"},
+    )
+    return p
+
+
+def _staged_problems(prefix: Path, staged: Path, name: str = "bad") -> StagedTreeError:
+    p = Prefix(prefix)
+    before = tree_digest(prefix)
+    with pytest.raises(StagedTreeError) as err:
+        p.merge(p.scan(staged, name), PackageMeta(name, "1"))
+    assert err.value.package == name
+    assert tree_digest(prefix) == before
+    return err.value
+
+
+def test_file_where_prefix_has_directory_and_the_reverse(prefix: Path) -> None:
+    before = tree_digest(prefix)
+    with pytest.raises(CollisionError) as err:
+        install(
+            prefix,
+            "bad",
+            "1",
+            {"share/x": "a file", "share/y/inner": "in a dir", "share/ok": "fine"},
+        )
+    kinds = {(c.kind, c.path) for c in err.value.conflicts}
+    assert kinds == {("file-over-dir", "share/x"), ("dir-over-file", "share/y")}
+    assert "bad" in str(err.value) and "share/x" in str(err.value)
+    assert tree_digest(prefix) == before
+
+
+def test_every_problem_of_a_staged_tree_is_reported_at_once(prefix: Path, tmp_path: Path) -> None:
+    staged = make_tree(
+        tmp_path / "s",
+        {
+            "bin/good": "ok",
+            "lib/loop1": Link("loop2"),
+            "lib/loop2": Link("loop1"),
+            "lib/escape": Link("../../etc/passwd"),
+            "lib/abs": Link("/etc/passwd"),
+            "var/lib/mason/installed/evil": "x",
+        },
+    )
+    os.mkfifo(staged / "bin/fifo")
+    os.mknod(staged / "bin/dev", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    fd = os.open(os.fsencode(staged / "bin") + b"/bad\xffname", os.O_CREAT | os.O_WRONLY)
+    os.close(fd)
+    (staged / "bin/new\nline").write_text("x")
+    err = _staged_problems(prefix, staged)
+    paths = {p.path for p in err.problems}
+    assert {
+        "lib/loop1",
+        "lib/loop2",
+        "lib/escape",
+        "lib/abs",
+        "bin/fifo",
+        "bin/dev",
+        "var/lib/mason",
+    } <= paths
+    assert any("UTF-8" in p.reason for p in err.problems)
+    assert any("newline" in p.reason for p in err.problems)
+    assert "bad" in str(err) and "lib/escape" in str(err) and "outside the prefix" in str(err)
+    assert len(err.problems) == 9
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read a mode-000 file")
+def test_unreadable_file(prefix: Path, tmp_path: Path) -> None:
+    staged = make_tree(tmp_path / "s", {"share/secret": "s"})
+    os.chmod(staged / "share/secret", 0)
+    err = _staged_problems(prefix, staged)
+    assert [p.path for p in err.problems] == ["share/secret"]
+
+
+def test_cli_reports_bad_tree_with_exit_2(prefix: Path, tmp_path: Path) -> None:
+    staged = make_tree(tmp_path / "s", {"lib/escape": Link("../../../outside")})
+    before = tree_digest(prefix)
+    r = mason("merge", "bad", "1", str(staged), "--prefix", str(prefix))
+    assert r.returncode == 2
+    assert "bad" in r.stderr and "lib/escape" in r.stderr
+    assert tree_digest(prefix) == before
+
+
+def test_bad_package_name_is_rejected(prefix: Path, tmp_path: Path) -> None:
+    staged = make_tree(tmp_path / "s", {"bin/x": "x"})
+    r = mason("merge", "Bad-Name", "1", str(staged), "--prefix", str(prefix))
+    assert r.returncode == 2 and "Bad-Name" in r.stderr
