@@ -77,6 +77,25 @@ def test_an_existing_directory_becomes_the_venv(tmp_path: Path) -> None:
     assert (tmp_path / "prefix" / "lib" / "libz.so").read_text() == "not really"
 
 
+def test_a_half_made_venv_is_completed(tmp_path: Path) -> None:
+    first = ensure_venv(tmp_path / "v")
+    (first.root / "var" / "lib" / "mason" / "venv.json").unlink()
+    first.python.unlink()  # as if killed between pyvenv.cfg and the interpreter link
+    again = ensure_venv(tmp_path / "v")
+    assert again == first
+    subprocess.run([again.python, "-c", "pass"], check=True)
+
+
+def test_cache_follows_pyvenv_cfg(tmp_path: Path) -> None:
+    venv = ensure_venv(tmp_path / "v")
+    cache = venv.root / "var" / "lib" / "mason" / "venv.json"
+    cache.write_text(cache.read_text().replace("site-packages", "elsewhere"))
+    assert ensure_venv(tmp_path / "v").relative.purelib.name == "elsewhere"  # cache is used
+    with (venv.root / "pyvenv.cfg").open("a") as f:
+        f.write("# re-made\n")
+    assert ensure_venv(tmp_path / "v") == venv  # pyvenv.cfg changed: asked again
+
+
 def _ensure_after_barrier(path: str, barrier: object, results: object) -> None:
     barrier.wait()  # type: ignore[attr-defined]
     venv = ensure_venv(Path(path))

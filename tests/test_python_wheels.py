@@ -103,6 +103,20 @@ def test_data_scheme_lands_under_the_venv_root(tmp_path: Path, venv: Venv) -> No
     assert (tmp_path / "stage" / "share" / "demo" / "notes.txt").read_text() == "notes\n"
 
 
+def test_venv_inside_the_prefix_stages_relative_to_the_prefix(tmp_path: Path) -> None:
+    prefix = tmp_path / "prefix"
+    venv = ensure_venv(prefix / "venv")
+    staged = stage_wheel(
+        demo_wheel(tmp_path / "wheels"), venv, tmp_path / "stage", tree_root=prefix
+    )
+    assert staged.dist_info == Path("venv") / venv.relative.purelib / "demo_pkg-1.0.dist-info"
+    assert Path("venv/bin/demo-hello") in staged.files
+    assert (tmp_path / "stage" / "venv" / "share" / "demo" / "notes.txt").is_file()
+    merge(staged)
+    hello = subprocess.run([venv.root / "bin" / "demo-hello"], capture_output=True, text=True)
+    assert hello.stdout == "hello from demo\n"
+
+
 def test_record_lists_every_staged_file_with_pip_paths(tmp_path: Path, venv: Venv) -> None:
     staged = stage_wheel(demo_wheel(tmp_path / "wheels"), venv, tmp_path / "stage")
     record = (staged.staged_root / staged.dist_info / "RECORD").read_text().splitlines()

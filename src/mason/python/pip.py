@@ -81,6 +81,8 @@ def download_wheels(
     (``pip download --only-binary=:all:``) unless ``build_sdists``, where ``pip wheel``
     builds what has no wheel. Wheels land in ``dest``; returns those of this call, sorted.
     """
+    if not isinstance(requirements, Path) and not requirements:
+        return ()
     reqs = ["-r", str(requirements)] if isinstance(requirements, Path) else list(requirements)
     what = f"getting {requirements}" if isinstance(requirements, Path) else " ".join(reqs)
     dest.mkdir(parents=True, exist_ok=True)
