@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mason.errors import BadInput
-from mason.python.errors import BadWheel, StagingFailed
+from mason.python.errors import BadWheel, StagingFailed, StagingWriteFailed, VenvError
 from mason.python.venv import Venv, ensure_venv
 from mason.python.wheels import StagedWheel, stage_wheel, stage_wheels
 from wheelfactory import make_wheel, record_hash
@@ -236,7 +236,7 @@ def test_staging_never_overwrites_and_cleans_up(tmp_path: Path, venv: Venv) -> N
     mine = tmp_path / "stage" / venv.relative.purelib / "demo" / "cli.py"
     mine.parent.mkdir(parents=True)
     mine.write_text("mine\n")
-    with pytest.raises(BadWheel, match="listed twice"):
+    with pytest.raises(StagingWriteFailed, match=r"demo/cli\.py is already staged"):
         stage_wheel(demo_wheel(tmp_path / "wheels"), venv, tmp_path / "stage")
     assert mine.read_text() == "mine\n"
     # what the failed call wrote before the conflict is gone again
@@ -256,6 +256,12 @@ def test_wheel_for_another_interpreter_is_rejected(tmp_path: Path, venv: Venv) -
     with pytest.raises(BadWheel, match="built for cp27-cp27mu-manylinux1_x86_64") as info:
         stage_wheel(wheel, venv, tmp_path / "stage")
     assert "Python {}.{}".format(*venv.version) in str(info.value)
+    assert not (tmp_path / "stage").exists()
+
+
+def test_tree_root_must_hold_the_venv(tmp_path: Path, venv: Venv) -> None:
+    with pytest.raises(VenvError, match="is not under"):
+        stage_wheel(demo_wheel(tmp_path / "w"), venv, tmp_path / "stage", tree_root=tmp_path / "x")
     assert not (tmp_path / "stage").exists()
 
 

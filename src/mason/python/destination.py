@@ -24,7 +24,7 @@ from installer.scripts import Script
 from installer.utils import Scheme, construct_record_file, copyfileobj_with_hashing, fix_shebang
 
 from mason.python.bytecode import CompileJob, compile_sources, pyc_name
-from mason.python.errors import BadWheel
+from mason.python.errors import BadWheel, StagingWriteFailed, VenvError
 from mason.python.venv import SCHEME_NAMES, Venv
 
 if TYPE_CHECKING:  # only a Literal alias in installer's stubs
@@ -50,7 +50,7 @@ class StagingDestination(WheelDestination):
         self.not_compiled: list[Path] = []
         for name, where in self.scheme_dirs.items():
             if not where.is_relative_to(tree_root):
-                raise ValueError(f"the {name} scheme {where} is not under {tree_root}")
+                raise VenvError(venv.root, f"its {name} scheme {where} is not under {tree_root}")
 
     def discard(self) -> None:
         """Remove what was written so far, and the directories that became empty."""
@@ -86,7 +86,7 @@ class StagingDestination(WheelDestination):
         try:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         except FileExistsError:
-            raise BadWheel(self.wheel, [f"{path} is listed twice"]) from None
+            raise StagingWriteFailed(self.wheel, f"{target} is already staged") from None
         self.written.append(final.relative_to(self.tree_root))
         with os.fdopen(fd, "wb") as f:
             digest, size = copyfileobj_with_hashing(stream, f, HASH)
