@@ -151,6 +151,13 @@ def test_other_interpreter_makes_its_own_venv(tmp_path: Path) -> None:
     assert info.value.venv == tmp_path / "v"
 
 
+def test_a_file_in_the_way_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "v").write_text("I am a file")
+    with pytest.raises(VenvError, match="cannot create its lock file"):
+        ensure_venv(tmp_path / "v")
+    assert (tmp_path / "v").read_text() == "I am a file"
+
+
 def test_missing_interpreter_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(VenvError, match="'no-such-python' not found"):
         ensure_venv(tmp_path / "v", python="no-such-python")

@@ -155,7 +155,7 @@ def _create(root: Path, python: str | None) -> None:
     if exe is None or _is_running_python(exe):
         try:
             stdlib_venv.EnvBuilder(with_pip=False, symlinks=True).create(root)
-        except OSError as e:
+        except (OSError, ValueError) as e:  # ValueError: the path exists and is no directory
             raise VenvError(root, f"cannot create it: {e}") from e
         return
     _run(root, [exe, "-m", "venv", "--without-pip", str(root)], "cannot create it")
@@ -283,8 +283,11 @@ def _check_version(found: Venv, python: str) -> None:
 def _venv_lock(root: Path) -> Iterator[None]:
     """Exclusive flock on the venv's lock file; the kernel drops it if we die."""
     lock = root / LOCK_FILE
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise VenvError(root, f"cannot create its lock file {lock}: {e}") from e
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
