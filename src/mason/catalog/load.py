@@ -53,12 +53,18 @@ class Catalog:
             problem = Problem(None, str(root), None, "no such catalog directory")
             raise CatalogError(root, [problem])
         resolved, problems = _variables(root, variables or {})
-        readers = [_reader(root, name, resolved, problems) for name in _package_dirs(root)]
+        names = _package_dirs(root)
+        problems.extend(_bad_name(name) for name in names if not NAME_RE.fullmatch(name))
+        base = _sage_root(root) or root.parent
+        readers = [
+            RecipeReader(root=root, name=name, variables=resolved, file_base=base)
+            for name in names
+            if NAME_RE.fullmatch(name)
+        ]
         recipes = {}
         for reader in readers:
-            if reader is not None:
-                recipes[reader.name] = reader.read()
-                problems.extend(reader.problems)
+            recipes[reader.name] = reader.read()
+            problems.extend(reader.problems)
         problems.extend(_unknown_dependencies(readers, recipes.keys()))
         problems.extend(_cycles(recipes))
         if problems:
@@ -106,15 +112,9 @@ def _package_dirs(root: Path) -> list[str]:
         return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
 
 
-def _reader(
-    root: Path, name: str, variables: Mapping[str, str], problems: list[Problem]
-) -> RecipeReader | None:
-    if not NAME_RE.fullmatch(name):
-        message = "bad package name: use only a-z, 0-9 and _ (rename the directory)"
-        problems.append(Problem(name, f"{name}/", None, message))
-        return None
-    base = _sage_root(root) or root.parent
-    return RecipeReader(root=root, name=name, variables=variables, file_base=base)
+def _bad_name(name: str) -> Problem:
+    message = "bad package name: use only a-z, 0-9 and _ (rename the directory)"
+    return Problem(name, f"{name}/", None, message)
 
 
 def _variables(root: Path, given: Mapping[str, str]) -> tuple[dict[str, str], list[Problem]]:
@@ -136,22 +136,24 @@ def _variables(root: Path, given: Mapping[str, str]) -> tuple[dict[str, str], li
     return resolved, problems
 
 
-def _unknown_dependencies(
-    readers: Iterable[RecipeReader | None], names: Iterable[str]
-) -> list[Problem]:
+def _unknown_dependency(package: str, filename: str, dep: str, known: set[str]) -> Problem:
+    close = difflib.get_close_matches(dep, known, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    message = f"unknown dependency {dep!r}: no such package in the catalog{hint}"
+    return Problem(package, f"{package}/{filename}", 1, message)
+
+
+def _unknown_dependencies(readers: Iterable[RecipeReader], names: Iterable[str]) -> list[Problem]:
     known = set(names)
     problems = []
     for reader in readers:
-        if reader is None:
-            continue
         for filename, line in reader.dep_lines.items():
-            lists = (line.normal, line.order_only, line.conditional, line.conditional_order_only)
-            for dep in dict.fromkeys(d for names_ in lists for d in names_):
-                if dep not in known:
-                    close = difflib.get_close_matches(dep, known, n=1)
-                    hint = f" (did you mean {close[0]}?)" if close else ""
-                    message = f"unknown dependency {dep!r}: no such package in the catalog{hint}"
-                    problems.append(Problem(reader.name, f"{reader.name}/{filename}", 1, message))
+            named = line.normal + line.order_only + line.conditional + line.conditional_order_only
+            problems.extend(
+                _unknown_dependency(reader.name, filename, dep, known)
+                for dep in dict.fromkeys(named)
+                if dep not in known
+            )
     return problems
 
 
