@@ -145,7 +145,7 @@ def _unknown_dependency(package: str, filename: str, dep: str, known: set[str]) 
 
 def _unknown_dependencies(readers: Iterable[RecipeReader], names: Iterable[str]) -> list[Problem]:
     known = set(names)
-    problems = []
+    problems: list[Problem] = []
     for reader in readers:
         for filename, line in reader.dep_lines.items():
             named = line.normal + line.order_only + line.conditional + line.conditional_order_only
