@@ -119,6 +119,11 @@ def _conditional_edges(recipe: Recipe) -> tuple[str, ...]:
     return recipe.conditional + recipe.optional + recipe.conditional_order_only
 
 
+def _active_edges(recipe: Recipe, static: tuple[str, ...], pool: set[str]) -> tuple[str, ...]:
+    conditional = tuple(d for d in _conditional_edges(recipe) if d in pool)
+    return tuple(dict.fromkeys(static + conditional))
+
+
 def dependency_graph(
     catalog: Catalog,
     roots: Sequence[str],
@@ -133,10 +138,7 @@ def dependency_graph(
     needed = closure(static, roots)
     while True:
         pool = present | needed
-        edges = {
-            name: static[name] + tuple(d for d in _conditional_edges(recipes[name]) if d in pool)
-            for name in needed
-        }
+        edges = {name: _active_edges(recipes[name], static[name], pool) for name in needed}
         grown = closure({**static, **edges}, roots)
         if grown == needed:
             return edges
