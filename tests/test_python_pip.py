@@ -114,12 +114,12 @@ def test_missing_package_is_a_clear_error(tmp_path: Path, index_url: str) -> Non
     assert list(dest.iterdir()) == []  # no half-downloaded leftovers
 
 
-def _tiny_project(root: Path, backend: str) -> Path:
+def _tiny_project(root: Path, backend: str, requires: str = "[]") -> Path:
     src = root / "tiny"
     (src / "tiny").mkdir(parents=True)
     (src / "tiny" / "__init__.py").write_text("def hello():\n    print('tiny says hi')\n")
     (src / "pyproject.toml").write_text(
-        f"[build-system]\nrequires = []\n{backend}\n"
+        f"[build-system]\nrequires = {requires}\n{backend}\n"
         '[project]\nname = "tiny"\nversion = "0.3"\n\n'
         '[project.scripts]\ntiny-hello = "tiny:hello"\n'
     )
@@ -157,6 +157,29 @@ def test_build_wheel_with_an_in_tree_backend(tmp_path: Path) -> None:
     wheel = build_wheel(src, tmp_path / "wheels", build_isolation=False)
     assert wheel == tmp_path / "wheels" / "tiny-0.3-py3-none-any.whl"
     _check_tiny_wheel(tmp_path, wheel)
+
+
+def test_isolated_build_gets_its_requirements_from_find_links(tmp_path: Path) -> None:
+    links = tmp_path / "links"
+    make_wheel(links, "tinyhelper", "1.0", {"tinyhelper.py": "USED = True\n"})
+    src = _tiny_project(
+        tmp_path, 'build-backend = "backend"\nbackend-path = ["."]\n', '["tinyhelper"]'
+    )
+    # the back-end only works when pip installed tinyhelper into the isolated build env
+    (src / "backend.py").write_text("import tinyhelper\nassert tinyhelper.USED\n" + IN_TREE_BACKEND)
+    wheel = build_wheel(src, tmp_path / "wheels", find_links=[links])
+    _check_tiny_wheel(tmp_path, wheel)
+
+
+def test_isolated_build_without_its_requirements_fails_clearly(tmp_path: Path) -> None:
+    src = _tiny_project(
+        tmp_path, 'build-backend = "backend"\nbackend-path = ["."]\n', '["tinyhelper"]'
+    )
+    (src / "backend.py").write_text(IN_TREE_BACKEND)
+    with pytest.raises(PipFailed) as info:
+        build_wheel(src, tmp_path / "wheels", find_links=[tmp_path])
+    assert "tinyhelper" in info.value.output
+    assert list((tmp_path / "wheels").iterdir()) == []
 
 
 def _setuptools_builds_wheels() -> bool:
