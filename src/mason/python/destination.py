@@ -47,6 +47,7 @@ class StagingDestination(WheelDestination):
         # pip's venv layout: headers of distribution X go to include/site/pythonX.Y/X
         self.scheme_dirs["headers"] = venv.scheme("headers") / dist
         self.written: list[Path] = []
+        self._made_dirs: set[Path] = set()
         self.not_compiled: list[Path] = []
         for name, where in self.scheme_dirs.items():
             if not where.is_relative_to(tree_root):
@@ -65,6 +66,7 @@ class StagingDestination(WheelDestination):
                 except OSError:
                     break
         self.written.clear()
+        self._made_dirs.clear()
 
     def _final(self, scheme: Scheme, path: str) -> Path:
         norm = posixpath.normpath(path)
@@ -81,7 +83,9 @@ class StagingDestination(WheelDestination):
         """Create the staged file exclusively; return its RECORD entry."""
         final = self._final(scheme, path)
         target = self._staged(final)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent not in self._made_dirs:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._made_dirs.add(target.parent)
         mode = 0o777 if is_executable else 0o666  # the umask decides the rest
         try:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
