@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from mason.errors import BadInput
-from mason.jobserver import Jobserver, JobserverError, detect_make_style, make_version
+from mason.jobserver import (
+    Jobserver,
+    JobserverError,
+    JobserverStyle,
+    detect_make_style,
+    make_version,
+)
 
 # A jobserver client written from the GNU make manual ("POSIX Jobserver"): it runs
 # NJOBS jobs, the first with its implicit slot, each further concurrent one with a token
@@ -130,8 +136,8 @@ def test_fifo_form_makeflags_name_a_fifo() -> None:
 
 
 @pytest.mark.parametrize("style", ["pipe", "fifo"])
-def test_pool_holds_slots_minus_one_tokens(style: str) -> None:
-    with Jobserver(3, "pipe" if style == "pipe" else "fifo") as js:
+def test_pool_holds_slots_minus_one_tokens(style: JobserverStyle) -> None:
+    with Jobserver(3, style) as js:
         assert [js.acquire(timeout=0) for _ in range(3)] == [True, True, False]
         js.release()
         assert js.acquire(timeout=0.01)
@@ -172,9 +178,9 @@ def test_detect_make_style_reads_the_version(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("style", ["pipe", "fifo"])
-def test_python_client_uses_exactly_the_budget(tmp_path: Path, style: str) -> None:
+def test_python_client_uses_exactly_the_budget(tmp_path: Path, style: JobserverStyle) -> None:
     log = tmp_path / "log"
-    with Jobserver(3, "pipe" if style == "pipe" else "fifo") as js:
+    with Jobserver(3, style) as js:
         run_client(client_command(write_client(tmp_path), log, "c", 12, 0.05), js)
         assert js.restore() == 0, "the client gave every token back"
     spans = intervals(log)
@@ -182,36 +188,98 @@ def test_python_client_uses_exactly_the_budget(tmp_path: Path, style: str) -> No
     assert max_running(spans) == 3
 
 
-def test_make_pipe_form_uses_exactly_the_budget(tmp_path: Path) -> None:
+def check_make_uses_exactly_the_budget(make: str, style: JobserverStyle, tmp_path: Path) -> None:
     log = tmp_path / "log"
     pkg = write_makefile(tmp_path / "pkg", "p", log, 12, 0.05)
-    with Jobserver(3, "pipe") as js:
-        stderr = run_client(["make", "-s", "--no-print-directory"], js, cwd=pkg)
-        assert js.restore() == 0
+    with Jobserver(3, style) as js:
+        stderr = run_client([make, "-s", "--no-print-directory"], js, cwd=pkg)
+        assert js.restore() == 0, "make gave every token back"
     assert "jobserver" not in stderr, stderr
     assert max_running(intervals(log)) == 3
 
 
-def _make_44() -> str | None:
+def test_make_pipe_form_uses_exactly_the_budget(tmp_path: Path) -> None:
+    check_make_uses_exactly_the_budget("make", "pipe", tmp_path)
+
+
+def installed_make_44() -> str | None:
+    """A GNU make >= 4.4: ``$MASON_TEST_MAKE44``, or ``make``/``gmake`` on PATH."""
     for candidate in (os.environ.get("MASON_TEST_MAKE44"), "make", "gmake"):
-        path = candidate and shutil.which(candidate)
+        path = shutil.which(candidate) if candidate else None
         version = make_version(path) if path else None
         if path and version is not None and version >= (4, 4):
             return path
     return None
 
 
-@pytest.mark.skipif(_make_44() is None, reason="no GNU make >= 4.4 (set MASON_TEST_MAKE44)")
-def test_make_44_fifo_form_uses_exactly_the_budget(tmp_path: Path) -> None:
-    make = _make_44()
+@pytest.mark.skipif(installed_make_44() is None, reason="no make >= 4.4 (set MASON_TEST_MAKE44)")
+@pytest.mark.parametrize("style", ["fifo", "pipe"])
+def test_make_44_uses_exactly_the_budget(tmp_path: Path, style: JobserverStyle) -> None:
+    make = installed_make_44()
     assert make is not None
-    log = tmp_path / "log"
-    pkg = write_makefile(tmp_path / "pkg", "p", log, 12, 0.05)
-    with Jobserver(3, "fifo") as js:
-        stderr = run_client([make, "-s", "--no-print-directory"], js, cwd=pkg)
-        assert js.restore() == 0
-    assert "jobserver" not in stderr, stderr
-    assert max_running(intervals(log)) == 3
+    check_make_uses_exactly_the_budget(make, style, tmp_path)
+
+
+MAKE_44_SOURCE = "make-dfsg=4.4.1-2"  # Debian trixie
+
+
+def build_make_44(work: Path) -> Path:
+    """Build GNU make 4.4.1 from Debian's source package into ``work``; return the binary.
+
+    apt-get runs with its own sources list and state under ``work``, so the machine's apt
+    configuration is untouched. About 25 s (a 10 MB index, a 1 MB tarball, a compile).
+    """
+    binary = work / "make-4.4.1" / "make"
+    if binary.exists():
+        return binary
+    apt = work / "apt"
+    (apt / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+    (apt / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+    (apt / "sources.list").write_text("deb-src http://deb.debian.org/debian trixie main\n")
+    options = [
+        f"-oDir::Etc::SourceList={apt / 'sources.list'}",
+        "-oDir::Etc::SourceParts=/nonexistent",
+        f"-oDir::State::Lists={apt / 'lists'}",
+        f"-oDir::Cache={apt / 'cache'}",
+    ]
+    for step in (["update"], ["source", "--download-only", MAKE_44_SOURCE]):
+        if subprocess.run(["apt-get", *options, *step], cwd=work, capture_output=True).returncode:
+            pytest.skip(f"apt-get {step[0]} failed: Debian unreachable?")
+    src = binary.parent
+    subprocess.run(["tar", "xf", "make-dfsg_4.4.1.orig.tar.xz"], cwd=work, check=True)
+    # The DFSG tarball has no doc/; the program itself does not need it.
+    (src / "doc").mkdir(exist_ok=True)
+    (src / "doc" / "Makefile.in").write_text("all install clean distclean:\n\t@:\n")
+    (src / "doc" / "make.1").touch()
+    configure = ["./configure", "--disable-nls", "--without-guile"]
+    subprocess.run(configure, cwd=src, check=True, capture_output=True)
+    for target in (["-C", "lib"], ["make"]):
+        subprocess.run(["make", "-j2", *target], cwd=src, check=True, capture_output=True)
+    return binary
+
+
+@pytest.mark.slow
+@pytest.mark.network
+@pytest.mark.parametrize("style", ["fifo", "pipe"])
+def test_make_44_from_debian_source_uses_exactly_the_budget(
+    request: pytest.FixtureRequest, tmp_path: Path, style: JobserverStyle
+) -> None:
+    if "slow" not in str(request.config.getoption("markexpr")):
+        pytest.skip("builds GNU make 4.4.1: run with -m slow")
+    if shutil.which("apt-get") is None:
+        pytest.skip("no apt-get: set MASON_TEST_MAKE44 to a GNU make >= 4.4 instead")
+    work = tmp_path_factory_dir(request, "make-4.4.1")
+    make = build_make_44(work)
+    assert make_version(str(make)) == (4, 4)
+    check_make_uses_exactly_the_budget(str(make), style, tmp_path)
+
+
+def tmp_path_factory_dir(request: pytest.FixtureRequest, name: str) -> Path:
+    """A directory shared by the tests of one session (builds once for both forms)."""
+    factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
+    path = factory.getbasetemp() / name
+    path.mkdir(exist_ok=True)
+    return path
 
 
 def test_restore_refills_tokens_a_killed_client_held(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mason.errors import BadInput
-from mason.jobserver import Jobserver
+from mason.jobserver import Jobserver, JobserverStyle
 from mason.scheduler import (
     BadJobGraph,
     Job,
@@ -25,6 +25,7 @@ from mason.scheduler import (
 )
 from test_jobserver import (
     client_command,
+    installed_make_44,
     intervals,
     max_running,
     run_client,
@@ -44,11 +45,11 @@ def graph(*jobs: Job) -> dict[str, Job]:
     return {j.name: j for j in jobs}
 
 
-def make_work(root: Path, js: Jobserver) -> Callable[[str], None]:
+def make_work(root: Path, js: Jobserver, make: str = "make") -> Callable[[str], None]:
     """``work``: build the package ``root/<name>`` with make, as a recipe would."""
 
     def work(name: str) -> None:
-        stderr = run_client(["make", "-s", "--no-print-directory"], js, cwd=root / name)
+        stderr = run_client([make, "-s", "--no-print-directory"], js, cwd=root / name)
         if "jobserver" in stderr:
             raise RuntimeError(f"{name}: make did not join the jobserver: {stderr}")
 
@@ -74,11 +75,12 @@ def four_packages(tmp_path: Path) -> tuple[Path, dict[str, Job]]:
     return log, graph(*(job(name) for name in names))
 
 
-@pytest.mark.parametrize("budget", [3, 1])
-def test_make_jobs_of_all_packages_share_the_budget(tmp_path: Path, budget: int) -> None:
+def check_packages_share_the_budget(
+    tmp_path: Path, budget: int, style: JobserverStyle, make: str = "make"
+) -> None:
     log, jobs = four_packages(tmp_path)
-    with Jobserver(budget, "pipe") as js:
-        outcome = run(jobs, make_work(tmp_path, js), jobserver=js, keep_going=False)
+    with Jobserver(budget, style) as js:
+        outcome = run(jobs, make_work(tmp_path, js, make), jobserver=js, keep_going=False)
         assert js.held == 0
     assert outcome.ok, outcome
     spans = intervals(log)
@@ -86,11 +88,25 @@ def test_make_jobs_of_all_packages_share_the_budget(tmp_path: Path, budget: int)
     assert max_running(spans) == budget, "never above the budget, and the budget is used"
 
 
+@pytest.mark.parametrize("budget", [3, 1])
+def test_make_jobs_of_all_packages_share_the_budget(tmp_path: Path, budget: int) -> None:
+    check_packages_share_the_budget(tmp_path, budget, "pipe")
+
+
+@pytest.mark.skipif(installed_make_44() is None, reason="no make >= 4.4 (set MASON_TEST_MAKE44)")
+def test_make_44_jobs_of_all_packages_share_the_budget_through_the_fifo(tmp_path: Path) -> None:
+    make = installed_make_44()
+    assert make is not None
+    check_packages_share_the_budget(tmp_path, 3, "fifo", make)
+
+
 @pytest.mark.parametrize("style", ["pipe", "fifo"])
-def test_both_jobserver_forms_hold_the_budget_across_packages(tmp_path: Path, style: str) -> None:
+def test_both_jobserver_forms_hold_the_budget_across_packages(
+    tmp_path: Path, style: JobserverStyle
+) -> None:
     log, client = tmp_path / "intervals", write_client(tmp_path)
     jobs = graph(*(job(f"p{i}") for i in range(4)))
-    with Jobserver(3, "pipe" if style == "pipe" else "fifo") as js:
+    with Jobserver(3, style) as js:
 
         def work(name: str) -> None:
             run_client(client_command(client, log, name, JOBS_PER_PACKAGE, SLEEP), js)
@@ -248,7 +264,7 @@ def test_cycle_is_bad_input() -> None:
 
 INTERRUPTED = r"""
 import json, subprocess, sys
-from mason.jobserver import Jobserver
+from mason.jobserver import Jobserver, JobserverStyle
 from mason.scheduler import Job, run
 
 def on_event(event):

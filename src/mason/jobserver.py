@@ -84,6 +84,8 @@ class Jobserver:
     def __init__(self, slots: int, style: JobserverStyle | None = None) -> None:
         if slots < 1:
             raise BadSlots(slots)
+        if style not in (None, "pipe", "fifo"):
+            raise BadInput(f"unknown jobserver style {style!r}", hint="use 'pipe' or 'fifo'")
         self.slots = slots
         self.style: JobserverStyle = style if style is not None else detect_make_style()
         self._lock = threading.Lock()
