@@ -121,10 +121,14 @@ class Journal:
         return out
 
     def has_pending(self) -> bool:
-        try:
-            return any(not fn.startswith(".") for fn in os.listdir(self.directory))
-        except FileNotFoundError:
-            return False
+        """Anything left by an unfinished transaction (entries, temporaries, backups)."""
+        for d in (self.directory, self.txn_root):
+            try:
+                if os.listdir(d):
+                    return True
+            except FileNotFoundError:
+                continue
+        return False
 
     def _read(self, path: Path) -> Intent:
         try:
@@ -143,8 +147,15 @@ class Journal:
             fsops.fsync_dir(self.directory)
 
     def remove_temporaries(self) -> None:
-        """Half-written journal entries (a crash before the intent was durable)."""
+        """Half-written journal entries and transaction directories without an entry.
+
+        Both come from a crash before the intent was durable, so nothing was moved yet.
+        """
         if self.directory.is_dir():
             for fn in os.listdir(self.directory):
                 if fn.startswith("."):
                     fsops.unlink(self.directory / fn)
+        if self.txn_root.is_dir():
+            for txid in os.listdir(self.txn_root):
+                if not (self.directory / f"{txid}.json").exists():
+                    fsops.rmtree(self.txn_root / txid)

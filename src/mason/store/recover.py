@@ -83,7 +83,7 @@ def remove_stale(prefix: Path, package: str, stale: tuple[str, ...], index: Owne
         path = prefix / rel
         if _lexists(path) and not (path.is_dir() and not path.is_symlink()):
             fsops.unlink(path)
-            parents.add(path.parent)
+        parents.add(path.parent)  # also when a crash came between unlink and prune
     fsops.fsync_dirs(parents)
     prune_empty_dirs(prefix, parents)
 

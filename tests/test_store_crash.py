@@ -1,0 +1,183 @@
+"""Crash injection: SIGKILL a merge after its Nth filesystem operation, for every N.
+
+After each kill, recovery (explicit, or implicit in the next command taking the write
+lock) must leave every package fully old, fully new, or absent; every recorded file present
+with its hash; no file that no record claims; an ownership index matching the records.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mason.store import PackageMeta, Prefix
+from mason.store.fsops import KILL_ENV
+from test_store_support import (
+    NAMESPACE_INIT,
+    Link,
+    Spec,
+    install,
+    make_tree,
+    mason,
+    normalized_records,
+    tree_digest,
+)
+
+SITE = "lib/python3.11/site-packages"
+SHARED: Spec = {f"{SITE}/backports/__init__.py": NAMESPACE_INIT, "lib64": Link("lib")}
+OTHER: Spec = {**SHARED, "share/pari/b.gp": "b", "include/b.h": "b"}
+
+
+def old_version(extra: int) -> Spec:
+    spec: dict[str, str | bytes | Link] = {
+        **SHARED,
+        "bin/a": "v1",
+        "share/a/old.txt": "only in v1",
+        f"{SITE}/backports/a1.py": "v1",
+        "include/a.h": "v1",
+    }
+    spec.update({f"include/a/h{i}.h": f"v1 {i}" for i in range(extra)})
+    return spec
+
+
+def new_version(extra: int) -> Spec:
+    spec: dict[str, str | bytes | Link] = {
+        **SHARED,
+        "bin/a": "v2",
+        "share/a2/new.txt": "new dir",
+        f"{SITE}/backports/a2.py": "v2",
+        "include/a.h": "v2",
+        "include/a_extra.h": "v2",
+        "lib/liba.so": "v2",
+        "share/pari/a.gp": "v2",
+    }
+    spec.update({f"include/a/h{i}.h": f"v2 {i}" for i in range(extra)})
+    spec.update({f"share/pari/a{i}.gp": f"v2 {i}" for i in range(extra)})
+    return spec
+
+
+def base_prefix(root: Path, extra: int, upgrade: bool) -> None:
+    install(root, "other", "1", OTHER)
+    if upgrade:
+        install(root, "pkga", "1", old_version(extra))
+
+
+def fresh_copy(template: Path, root: Path) -> None:
+    if root.exists():
+        shutil.rmtree(root)
+    shutil.copytree(template, root, symlinks=True)
+
+
+def merge_in_child(root: Path, staged: Path, kill_after: int) -> int:
+    """Fork; the child merges pkga 2 with the kill hook armed. Returns the wait status."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 3
+        try:
+            os.environ[KILL_ENV] = str(kill_after)
+            p = Prefix(root)
+            p.merge(p.scan(staged, "pkga"), PackageMeta("pkga", "2"))
+            code = 0
+        finally:
+            os._exit(code)
+    return os.waitpid(pid, 0)[1]
+
+
+def check_invariants(root: Path, expected: dict[str, tuple[dict[str, str], str]]) -> str:
+    """All of SPEC 10 after recovery; returns which version pkga ended at."""
+    state = root / "var/lib/mason"
+    assert os.listdir(state / "journal") == []
+    assert os.listdir(state / "txn") == []
+    records = sorted(os.listdir(state / "installed"))
+    versions = [r for r in records if r.startswith("pkga-")] or ["absent"]
+    assert "other-1" in records and len(versions) == 1 and len(records) <= 2, records
+    digest, records_json = expected[versions[0]]
+    assert tree_digest(root, skip_var=True) == digest
+    assert str(normalized_records(root)) == records_json
+    report = Prefix(root).verify()
+    assert report.ok, report
+    prefix = Prefix(root)
+    recs = prefix.records()
+    claims = {
+        p: sorted(n for n, r in recs.items() if p in r.files)
+        for r in recs.values()
+        for p in r.files
+    }
+    assert prefix.owner(list(claims)) == claims
+    return versions[0]
+
+
+def reference(tmp_path: Path, extra: int, upgrade: bool) -> dict[str, tuple[dict[str, str], str]]:
+    out = {}
+    old = tmp_path / "ref-old"
+    base_prefix(old, extra, upgrade)
+    new = tmp_path / "ref-new"
+    base_prefix(new, extra, upgrade)
+    install(new, "pkga", "2", new_version(extra))
+    for label, root in (("pkga-1" if upgrade else "absent", old), ("pkga-2", new)):
+        out[label] = (tree_digest(root, skip_var=True), str(normalized_records(root)))
+    return out
+
+
+def step_through_every_op(
+    tmp_path: Path, extra: int, upgrade: bool, recover: Callable[[Path, int], None]
+) -> int:
+    expected = reference(tmp_path, extra, upgrade)
+    template = tmp_path / "template"
+    base_prefix(template, extra, upgrade)
+    root = tmp_path / "p"
+    kills = 0
+    outcomes = set()
+    for n in range(1, 10_000):
+        fresh_copy(template, root)
+        staged = make_tree(Prefix(root).staging_dir("pkga"), new_version(extra))
+        status = merge_in_child(root, staged, n)
+        if os.WIFEXITED(status):
+            assert os.WEXITSTATUS(status) == 0
+            assert check_invariants(root, expected) == "pkga-2"
+            break
+        assert os.WTERMSIG(status) == signal.SIGKILL
+        kills += 1
+        recover(root, n)
+        outcomes.add(check_invariants(root, expected))
+    assert outcomes == set(expected)  # both roll back and roll forward happened
+    return kills
+
+
+def recover_some_way(root: Path, n: int) -> None:
+    """Explicitly (API or CLI), or implicitly through the next command taking the lock."""
+    if n % 3 == 0:
+        r = mason("recover", "--prefix", str(root))
+        assert r.returncode == 0, r.stderr
+    elif n % 3 == 1:
+        Prefix(root).recover()
+    else:  # the next query recovers on its own before reading
+        assert Prefix(root).record("other") is not None
+
+
+def test_kill_at_every_op_of_an_upgrade(tmp_path: Path) -> None:
+    kills = step_through_every_op(tmp_path, 2, True, recover_some_way)
+    print(f"{kills} kills")
+    assert kills >= 20
+
+
+@pytest.mark.slow
+def test_kill_at_every_op_of_a_large_upgrade(tmp_path: Path) -> None:
+    kills = step_through_every_op(tmp_path, 70, True, recover_some_way)
+    print(f"{kills} kills")
+    assert kills >= 200
+
+
+def test_kill_at_every_op_of_a_first_install(tmp_path: Path) -> None:
+    kills = step_through_every_op(tmp_path, 1, False, recover_some_way)
+    assert kills >= 10
+
+
+@pytest.mark.slow
+def test_kill_at_every_op_of_a_large_first_install(tmp_path: Path) -> None:
+    assert step_through_every_op(tmp_path, 40, False, recover_some_way) >= 40
