@@ -268,8 +268,12 @@ def _write_cache(root: Path, cache: VenvCache) -> None:
 
 def _check_version(found: Venv, python: str) -> None:
     exe = _resolve_python(found.root, python)
-    out = _run(found.root, [exe, "-I", "-c", "import sys; print(*sys.version_info[:2])"], "ask")
-    major, minor = (int(x) for x in out.split())
+    if _is_running_python(exe):
+        major, minor = sys.version_info[:2]
+    else:
+        code = "import sys; print(*sys.version_info[:2])"
+        out = _run(found.root, [exe, "-I", "-c", code], f"cannot ask {python} its version")
+        major, minor = (int(x) for x in out.split())
     if (major, minor) != found.version:
         have = "{}.{}".format(*found.version)
         raise VenvError(
