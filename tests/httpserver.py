@@ -1,7 +1,8 @@
 """A real HTTP server on 127.0.0.1 for tests: serves one directory, logs requests.
 
 Paths under ``/slow/`` serve the same files in small chunks with pauses, so that
-concurrent downloads really overlap.
+concurrent downloads really overlap; paths under ``/short/`` announce more bytes than
+they send and close the connection, like a mirror dropping out mid-download.
 """
 
 from __future__ import annotations
@@ -29,15 +30,15 @@ def _handler(server: Server) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             server.requests.append(self.path)
-            slow = self.path.startswith("/slow/")
-            name = self.path.removeprefix("/slow/" if slow else "/")
+            mode, _, name = self.path[1:].rpartition("/")
+            slow, short = mode == "slow", mode == "short"
             path = server.root / name
-            if "/" in name or not path.is_file():
+            if mode not in ("", "slow", "short") or not path.is_file():
                 self.send_error(404)
                 return
             data = path.read_bytes()
             self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Content-Length", str(len(data) + (1000 if short else 0)))
             self.end_headers()
             step = 4096 if slow else len(data) or 1
             for i in range(0, len(data), step):

@@ -158,6 +158,19 @@ def test_bad_cached_file_is_removed_when_nothing_else_works(tmp_path: Path) -> N
     assert cache_files(cache) == []
 
 
+def test_a_download_cut_short_moves_on(tmp_path: Path, served: tuple[Path, bytes]) -> None:
+    root, data = served
+    with serve(root) as server:
+        events: list[FetchEvent] = []
+        mirrors = [f"{server.url}/short", server.url]
+        path = fetch(spec_for(data), tmp_path / "up", mirrors, on_event=events.append)
+    assert path.read_bytes() == data
+    [failed] = [e for e in events if e.kind == "failed"]
+    assert failed.source == f"{server.url}/short/foo-1.0.tar.gz"
+    assert failed.message.startswith("connection closed early: got ")
+    assert cache_files(tmp_path / "up") == ["foo-1.0.tar.gz"]
+
+
 def test_every_failure_is_listed_in_one_error(tmp_path: Path, served: tuple[Path, bytes]) -> None:
     root, _ = served
     empty = tmp_path / "empty"

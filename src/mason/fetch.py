@@ -148,6 +148,10 @@ class FetchFailed(MasonError):
         )
 
 
+class _ShortRead(OSError):
+    """The source ended before the size it announced."""
+
+
 class _Hasher(Protocol):
     def update(self, data: bytes, /) -> None: ...
     def hexdigest(self) -> str: ...
@@ -280,7 +284,7 @@ def _download(
                 stream, out, hashers, lambda n: _progress(on_event, spec, source, n, total)
             )
             if total is not None and done != total:
-                raise OSError(f"short read: {done} of {total} bytes")
+                raise _ShortRead(f"got {done} of {total} bytes")
             out.flush()
             os.fsync(out.fileno())
         _check(spec, cache / spec.filename, expected, hashers)
@@ -321,6 +325,8 @@ def _why(error: Exception) -> str:
         return "no such file"
     if isinstance(error, TimeoutError):
         return f"timed out after {TIMEOUT_SECONDS:g} s"
+    if isinstance(error, http.client.IncompleteRead) or type(error) is _ShortRead:
+        return f"connection closed early: {error}"
     return f"{type(error).__name__}: {error}"
 
 
