@@ -12,6 +12,7 @@ import os
 import re
 import stat
 import tarfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,6 +169,17 @@ def test_zip_and_wheel(area: Area, suffix: str) -> None:
     assert (top / "__init__.py").read_bytes() == b"x = 1\n"
     assert os.access(top / "run.sh", os.X_OK)
     assert not os.access(top / "__init__.py", os.X_OK)
+
+
+def test_zip_keeps_member_times(area: Area) -> None:
+    archive = area.archive("times.zip")
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("pkg/configure.ac", (2001, 2, 3, 4, 5, 6)), b"AC_INIT\n")
+        zf.writestr(zipfile.ZipInfo("pkg/configure", (2001, 2, 3, 4, 5, 8)), b"#!/bin/sh\n")
+    top = extract(archive, area.dest)
+    older, newer = (top / "configure.ac").stat().st_mtime, (top / "configure").stat().st_mtime
+    assert time.localtime(older)[:6] == (2001, 2, 3, 4, 5, 6)
+    assert newer - older == 2
 
 
 def test_setuid_setgid_sticky_are_stripped_and_everything_owner_writable(area: Area) -> None:
@@ -358,6 +370,17 @@ def test_zip_absolute_entries(area: Area) -> None:
 def test_zip_symlink_entries(area: Area) -> None:
     archive = make_zip(area.archive("link.zip"), {"pkg/l": b"/etc"}, {"pkg/l": 0o120777})
     assert_refused(area, archive, ["pkg/l"])
+
+
+def test_zip_encrypted_entries(area: Area) -> None:
+    archive = make_zip(area.archive("secret.zip"), {"pkg/secret": b"not really encrypted"})
+    raw = bytearray(archive.read_bytes())
+    # zipfile never writes encrypted entries: set bit 0 of the flags in both headers.
+    raw[raw.index(b"PK\x03\x04") + 6] |= 0x1
+    raw[raw.index(b"PK\x01\x02") + 8] |= 0x1
+    archive.write_bytes(bytes(raw))
+    err = assert_refused(area, archive, ["pkg/secret"])
+    assert "encrypted members are not allowed" in str(err)
 
 
 def test_zip_name_too_long(area: Area) -> None:

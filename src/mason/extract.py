@@ -34,6 +34,7 @@ import secrets
 import shutil
 import stat
 import tarfile
+import time
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -371,6 +372,8 @@ def _os_error(archive: Path, member: str, e: OSError) -> BadArchive | ExtractFai
 def _zip_member(info: zipfile.ZipInfo) -> _Member:
     # Many zips store permission bits without a file type: those are regular files.
     kind = stat.S_IFMT(info.external_attr >> 16)
+    if info.flag_bits & 0x1:
+        return _Member(info.filename, "special", special="encrypted")
     if info.is_dir():
         return _Member(info.filename, "dir")
     if kind == stat.S_IFLNK:
@@ -406,10 +409,20 @@ def _extract_zip_member(
         mode = 0o755 if (info.external_attr >> 16) & 0o111 else 0o644
         with zf.open(info) as src, os.fdopen(os.open(target, flags, mode), "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
-    except _CORRUPT as e:
+        _set_mtime(target, info.date_time)
+    except (*_CORRUPT, NotImplementedError) as e:  # NotImplementedError: compression method
         raise CorruptArchive(archive, info.filename, str(e)) from e
     except OSError as e:
         raise _os_error(archive, info.filename, e) from e
+
+
+def _set_mtime(target: Path, date_time: tuple[int, int, int, int, int, int]) -> None:
+    """Keep the member's time, as tar does, so ``make`` sees sources in their order."""
+    try:
+        t = time.mktime((*date_time, 0, 0, -1))
+    except (OverflowError, ValueError):
+        return
+    os.utime(target, (t, t))
 
 
 # -- after writing ------------------------------------------------------------------------
