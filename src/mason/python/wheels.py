@@ -9,6 +9,7 @@ store merges it into the venv like any other staged tree.
 
 from __future__ import annotations
 
+import multiprocessing
 import posixpath
 import shutil
 import zipfile
@@ -218,5 +219,7 @@ def _stage_or_error(
 
 def _executor(jobs: int, pool: PoolKind) -> Executor:
     if pool == "process" and jobs > 1:
-        return ProcessPoolExecutor(max_workers=jobs)
+        # not fork: mason's scheduler has threads, and a forked child can inherit their locks
+        context = multiprocessing.get_context("forkserver")
+        return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
     return ThreadPoolExecutor(max_workers=max(1, jobs))
