@@ -21,7 +21,8 @@ Three layers keep a broken or hostile archive inside its directory:
    setuid/setgid/sticky bits and becomes owner-readable and -writable (directories also
    owner-searchable), so nothing is privileged and uninstall can always delete.
 
-Symlinks in zip archives are refused (wheels never contain them).
+Symlinks and encrypted entries in zip archives are refused (wheels never contain them).
+Zip members keep their times, as tar members do, so ``make`` sees sources in order.
 """
 
 from __future__ import annotations
