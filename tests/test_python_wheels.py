@@ -158,6 +158,8 @@ def test_identical_namespace_init_gives_identical_bytes(tmp_path: Path, venv: Ve
         in_a = (sa.staged_root / venv.relative.purelib / rel).read_bytes()
         in_b = (sb.staged_root / venv.relative.purelib / rel).read_bytes()
         assert in_a == in_b, rel
+    init = venv.relative.purelib / "backports" / "__init__.py"
+    assert (init, venv.relative.purelib / pyc) in sa.bytecode
     merge(sa)
     merge(sb)
     assert run_py(venv, "from backports import aa, bb; print(aa.A + bb.B)") == "3"

@@ -49,6 +49,7 @@ class StagingDestination(WheelDestination):
         self.written: list[Path] = []
         self._made_dirs: set[Path] = set()
         self.not_compiled: list[Path] = []
+        self.bytecode: list[tuple[Path, Path]] = []
         for name, where in self.scheme_dirs.items():
             if not where.is_relative_to(tree_root):
                 raise VenvError(venv.root, f"its {name} scheme {where} is not under {tree_root}")
@@ -149,6 +150,11 @@ class StagingDestination(WheelDestination):
         ]
         skipped = {j.target.relative_to(self.staged_root) for j in planned if j not in done}
         self.written = [rel for rel in self.written if rel not in skipped]
+        self.bytecode = [
+            (Path(j.dfile).relative_to(self.tree_root), j.target.relative_to(self.staged_root))
+            for j in planned
+            if j in done
+        ]
         return [self._pyc_entry(job, *planned[job]) for job in planned if job in done]
 
     def _pyc_entry(

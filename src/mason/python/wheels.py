@@ -42,6 +42,9 @@ class StagedWheel:
     Paths in ``files`` and ``dist_info`` are relative to ``staged_root``, which stands for
     ``tree_root`` (the venv root by default). ``files`` lists everything written, RECORD and
     byte-code included, sorted; ``not_compiled`` the sources that did not byte-compile.
+    ``bytecode`` pairs each compiled source with its ``.pyc``: when the store keeps another
+    package's equivalent namespace ``__init__.py`` instead of this one, it must keep that
+    package's ``.pyc`` too (a CHECKED_HASH ``.pyc`` embeds the hash of its own source).
     """
 
     wheel: Path
@@ -52,6 +55,7 @@ class StagedWheel:
     dist_info: Path
     files: tuple[Path, ...]
     not_compiled: tuple[Path, ...] = ()
+    bytecode: tuple[tuple[Path, Path], ...] = ()
 
 
 def stage_wheel(
@@ -88,6 +92,7 @@ def stage_wheel(
         dist_info=dist_info.relative_to(tree),
         files=tuple(sorted(destination.written)),
         not_compiled=tuple(sorted(destination.not_compiled)),
+        bytecode=tuple(sorted(destination.bytecode)),
     )
 
 
