@@ -7,6 +7,7 @@ import importlib.util
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -20,7 +21,7 @@ from mason.python.errors import PipFailed
 from mason.python.pip import build_wheel, download_wheels
 from mason.python.venv import Venv, ensure_venv
 from mason.python.wheels import stage_wheel
-from wheelfactory import make_wheel
+from wheelfactory import make_wheel, other_python
 
 
 @pytest.fixture
@@ -104,6 +105,22 @@ def test_download_from_local_index_then_stage_into_venv(tmp_path: Path, index_ur
     assert out == "2.0\n"
 
 
+def test_download_picks_wheels_for_the_venv_python(tmp_path: Path) -> None:
+    other = other_python()
+    if other is None:
+        pytest.skip("no second Python version on this machine")
+    venv = ensure_venv(tmp_path / "prefix", python=other)
+    links = tmp_path / "links"
+    for py in ("cp{}{}".format(*sys.version_info[:2]), "cp{}{}".format(*venv.version)):
+        make_wheel(links, "native", "1.0", {"native.py": f"TAG = {py!r}\n"}, tag=f"{py}-none-any")
+    (mine,) = download_wheels(["native"], tmp_path / "a", find_links=[links])
+    (theirs,) = download_wheels(["native"], tmp_path / "b", python=venv.python, find_links=[links])
+    assert mine.name.endswith("-cp{}{}-none-any.whl".format(*sys.version_info[:2]))
+    assert theirs.name.endswith("-cp{}{}-none-any.whl".format(*venv.version))
+    staged = stage_wheel(theirs, venv, tmp_path / "stage")
+    assert staged.wheel == theirs
+
+
 def test_missing_package_is_a_clear_error(tmp_path: Path, index_url: str) -> None:
     dest = tmp_path / "store"
     with pytest.raises(PipFailed) as info:
@@ -131,7 +148,7 @@ IN_TREE_BACKEND = f"""
 import sys
 from pathlib import Path
 sys.path.insert(0, {str(Path(__file__).parent)!r})
-from wheelfactory import make_wheel
+from wheelfactory import make_wheel, other_python
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     src = Path(__file__).parent / "tiny" / "__init__.py"

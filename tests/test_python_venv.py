@@ -13,29 +13,7 @@ import pytest
 from mason.python.errors import VenvError
 from mason.python.venv import Venv, ensure_venv
 from mason.python.wheels import stage_wheel
-from wheelfactory import make_wheel
-
-
-def _runs(python: str) -> bool:
-    done = subprocess.run([python, "-c", "pass"], capture_output=True, check=False)
-    return done.returncode == 0
-
-
-def _version_key(python: Path) -> tuple[int, ...]:
-    return tuple(int(x) for x in python.parent.parent.name.split(".") if x.isdigit())
-
-
-def _other_python() -> str | None:
-    """A working interpreter of another minor version than the running one, if any."""
-    mine = f"3.{sys.version_info.minor}"
-    found = [shutil.which(f"python3.{minor}") for minor in range(14, 7, -1) if f"3.{minor}" != mine]
-    pyenv = Path.home().glob(".pyenv/versions/3.*/bin/python3")
-    found += [
-        str(p)
-        for p in sorted(pyenv, key=_version_key, reverse=True)
-        if not p.parent.parent.name.startswith(mine + ".")
-    ]
-    return next((p for p in found if p is not None and _runs(p)), None)
+from wheelfactory import make_wheel, other_python
 
 
 def test_creates_a_working_venv_with_its_schemes(tmp_path: Path) -> None:
@@ -123,7 +101,7 @@ def test_concurrent_callers_get_one_venv(tmp_path: Path) -> None:
 
 
 def test_other_interpreter_makes_its_own_venv(tmp_path: Path) -> None:
-    other = _other_python()
+    other = other_python()
     if other is None:
         pytest.skip("no second Python version on this machine")
     venv = ensure_venv(tmp_path / "v", python=other)

@@ -4,13 +4,17 @@
 ``demo-1.0-py3-none-any.whl`` and returns its path. Keyword arguments add entry points,
 ``.data`` files (``data={"data": {"share/demo/x.txt": b"..."}}``), and, for tests of broken
 wheels, extra members (``extra``, path -> bytes, listed in RECORD) or a RECORD whose hashes
-are replaced (``record_overrides``, path -> hash text).
+are replaced (``record_overrides``, path -> hash text). ``other_python()`` finds an
+interpreter of another Python version to test against, if the machine has one.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import shutil
+import subprocess
+import sys
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -82,3 +86,25 @@ def _entry_points(groups: Mapping[str, Mapping[str, str]]) -> bytes:
     for group, entries in groups.items():
         text += f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in entries.items()) + "\n"
     return text.encode()
+
+
+def _runs(python: str) -> bool:
+    done = subprocess.run([python, "-c", "pass"], capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def _version_key(python: Path) -> tuple[int, ...]:
+    return tuple(int(x) for x in python.parent.parent.name.split(".") if x.isdigit())
+
+
+def other_python() -> str | None:
+    """A working interpreter of another minor version than the running one, if any."""
+    mine = f"3.{sys.version_info.minor}"
+    found = [shutil.which(f"python3.{minor}") for minor in range(14, 7, -1) if f"3.{minor}" != mine]
+    pyenv = Path.home().glob(".pyenv/versions/3.*/bin/python3")
+    found += [
+        str(p)
+        for p in sorted(pyenv, key=_version_key, reverse=True)
+        if not p.parent.parent.name.startswith(mine + ".")
+    ]
+    return next((p for p in found if p is not None and _runs(p)), None)
