@@ -7,7 +7,8 @@ Download the wheels once (bench/.cache is git-ignored):
         networkx sympy docutils pygments markdown-it-py idna certifi
 
 then run `python bench/stage_wheels.py [--repeat N]`. Each measurement uses a fresh venv
-and staging directory; the median of N runs is printed with its ratio to pip's time.
+and staging directory; rounds interleave the variants; the median of N runs is printed
+with its ratio to pip's time.
 Staging includes RECORD verification, unpacking and byte-compilation, not the merge.
 """
 
@@ -60,15 +61,20 @@ def pip_install(wheels: list[Path], work: Path) -> None:
     subprocess.run(command, check=True)
 
 
-def measure(fn: Callable[[list[Path], Path], None], wheels: list[Path], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        with tempfile.TemporaryDirectory(prefix="mason-bench-") as tmp:
-            ensure_venv(Path(tmp) / "venv")  # venv creation is not what we measure
-            start = time.perf_counter()
-            fn(wheels, Path(tmp))
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def once(fn: Callable[[list[Path], Path], None], wheels: list[Path]) -> float:
+    with tempfile.TemporaryDirectory(prefix="mason-bench-") as tmp:
+        ensure_venv(Path(tmp) / "venv")  # venv creation is not what we measure
+        start = time.perf_counter()
+        fn(wheels, Path(tmp))
+        return time.perf_counter() - start
+
+
+VARIANTS: dict[str, Callable[[list[Path], Path], None]] = {
+    "pip install --no-deps (baseline)": pip_install,
+    "stage_wheel, sequential": sequential,
+    "stage_wheels, 2 threads": pooled("thread"),
+    "stage_wheels, 2 processes": pooled("process"),
+}
 
 
 def main() -> int:
@@ -80,15 +86,17 @@ def main() -> int:
         print(f"no wheels in {CACHE}; download them first (see the docstring)", file=sys.stderr)
         return 2
     print(f"{len(wheels)} wheels, {sum(w.stat().st_size for w in wheels) / 1e6:.1f} MB")
-    base = measure(pip_install, wheels, args.repeat)
-    print(f"{'pip install --no-deps (baseline)':40s} {base:7.2f} s  1.00")
-    for label, fn in (
-        ("stage_wheel, sequential", sequential),
-        ("stage_wheels, 2 threads", pooled("thread")),
-        ("stage_wheels, 2 processes", pooled("process")),
-    ):
-        t = measure(fn, wheels, args.repeat)
-        print(f"{label:40s} {t:7.2f} s  {t / base:.2f}")
+    # rounds interleave the variants, so that a noisy neighbour hits all of them alike
+    times: dict[str, list[float]] = {label: [] for label in VARIANTS}
+    for _ in range(args.repeat):
+        for label, fn in VARIANTS.items():
+            times[label].append(once(fn, wheels))
+    base = statistics.median(times["pip install --no-deps (baseline)"])
+    for label, runs in times.items():
+        t = statistics.median(runs)
+        print(
+            f"{label:40s} {t:7.2f} s  {t / base:.2f}  (runs: {', '.join(f'{r:.1f}' for r in runs)})"
+        )
     return 0
 
 
