@@ -318,6 +318,18 @@ def test_batch_is_all_or_nothing(tmp_path: Path, venv: Venv) -> None:
     assert list((tmp_path / "staging").iterdir()) == []
 
 
+def test_batch_refuses_occupied_directories(tmp_path: Path, venv: Venv) -> None:
+    wheel = make_wheel(tmp_path / "w", "good", "1.0", {"good/__init__.py": ""})
+    occupied = tmp_path / "staging" / "good-1.0-py3-none-any"
+    occupied.mkdir(parents=True)
+    (occupied / "keep").write_text("mine")
+    with pytest.raises(StagingFailed, match="already exists"):
+        stage_wheels([wheel], venv, tmp_path / "staging")
+    assert [p.name for p in occupied.iterdir()] == ["keep"]
+    with pytest.raises(StagingFailed, match="already exists"):
+        stage_wheels([wheel, wheel], venv, tmp_path / "other")
+
+
 def test_wheel_archive_is_left_untouched(tmp_path: Path, venv: Venv) -> None:
     wheel = demo_wheel(tmp_path / "wheels")
     before = wheel.read_bytes()

@@ -187,10 +187,18 @@ def stage_wheels(
 ) -> tuple[StagedWheel, ...]:
     """Stage each wheel completely into ``staging_dir/<wheel file stem>``, ``jobs`` at a time.
 
-    All or nothing: if any wheel fails, every tree this call staged is removed and one
-    :class:`StagingFailed` lists each failure. Results are in the order of ``wheels``.
+    Those directories must not exist yet. All or nothing: if any wheel fails, every tree
+    this call staged is removed and one :class:`StagingFailed` lists each failure. Results
+    are in the order of ``wheels``.
     """
     roots = [staging_dir / Path(w).name.removesuffix(".whl") for w in wheels]
+    taken = [
+        (w, StagingWriteFailed(w, f"{root} already exists"))
+        for i, (w, root) in enumerate(zip(wheels, roots, strict=True))
+        if root.exists() or root in roots[:i]
+    ]
+    if taken:
+        raise StagingFailed(taken)
     # biggest first, so that one large wheel (sympy) does not start last and run alone
     order = sorted(range(len(wheels)), key=lambda i: -_size(wheels[i]))
     with _executor(jobs, pool) as ex:
