@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import re
 import stat
 import tarfile
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from mason.errors import MasonError
 from mason.extract import (
     ArchiveRejected,
     BadArchive,
@@ -446,3 +448,71 @@ def test_non_utf8_member_names(area: Area) -> None:
     archive = make_tar(area.archive("latin1.tar"), [M(name, data=b"x")], "w")
     top = extract(archive, area.dest)
     assert (top / os.fsdecode(b"caf\xe9.txt")).read_bytes() == b"x"
+
+
+# -- random archives: whatever happens, nothing escapes ------------------------------------
+
+_PARTS = ["a", "b", "c", "pkg", "a", "b", "..", ".", ""]
+
+
+def _random_path(rng: random.Random, area: Area) -> str:
+    if rng.random() < 0.05:
+        return str(area.sentinel / rng.choice(["canary", "new"]))
+    return "/".join(rng.choice(_PARTS) for _ in range(rng.randint(1, 4))) or "a"
+
+
+def _random_member(rng: random.Random, area: Area) -> M:
+    name = _random_path(rng, area)
+    kind = rng.choice([tarfile.REGTYPE] * 4 + [tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE])
+    if rng.random() < 0.03:
+        kind = rng.choice([tarfile.FIFOTYPE, tarfile.CHRTYPE])
+    link = _random_path(rng, area) if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE) else ""
+    mode = rng.choice([0o644, 0o755, 0o4755, 0o2755, 0o1777, 0o000, 0o444])
+    return M(name, kind, data=b"owned" if kind == tarfile.REGTYPE else b"", link=link, mode=mode)
+
+
+def _assert_contained(dest: Path) -> None:
+    real = os.path.realpath(dest)
+    for p in [dest, *dest.rglob("*")]:
+        st = p.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            assert os.path.realpath(p).startswith(real + os.sep) or os.path.realpath(p) == real
+            continue
+        assert stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode), p
+        assert not st.st_mode & (stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX), p
+        assert st.st_mode & stat.S_IRUSR and st.st_mode & stat.S_IWUSR, p
+
+
+def _fuzz(area: Area, seed: int, rounds: int) -> None:
+    rng = random.Random(seed)
+    outcomes = {"extracted": 0, "refused": 0}
+    for i in range(rounds):
+        members = [_random_member(rng, area) for _ in range(rng.randint(1, 6))]
+        archive = make_tar(area.archive(f"fuzz{i}.tar"), members, "w")
+        dest = area.dest.with_name(f"dest{i}")
+        before = snapshot(area.sentinel)
+        try:
+            extract(archive, dest)
+        except MasonError:
+            assert not dest.exists()
+            outcomes["refused"] += 1
+        else:
+            _assert_contained(dest)
+            outcomes["extracted"] += 1
+        assert snapshot(area.sentinel) == before
+        assert sorted(p.name for p in dest.parent.iterdir() if p.name.startswith(".")) == []
+    assert outcomes["extracted"] > rounds // 20 and outcomes["refused"] > rounds // 20
+
+
+def test_random_archives_never_escape(area: Area) -> None:
+    _fuzz(area, seed=0, rounds=150)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(1, 11))
+def test_random_archives_never_escape_stress(
+    area: Area, seed: int, request: pytest.FixtureRequest
+) -> None:
+    if "slow" not in str(request.config.getoption("markexpr")):
+        pytest.skip("slow: run with -m slow")
+    _fuzz(area, seed=seed, rounds=1000)

@@ -253,6 +253,8 @@ def _problems(members: Sequence[_Member], name_max: int) -> list[Problem]:
             found.append(Problem(m.raw, reason))
         elif m.kind == "file":
             files_before.add(_clean_name(m.raw))
+        else:  # a later member of the same name replaces the file
+            files_before.discard(_clean_name(m.raw))
     return found
 
 
@@ -350,13 +352,37 @@ def _extract_tar_member(
     archive: Path, tf: tarfile.TarFile, info: tarfile.TarInfo, root: Path
 ) -> None:
     try:
-        tf.extract(info, root, filter="data")
+        if info.islnk() or info.issym():
+            _make_link(info, root)
+        else:
+            tf.extract(info, root, filter="data")
     except tarfile.FilterError as e:
         raise ArchiveRejected(archive, [Problem(info.name, str(e))]) from e
     except _CORRUPT as e:
         raise CorruptArchive(archive, info.name, str(e) or type(e).__name__) from e
     except OSError as e:
         raise _os_error(archive, info.name, e) from e
+
+
+def _make_link(info: tarfile.TarInfo, root: Path) -> None:
+    """Create a (checked) symlink or hard link member, replacing a non-directory.
+
+    Done here rather than by tarfile: when making a link fails, tarfile falls back to
+    copying the member the link names, found by name, and on repeated names that
+    search can recurse without end.
+    """
+    tarfile.data_filter(info, str(root))  # the second layer, as for other members
+    path = root / _clean_name(info.name)
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    if info.issym():
+        os.symlink(info.linkname, path)
+        return
+    target = root / _clean_name(info.linkname)
+    try:
+        os.link(target, path, follow_symlinks=False)
+    except PermissionError:  # a filesystem without hard links: a copy does the same job
+        shutil.copy2(target, path, follow_symlinks=False)
 
 
 def _os_error(archive: Path, member: str, e: OSError) -> BadArchive | ExtractFailed:
