@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -29,6 +32,7 @@ from test_jobserver import (
     intervals,
     max_running,
     run_client,
+    skip_unless_slow_selected,
     write_client,
     write_makefile,
 )
@@ -263,9 +267,12 @@ def test_cycle_is_bad_input() -> None:
 
 
 INTERRUPTED = r"""
-import json, subprocess, sys
-from mason.jobserver import Jobserver, JobserverStyle
+import json, signal, subprocess, sys
+from mason.jobserver import Jobserver
 from mason.scheduler import Job, run
+
+# As on a terminal: a background job of a non-interactive shell inherits SIGINT ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 def on_event(event):
     print(event.kind, event.job, flush=True)
@@ -282,24 +289,30 @@ print(json.dumps({"done": outcome.done, "not_started": outcome.not_started,
 """
 
 
-def start_interruptible(sleep: float) -> subprocess.Popen[str]:
-    """A scheduler process whose first job sleeps ``sleep`` s; returns once it started."""
-    proc = subprocess.Popen(
+@contextlib.contextmanager
+def interruptible(sleep: float) -> Iterator[subprocess.Popen[str]]:
+    """A scheduler process whose first job sleeps ``sleep`` s, yielded once that started;
+    its whole process group is killed afterwards."""
+    with subprocess.Popen(
         [sys.executable, "-c", INTERRUPTED, str(sleep)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        start_new_session=True,  # its own group, to kill what the test leaves running
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline() == "started a\n"
-    return proc
+        start_new_session=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline() == "started a\n"
+            yield proc
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_ctrl_c_stops_new_starts_and_lets_the_running_job_finish() -> None:
-    proc = start_interruptible(0.5)
-    proc.send_signal(signal.SIGINT)  # only the scheduler's process, not the running build
-    out, err = proc.communicate(timeout=60)
+    with interruptible(0.5) as proc:
+        proc.send_signal(signal.SIGINT)  # only the scheduler's process, not the running build
+        out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     lines = out.splitlines()
     assert lines[0] == "finished a"
@@ -311,12 +324,11 @@ def test_ctrl_c_stops_new_starts_and_lets_the_running_job_finish() -> None:
 
 
 def test_second_ctrl_c_stops_waiting() -> None:
-    proc = start_interruptible(30)
-    proc.send_signal(signal.SIGINT)
-    time.sleep(0.2)  # let the first one be handled; if not, the second alone still raises
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
-    os.killpg(proc.pid, signal.SIGKILL)  # the abandoned build (sleep 30)
+    with interruptible(30) as proc:
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.2)  # let the first one be handled; if not, the second alone still raises
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
     assert proc.returncode != 0
     assert "KeyboardInterrupt" in err
     assert "finished" not in out
@@ -325,3 +337,81 @@ def test_second_ctrl_c_stops_waiting() -> None:
 def test_outcome_ok_only_when_everything_succeeded() -> None:
     assert Outcome(done=("a",), failed={}, skipped={}, not_started=()).ok
     assert not Outcome(done=(), failed={}, skipped={}, not_started=("a",)).ok
+
+
+def random_graph(rng: random.Random, size: int) -> dict[str, Job]:
+    """A random DAG: each job depends (normally or order-only) on a few earlier ones."""
+    names = [f"j{i:03d}" for i in range(size)]
+    jobs = []
+    for i, name in enumerate(names):
+        earlier = rng.sample(names[:i], k=min(i, rng.randint(0, 3)))
+        order_only = {dep for dep in earlier if rng.random() < 0.3}
+        deps = frozenset(earlier) - order_only
+        jobs.append(Job(name, deps, frozenset(order_only), weight=rng.choice([0.5, 1, 3])))
+    return graph(*jobs)
+
+
+def check_random_run(seed: int, size: int) -> None:
+    rng = random.Random(seed)
+    jobs = random_graph(rng, size)
+    failing = {name for name in jobs if rng.random() < 0.1}
+    budget, keep_going = rng.randint(1, 4), rng.random() < 0.5
+    lock = threading.Lock()
+    running, peak = [0], [0]
+
+    def work(name: str) -> None:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(rng.choice([0, 0.001, 0.005]))
+        with lock:
+            running[0] -= 1
+        if name in failing:
+            raise RuntimeError(name)
+
+    events: list[SchedulerEvent] = []
+    with Jobserver(budget, "pipe") as js:
+        out = run(jobs, work, jobserver=js, keep_going=keep_going, on_event=events.append)
+        assert js.held == 0 and js.restore() == 0, "every token is back in the pool"
+    assert peak[0] <= budget
+    sets = [set(out.done), set(out.failed), set(out.skipped), set(out.not_started)]
+    assert sum(map(len, sets)) == len(jobs) and set().union(*sets) == set(jobs)
+    assert set(out.failed) <= failing and not set(out.done) & failing
+    finished: set[str] = set()
+    for event in events:
+        if event.kind == "started":
+            assert jobs[event.job].prerequisites <= finished, event
+        elif event.kind == "finished":
+            finished.add(event.job)
+    for name, blocker in out.skipped.items():
+        assert blocker in out.failed and blocker in ancestors(jobs, name)
+    if keep_going:
+        assert out.not_started == ()
+        blocked = {n for n in jobs if ancestors(jobs, n) & set(out.failed)}
+        assert set(out.skipped) == blocked
+
+
+def ancestors(jobs: Mapping[str, Job], name: str) -> set[str]:
+    found: set[str] = set()
+    todo = list(jobs[name].prerequisites)
+    while todo:
+        dep = todo.pop()
+        if dep not in found:
+            found.add(dep)
+            todo.extend(jobs[dep].prerequisites)
+    return found
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_graphs_keep_every_rule(seed: int) -> None:
+    check_random_run(seed, 40)
+
+
+@pytest.mark.slow
+def test_random_graphs_keep_every_rule_stress(request: pytest.FixtureRequest) -> None:
+    skip_unless_slow_selected(request)
+    for seed in range(8, 308):
+        try:
+            check_random_run(seed, 150)
+        except AssertionError as e:
+            raise AssertionError(f"seed {seed}: {e}") from e

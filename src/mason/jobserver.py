@@ -219,6 +219,8 @@ class Jobserver:
             except OSError as e:  # a pipe holds at least 4 KiB; only a huge -j fills it
                 if e.errno != errno.EAGAIN:
                     raise
-                select.select([], [self._wr], [])
+                poller = select.poll()
+                poller.register(self._wr, select.POLLOUT)
+                poller.poll()
                 continue
             data = data[written:]

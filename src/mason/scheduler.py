@@ -174,6 +174,7 @@ class _Run:
         self.waiting = {name: set(job.prerequisites) for name, job in jobs.items()}
         self.ready: list[tuple[float, str]] = []
         self.running: set[str] = set()
+        self.threads: list[threading.Thread] = []
         self.done: list[str] = []
         self.failed: dict[str, BaseException] = {}
         self.skipped: dict[str, str] = {}
@@ -192,7 +193,11 @@ class _Run:
             if catching:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
             self._release_spare()
-            if not self.running:  # a worker still running would write to a reused fd
+            if not self.running:
+                # A finished worker may not have written its wake-up byte yet: closing the
+                # pipe under it would make it write to a closed (or reused) descriptor.
+                for thread in self.threads:
+                    thread.join()
                 os.close(self.wake_r)
                 os.close(self.wake_w)
         return self._outcome()
@@ -275,9 +280,11 @@ class _Run:
             _, name = heapq.heappop(self.ready)
             self.running.add(name)
             self._emit("started", name)
-            threading.Thread(
+            thread = threading.Thread(
                 target=self._work, args=(name,), name=f"mason-job-{name}", daemon=True
-            ).start()
+            )
+            self.threads.append(thread)
+            thread.start()
 
     def _take_token(self) -> bool:
         """A token for one more concurrent job: a spare one we hold, or one from the pool."""
@@ -289,10 +296,11 @@ class _Run:
             self.js.release()
 
     def _wait(self) -> None:
-        fds = [self.wake_r]
+        poller = select.poll()  # not select(): descriptors may be above FD_SETSIZE
+        poller.register(self.wake_r, select.POLLIN)
         if self.ready and not self.stopping:
-            fds.append(self.js.fileno())  # a token may free up before any job ends
-        readable, _, _ = select.select(fds, [], [])
+            poller.register(self.js.fileno(), select.POLLIN)  # a token may come back first
+        readable = {fd for fd, _ in poller.poll()}
         if self.wake_r in readable:
             os.read(self.wake_r, 4096)
 
