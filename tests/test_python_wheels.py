@@ -103,6 +103,24 @@ def test_data_scheme_lands_under_the_venv_root(tmp_path: Path, venv: Venv) -> No
     assert (tmp_path / "stage" / "share" / "demo" / "notes.txt").read_text() == "notes\n"
 
 
+def test_purelib_and_headers_in_the_data_directory(tmp_path: Path, venv: Venv) -> None:
+    wheel = make_wheel(
+        tmp_path / "w",
+        "cext",
+        "1.0",
+        {"cext/__init__.py": ""},
+        data={"purelib": {"cext_extra.py": "E = 5\n"}, "headers": {"cext.h": "int cext;\n"}},
+    )
+    staged = stage_wheel(wheel, venv, tmp_path / "stage")
+    py = "python{}.{}".format(*venv.version)
+    assert Path(f"include/site/{py}/cext/cext.h") in staged.files
+    assert venv.relative.purelib / "__pycache__" / f"cext_extra.{venv.cache_tag}.pyc" in (
+        staged.files
+    )
+    merge(staged)
+    assert run_py(venv, "import cext_extra; print(cext_extra.E)") == "5"
+
+
 def test_venv_inside_the_prefix_stages_relative_to_the_prefix(tmp_path: Path) -> None:
     prefix = tmp_path / "prefix"
     venv = ensure_venv(prefix / "venv")
