@@ -373,6 +373,7 @@ def _make_link(info: tarfile.TarInfo, root: Path) -> None:
     """
     tarfile.data_filter(info, str(root))  # the second layer, as for other members
     path = root / _clean_name(info.name)
+    path.parent.mkdir(parents=True, exist_ok=True)  # no symlink among them: checked
     if path.is_symlink() or path.is_file():
         path.unlink()
     if info.issym():
@@ -385,9 +386,17 @@ def _make_link(info: tarfile.TarInfo, root: Path) -> None:
         shutil.copy2(target, path, follow_symlinks=False)
 
 
+# The extraction directory is private: these come from the archive's own members
+# (a file where a directory is needed, a directory where a link goes, ...).
+_MEMBER_CONFLICTS = (errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOTEMPTY, errno.ELOOP)
+
+
 def _os_error(archive: Path, member: str, e: OSError) -> BadArchive | ExtractFailed:
     if e.errno == errno.ENAMETOOLONG:
         return ArchiveRejected(archive, [Problem(member, "name too long for the filesystem")])
+    if e.errno in _MEMBER_CONFLICTS:
+        reason = f"conflicts with an earlier member ({e.strerror})"
+        return ArchiveRejected(archive, [Problem(member, reason)])
     if e.errno is None:  # raised by a decompressor (bz2: "Invalid data stream")
         return CorruptArchive(archive, member, str(e))
     return ExtractFailed(archive, member, e)
