@@ -14,7 +14,7 @@ Checksum policy (the recipe's ``checksums.ini``):
 * every ``sha256`` / ``sha1`` the recipe gives must match (sha256 is preferred; SageMath
   catalogs up to 9.8 only carry sha1);
 * with neither, ``md5`` and ``cksum`` (POSIX ``cksum`` CRC) are checked instead and the
-  file is accepted with a ``weak-checksum`` warning event;
+  file is accepted with a ``weak`` warning event;
 * with no checksum at all the source is refused (:class:`MissingChecksum`): sources
   without a matching checksum are never built.
 
@@ -343,13 +343,17 @@ def _use_cached(spec: SourceSpec, target: Path, on_event: EventSink | None) -> b
     return True
 
 
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
+
+
 def _discard(target: Path, bad: os.stat_result | None) -> None:
     """Remove the bad cached file, unless another process has replaced it meanwhile."""
-    try:
-        st = target.stat()
-    except FileNotFoundError:
-        return
-    if bad is not None and (st.st_dev, st.st_ino) == (bad.st_dev, bad.st_ino):
+    now = _stat(target)
+    if bad is not None and now is not None and (now.st_dev, now.st_ino) == (bad.st_dev, bad.st_ino):
         target.unlink(missing_ok=True)
 
 
@@ -371,7 +375,7 @@ def fetch(
     expected = _expected(spec)
     cache.mkdir(parents=True, exist_ok=True)
     target = cache / spec.filename
-    bad = target.stat() if target.exists() else None
+    bad = _stat(target)
     if _use_cached(spec, target, on_event):
         _warn_weak(spec, on_event)
         return target
