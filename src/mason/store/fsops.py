@@ -13,6 +13,9 @@ import os
 import shutil
 import signal
 from pathlib import Path
+from typing import TypeAlias
+
+StrPath: TypeAlias = str | Path
 
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
@@ -44,7 +47,7 @@ def op_count() -> int:
     return _ops
 
 
-def rename_noreplace(src: Path, dst: Path) -> None:
+def rename_noreplace(src: StrPath, dst: StrPath) -> None:
     """Rename ``src`` to ``dst``, failing with ``FileExistsError`` if ``dst`` exists.
 
     Checking that ``dst`` is free and taking it are one atomic step (renameat2 with
@@ -62,12 +65,12 @@ def rename_noreplace(src: Path, dst: Path) -> None:
     _fallback_noreplace(src, dst)
 
 
-def _fallback_noreplace(src: Path, dst: Path) -> None:
-    if src.is_dir() and not src.is_symlink():
+def _fallback_noreplace(src: StrPath, dst: StrPath) -> None:
+    if os.path.isdir(src) and not os.path.islink(src):
         os.mkdir(dst)  # EEXIST if taken
         _tick()
         for child in os.listdir(src):
-            rename_noreplace(src / child, dst / child)
+            rename_noreplace(os.path.join(src, child), os.path.join(dst, child))
         os.rmdir(src)
         _tick()
         return
@@ -77,13 +80,13 @@ def _fallback_noreplace(src: Path, dst: Path) -> None:
     _tick()
 
 
-def rename_over(src: Path, dst: Path) -> None:
+def rename_over(src: StrPath, dst: StrPath) -> None:
     """Rename ``src`` onto ``dst``, replacing it atomically (only when policy decided so)."""
     os.rename(src, dst)
     _tick()
 
 
-def link(src: Path, dst: Path) -> None:
+def link(src: StrPath, dst: StrPath) -> None:
     """Hard-link ``src`` (not following a symlink) to the new name ``dst``."""
     os.link(src, dst, follow_symlinks=False)
     _tick()

@@ -42,6 +42,7 @@ class Transaction:
     journal: Journal
     records: RecordStore
     index: OwnerIndex
+    old: Record | None = None
 
 
 def make_intent(
@@ -76,14 +77,14 @@ def make_record(meta: PackageMeta, plan: MergePlan, txid: str, seconds: float) -
 
 
 def _do_step(tx: Transaction, intent: Intent, step: Step) -> None:
-    src = intent.staged_root / step.src
-    dst = tx.prefix / step.dst
+    src = f"{intent.staged_root}/{step.src}"
+    dst = f"{tx.prefix}/{step.dst}"
     if step.op == "move":
         fsops.rename_noreplace(src, dst)
         return
     assert step.backup is not None
     # Keep the old inode reachable first, so the path is never missing and can be restored.
-    fsops.link(dst, tx.journal.txn_dir(intent.txid) / step.backup)
+    fsops.link(dst, f"{tx.journal.txn_dir(intent.txid)}/{step.backup}")
     fsops.rename_over(src, dst)
 
 
@@ -110,7 +111,8 @@ def commit(
     """Write the record (the commit point), then finish: claims, old files, old record."""
     record = make_record(meta, plan, intent.txid, time.monotonic() - started)
     tx.records.write(record)
-    tx.index.set_package(meta.name, record.files)
+    previous = old.files if (old := tx.old) is not None else ()
+    tx.index.set_package(meta.name, record.files, previous)
     remove_stale(tx.prefix, meta.name, intent.stale, tx.index)
     if intent.old_version is not None and intent.old_version != intent.version:
         fsops.unlink(tx.records.path(meta.name, intent.old_version))

@@ -36,9 +36,8 @@ class MergePlan:
 
 
 def _info(entry: StagedEntry) -> FileInfo:
-    if entry.kind == "symlink":
-        return FileInfo("symlink", None, entry.size, entry.target)
-    return FileInfo("file", entry.sha256, entry.size)
+    assert entry.info is not None, entry.rel  # set by the scan for files and symlinks
+    return entry.info
 
 
 def _join(a: str, b: str) -> str:
@@ -121,8 +120,12 @@ class Planner:
         """A free path: one no-replace rename claims the entry and everything below it."""
         self.plan.steps.append(Step("move", entry.rel, dst))
         base = len(entry.rel)
+        claims = self.plan.claims
         for f in self.staged.files_under(entry.rel):
-            self.claim(dst + f.rel[base:], _info(f))
+            path = dst + f.rel[base:]
+            if path in claims:
+                self.conflict(Conflict("duplicate", path))
+            claims[path] = _info(f)
 
     def claim(self, path: str, info: FileInfo) -> None:
         if path in self.plan.claims:

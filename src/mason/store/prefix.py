@@ -143,7 +143,7 @@ class Prefix:
             plan.run()
             if plan.plan.conflicts:
                 raise CollisionError(meta.name, plan.plan.conflicts)
-            tx = Transaction(self.root, self._journal, self._records, index)
+            tx = Transaction(self.root, self._journal, self._records, index, old)
             record = run_merge(tx, staged, meta, plan.plan, old, started)
         if staged.remove_root_after and staged.root.exists():
             shutil.rmtree(staged.root)

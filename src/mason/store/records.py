@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal, NotRequired, TypedDict
 
@@ -29,20 +30,25 @@ class FileInfoJSON(TypedDict):
     target: NotRequired[str]
 
 
-class RecordJSON(TypedDict):
+class _Header(TypedDict):
     mason_format: int
     package_name: str
     package_version: str
     install_date: str
     system_uname: str
     test_result: str
-    files: list[str]
     kind: str
-    file_info: dict[str, FileInfoJSON]
     dependencies: dict[str, str]
     recipe_hash: str | None
     timings: dict[str, float]
     txid: str
+
+
+class RecordJSON(_Header):
+    """A record file: SageMath's keys plus mason's (``mason_format`` 1)."""
+
+    files: list[str]
+    file_info: dict[str, FileInfoJSON]
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,11 @@ class FileInfo:
         if self.target is not None:
             out["target"] = self.target
         return out
+
+    @cached_property
+    def encoded(self) -> str:
+        """This entry as JSON text (computed once, while scanning, outside the lock)."""
+        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, data: FileInfoJSON) -> FileInfo:
@@ -88,20 +99,41 @@ class Record:
     def to_json(self) -> RecordJSON:
         paths = sorted(self.files)
         return {
+            "files": paths,
+            "file_info": {p: self.files[p].to_json() for p in paths},
+            **self._header(),
+        }
+
+    def _header(self) -> _Header:
+        return {
             "mason_format": FORMAT,
             "package_name": self.name,
             "package_version": self.version,
             "install_date": self.install_date,
             "system_uname": self.system_uname,
             "test_result": self.test_result,
-            "files": paths,
             "kind": self.kind,
-            "file_info": {p: self.files[p].to_json() for p in paths},
             "dependencies": dict(sorted(self.dependencies.items())),
             "recipe_hash": self.recipe_hash,
             "timings": dict(sorted(self.timings.items())),
             "txid": self.txid,
         }
+
+    def encode(self) -> bytes:
+        """The record file's bytes: :meth:`to_json` as compact JSON, built fast.
+
+        Records of 50,000 files are written under the prefix lock, so the per-file JSON
+        comes from :attr:`FileInfo.encoded` (computed while scanning) instead of encoding
+        one big structure here.
+        """
+        esc = json.encoder.encode_basestring_ascii
+        paths = sorted(self.files)
+        keys = [esc(p) for p in paths]
+        files = self.files
+        info = ",".join([f"{k}:{files[p].encoded}" for k, p in zip(keys, paths, strict=True)])
+        head = json.dumps(self._header(), sort_keys=True, separators=(",", ":"))
+        text = f'{{"file_info":{{{info}}},"files":[{",".join(keys)}],{head[1:]}'
+        return text.encode("ascii")
 
     @classmethod
     def from_json(cls, data: RecordJSON) -> Record:
@@ -133,9 +165,8 @@ class RecordStore:
     def write(self, record: Record) -> Path:
         """Write ``record`` atomically (temp file, fsync, rename, fsync directory)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        data = json.dumps(record.to_json(), indent=1, sort_keys=True).encode() + b"\n"
         path = self.path(record.name, record.version)
-        fsops.write_atomic(path, data)
+        fsops.write_atomic(path, record.encode())
         return path
 
     def read(self, path: Path) -> Record:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from mason.store.errors import Problem, StagedTreeError
+from mason.store.records import FileInfo
 
 EntryKind = Literal["file", "symlink", "dir"]
 
@@ -32,6 +33,7 @@ class StagedEntry:
     size: int = 0
     sha256: str | None = None
     target: str | None = None
+    info: FileInfo | None = None  # what a record says about it (files and symlinks)
 
     def same_content(self, other: StagedEntry) -> bool:
         """Identical files (same bytes) or identical symlinks (same target)."""
@@ -50,24 +52,17 @@ class StagedTree:
     package: str
     entries: Mapping[str, StagedEntry]
     children: Mapping[str, tuple[str, ...]]
+    files: tuple[StagedEntry, ...] = ()  # files and symlinks in depth-first order
+    spans: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # dir -> files[a:b]
     remove_root_after: bool = False
 
-    def files_under(self, rel: str) -> list[StagedEntry]:
+    def files_under(self, rel: str) -> Sequence[StagedEntry]:
         """Every file and symlink at or below ``rel`` (what a directory move claims)."""
         entry = self.entries[rel]
         if entry.kind != "dir":
-            return [entry]
-        out: list[StagedEntry] = []
-        stack = [rel]
-        while stack:
-            d = stack.pop()
-            for name in self.children.get(d, ()):
-                child = self.entries[f"{d}/{name}" if d else name]
-                if child.kind == "dir":
-                    stack.append(child.rel)
-                else:
-                    out.append(child)
-        return out
+            return (entry,)
+        start, end = self.spans[rel]
+        return self.files[start:end]
 
     @property
     def file_count(self) -> int:
@@ -99,6 +94,8 @@ class _Scanner:
         self.problems: list[Problem] = []
         self.entries: dict[str, StagedEntry] = {}
         self.children: dict[str, tuple[str, ...]] = {}
+        self.files: list[StagedEntry] = []
+        self.spans: dict[str, tuple[int, int]] = {}
 
     def problem(self, rel: str, reason: str) -> None:
         self.problems.append(Problem(rel or ".", reason))
@@ -137,7 +134,9 @@ class _Scanner:
         st = os.lstat(path)
         if stat.S_ISDIR(st.st_mode):
             self.entries[rel] = StagedEntry(rel, "dir")
+            start = len(self.files)
             self.scan_dir(rel)
+            self.spans[rel] = (start, len(self.files))
             return True
         if stat.S_ISLNK(st.st_mode):
             return self.scan_symlink(rel, path)
@@ -153,7 +152,9 @@ class _Scanner:
         except OSError as e:
             self.problem(rel, f"cannot be read: {e.strerror}")
             return False
-        self.entries[rel] = StagedEntry(rel, "file", st.st_size, digest)
+        info = FileInfo("file", digest, st.st_size)
+        _ = info.encoded  # serialize now, outside the lock
+        self.add(StagedEntry(rel, "file", st.st_size, digest, None, info))
         return True
 
     def scan_symlink(self, rel: str, path: Path) -> bool:
@@ -172,8 +173,14 @@ class _Scanner:
             if e.errno == 40:  # ELOOP
                 self.problem(rel, f"symlink to {target!r} is a loop")
                 return False
-        self.entries[rel] = StagedEntry(rel, "symlink", len(target), None, target)
+        info = FileInfo("symlink", None, len(target), target)
+        _ = info.encoded
+        self.add(StagedEntry(rel, "symlink", len(target), None, target, info))
         return True
+
+    def add(self, entry: StagedEntry) -> None:
+        self.entries[entry.rel] = entry
+        self.files.append(entry)
 
     def rewrite_absolute(self, rel: str, path: Path, target: str) -> str | None:
         root = str(self.root)
@@ -223,4 +230,11 @@ def scan_tree(root: Path, prefix: Path, package: str) -> StagedTree:
     scanner.scan_dir("")
     if scanner.problems:
         raise StagedTreeError(package, str(root), scanner.problems)
-    return StagedTree(root, package, scanner.entries, scanner.children)
+    return StagedTree(
+        root,
+        package,
+        scanner.entries,
+        scanner.children,
+        tuple(scanner.files),
+        scanner.spans,
+    )
