@@ -307,7 +307,7 @@ def test_batch_staging_in_threads_and_processes(tmp_path: Path, venv: Venv) -> N
         for i in range(4)
     ]
     seq = stage_wheels(wheels, venv, tmp_path / "seq")
-    thr = stage_wheels(wheels, venv, tmp_path / "thr", jobs=2)
+    thr = stage_wheels(wheels, venv, tmp_path / "thr", jobs=2, pool="thread")
     proc = stage_wheels(wheels, venv, tmp_path / "proc", jobs=2, pool="process")
     assert [s.wheel for s in seq] == wheels
     assert [s.files for s in seq] == [s.files for s in thr] == [s.files for s in proc]

@@ -182,14 +182,15 @@ def stage_wheels(
     staging_dir: Path,
     *,
     jobs: int = 1,
-    pool: PoolKind = "thread",
+    pool: PoolKind = "process",
     installer_name: str = "mason",
 ) -> tuple[StagedWheel, ...]:
     """Stage each wheel completely into ``staging_dir/<wheel file stem>``, ``jobs`` at a time.
 
     Those directories must not exist yet. All or nothing: if any wheel fails, every tree
     this call staged is removed and one :class:`StagingFailed` lists each failure. Results
-    are in the order of ``wheels``.
+    are in the order of ``wheels``. Byte-compilation holds the GIL, so worker processes
+    scale and threads hardly do (bench/stage_wheels.py).
     """
     roots = [staging_dir / Path(w).name.removesuffix(".whl") for w in wheels]
     taken = [
