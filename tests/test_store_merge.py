@@ -211,3 +211,30 @@ def test_owner_index_is_rebuilt_from_the_records(tmp_path: Path) -> None:
     assert Prefix(p).owner(["bin/a"]) == {"bin/a": ["a"]}
     r = mason("recover", "--prefix", str(p), "--json")
     assert json.loads(r.stdout)["index_rebuilt"] is True
+
+
+def test_directory_created_between_plan_and_move_is_merged_into(tmp_path: Path) -> None:
+    """A creator outside mason's lock takes a path the plan found free: not an error."""
+    from mason.store.journal import Journal
+    from mason.store.merge import PathTaken, Transaction, run_merge
+    from mason.store.plan import Planner
+    from mason.store.records import RecordStore
+
+    root = tmp_path / "p"
+    install(root, "base", "1", {"share/base": "b"})
+    prefix = Prefix(root)
+    staged = prefix.scan(make_tree(prefix.staging_dir("a"), {"share/new/x": "x"}), "a")
+    state = root / "var/lib/mason"
+    with prefix.write_locked() as index:
+        plan = Planner(root, staged, index.owners_of).run()
+        (root / "share/new").mkdir()  # the other creator, right between plan and move
+        tx = Transaction(
+            root, Journal(state / "journal", state / "txn"), RecordStore(state / "installed"), index
+        )
+        with pytest.raises(PathTaken):
+            run_merge(tx, staged, PackageMeta("a", "1"), plan, None, 0.0)
+    assert (staged.root / "share/new/x").exists()  # undone: still staged
+    assert os.listdir(root / "share/new") == []
+    record = prefix.merge(staged, PackageMeta("a", "1"))
+    assert list(record.files) == ["share/new/x"]
+    assert prefix.verify().ok

@@ -45,6 +45,14 @@ class Transaction:
     old: Record | None = None
 
 
+class PathTaken(CollisionError):
+    """A path the plan found free was taken before the move (by a process not using the
+    prefix lock); the merge was undone and can be planned again."""
+
+    def __init__(self, package: str, path: str) -> None:
+        super().__init__(package, [Conflict("unowned", path)])
+
+
 def make_intent(
     staged: StagedTree, meta: PackageMeta, plan: MergePlan, old: Record | None
 ) -> Intent:
@@ -96,9 +104,9 @@ def move_all(tx: Transaction, intent: Intent) -> None:
     except OSError as e:
         roll_back(tx.prefix, intent, tx.journal)
         tx.journal.finish(intent.txid)
-        if e.errno == errno.EEXIST:
+        if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
             path = os.path.relpath(e.filename2 or e.filename or "?", tx.prefix)
-            raise CollisionError(intent.package, [Conflict("unowned", path)]) from e
+            raise PathTaken(intent.package, path) from e
         raise StoreError(
             f"{intent.package}: merge failed and was undone: {e}", path=e.filename
         ) from e

@@ -18,7 +18,7 @@ from mason.store.errors import CollisionError, NotInstalled
 from mason.store.index import OwnerIndex
 from mason.store.journal import Journal
 from mason.store.locks import Lock
-from mason.store.merge import PackageMeta, Transaction, run_merge
+from mason.store.merge import PackageMeta, PathTaken, Transaction, run_merge
 from mason.store.plan import Planner
 from mason.store.records import Record, RecordStore
 from mason.store.recover import RecoveryReport, recover_pending
@@ -27,6 +27,7 @@ from mason.store.verify import VerifyReport, check_records, unclaimed_files
 
 NAME_RE = re.compile(r"[a-z0-9_]+")
 VERSION_RE = re.compile(r"[A-Za-z0-9_.+~-]+")
+MERGE_ATTEMPTS = 3
 
 
 def check_meta(meta: PackageMeta) -> None:
@@ -138,16 +139,34 @@ class Prefix:
         started = time.monotonic()
         with self.write_locked() as index:
             fsops.arm_crash_hook()
-            old = self._records.find(meta.name)
+            record = self._merge_locked(index, staged, meta, allow_overwrite, started)
+        if staged.remove_root_after and staged.root.exists():
+            shutil.rmtree(staged.root)
+        return record
+
+    def _merge_locked(
+        self,
+        index: OwnerIndex,
+        staged: StagedTree,
+        meta: PackageMeta,
+        allow_overwrite: bool,
+        started: float,
+    ) -> Record:
+        old = self._records.find(meta.name)
+        tx = Transaction(self.root, self._journal, self._records, index, old)
+        for attempt in range(MERGE_ATTEMPTS):
             plan = Planner(self.root, staged, index.owners_of, allow_overwrite=allow_overwrite)
             plan.run()
             if plan.plan.conflicts:
                 raise CollisionError(meta.name, plan.plan.conflicts)
-            tx = Transaction(self.root, self._journal, self._records, index, old)
-            record = run_merge(tx, staged, meta, plan.plan, old, started)
-        if staged.remove_root_after and staged.root.exists():
-            shutil.rmtree(staged.root)
-        return record
+            try:
+                return run_merge(tx, staged, meta, plan.plan, old, started)
+            except PathTaken:
+                # A process outside mason's lock created a path (say a shared directory)
+                # between plan and move; the merge was undone: plan again against it.
+                if attempt == MERGE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     # -- queries --------------------------------------------------------------------------
 
