@@ -107,6 +107,7 @@ def run(
     """Run ``work(name)`` for every job, dependencies first, within ``jobserver``'s budget.
 
     While it runs, the scheduler owns ``jobserver.acquire``/``release`` in this process.
+    ``on_event`` is called on the calling thread, in order, and must not raise.
     Called from the main thread with Python's default SIGINT handler, a first Ctrl-C stops
     new starts and waits for running jobs (on a terminal their processes got the signal
     too) and the outcome says ``interrupted``; a second one raises KeyboardInterrupt.
