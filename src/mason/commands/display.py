@@ -1,0 +1,100 @@
+"""Showing progress: one line per event, or a live display on a terminal."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, TextIO
+
+from mason.events import Event, EventSink
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+
+class LineDisplay:
+    """``[name-version] what happened`` per event, for logs and pipes."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        if event.phase == "planned":
+            line = event.message
+        else:
+            text = f"{event.phase}: {event.message}" if event.message else event.phase
+            line = f"[{event.label}] {text}"
+        with self._lock:
+            print(line, file=self._stream, flush=True)
+
+
+class LiveDisplay:
+    """A rich live view: running packages with their phase and time, done/total."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._lock = threading.Lock()
+        self._running: dict[str, tuple[str, float]] = {}
+        self._total = 0
+        self._done = 0
+        self._failed = 0
+        self._start = time.time()
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            self._apply(event)
+
+    def _apply(self, event: Event) -> None:
+        label = event.label
+        if event.phase == "planned":
+            self._total = int(event.message.split()[0]) if event.message[:1].isdigit() else 0
+            self._console.print(event.message)
+        elif event.phase in ("done", "failed", "skipped"):
+            self._running.pop(label, None)
+            self._done += 1
+            self._failed += event.phase != "done"
+            style = {"done": "green", "failed": "bold red", "skipped": "yellow"}[event.phase]
+            tail = f": {event.message}" if event.message else ""
+            self._console.print(f"[{style}]{event.phase:>7}[/] {label}{tail}", highlight=False)
+        elif event.phase == "warning":
+            self._console.print(f"[yellow]warning[/] {label}: {event.message}", highlight=False)
+        else:
+            since = self._running.get(label, ("", event.time))[1]
+            self._running[label] = (event.phase, since)
+
+    def render(self) -> RenderableType:
+        from rich.table import Table
+
+        with self._lock:
+            running = sorted(self._running.items(), key=lambda kv: kv[1][1])
+        now = time.time()
+        table = Table.grid(padding=(0, 2))
+        elapsed = now - self._start
+        table.add_row(
+            f"[bold]{self._done}/{self._total}[/] done",
+            f"{len(self._running)} running",
+            f"{self._failed} failed" if self._failed else "",
+            f"{elapsed:5.0f}s",
+        )
+        for label, (phase, since) in running:
+            table.add_row(f"  {label}", phase, "", f"{now - since:5.0f}s")
+        return table
+
+
+@contextmanager
+def display(stream: TextIO = sys.stdout) -> Iterator[EventSink]:
+    """Yield an event sink suited to ``stream``: live on a terminal, lines otherwise."""
+    if not stream.isatty():
+        yield LineDisplay(stream)
+        return
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console(file=stream)
+    view = LiveDisplay(console)
+    with Live(console=console, refresh_per_second=4, transient=True, get_renderable=view.render):
+        yield view
