@@ -238,3 +238,17 @@ def test_directory_created_between_plan_and_move_is_merged_into(tmp_path: Path) 
     record = prefix.merge(staged, PackageMeta("a", "1"))
     assert list(record.files) == ["share/new/x"]
     assert prefix.verify().ok
+
+
+def test_record_file_reads_back_as_the_record_returned(tmp_path: Path) -> None:
+    p = tmp_path / "p"
+    names = {
+        "bin/a": "a",
+        'share/odd "quoted" \\ name': "q",
+        "share/ünïcode": "u",
+        "lib/l": Link("x"),
+    }
+    rec = install(p, "a", "1", names)
+    data = json.loads((p / "var/lib/mason/installed/a-1").read_bytes())
+    assert data == rec.to_json()
+    assert Prefix(p).record("a") == rec

@@ -22,6 +22,7 @@ from mason.store.prefix import Prefix
 from mason.store.records import FileInfo, Record
 from mason.store.recover import RecoveryReport
 from mason.store.staged import StagedEntry, StagedTree
+from mason.store.uninstall import PackageInUse, UninstallReport
 from mason.store.verify import FileProblem, VerifyReport
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Lock",
     "LockTimeout",
     "NotInstalled",
+    "PackageInUse",
     "PackageMeta",
     "Prefix",
     "Problem",
@@ -41,5 +43,6 @@ __all__ = [
     "StagedTree",
     "StagedTreeError",
     "StoreError",
+    "UninstallReport",
     "VerifyReport",
 ]

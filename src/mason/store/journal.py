@@ -18,6 +18,7 @@ from mason.store import fsops
 from mason.store.errors import StoreError
 
 StepOp = Literal["move", "replace"]
+Action = Literal["merge", "uninstall"]
 
 
 class StepJSON(TypedDict):
@@ -29,6 +30,7 @@ class StepJSON(TypedDict):
 
 class IntentJSON(TypedDict):
     journal_format: int
+    action: Action
     txid: str
     package: str
     version: str
@@ -62,11 +64,13 @@ class Intent:
     old_version: str | None
     staged_root: Path
     steps: tuple[Step, ...]
-    stale: tuple[str, ...]
+    stale: tuple[str, ...]  # files to remove once committed
+    action: Action = "merge"
 
     def to_json(self) -> IntentJSON:
         return {
             "journal_format": 1,
+            "action": self.action,
             "txid": self.txid,
             "package": self.package,
             "version": self.version,
@@ -89,6 +93,7 @@ class Intent:
             Path(d["staged_root"]),
             steps,
             tuple(d["stale"]),
+            d["action"],
         )
 
 

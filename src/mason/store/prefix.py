@@ -23,6 +23,7 @@ from mason.store.plan import Planner
 from mason.store.records import Record, RecordStore
 from mason.store.recover import RecoveryReport, recover_pending
 from mason.store.staged import StagedTree, scan_tree
+from mason.store.uninstall import UninstallReport, uninstall
 from mason.store.verify import VerifyReport, check_records, unclaimed_files
 
 NAME_RE = re.compile(r"[a-z0-9_]+")
@@ -167,6 +168,28 @@ class Prefix:
                 if attempt == MERGE_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
+
+    def uninstall(self, name: str, *, force: bool = False) -> UninstallReport:
+        """Remove an installed package: its files deepest first (co-owned files and files
+        changed since the install stay, listed in the report), emptied directories (never
+        the prefix itself), its claims and its record. Journaled like a merge.
+
+        Raises :class:`NotInstalled`, or :class:`PackageInUse` when other installed
+        packages depend on it (unless ``force``).
+        """
+        with self.write_locked() as index:
+            fsops.arm_crash_hook()
+            record = self._records.find(name)
+            if record is None:
+                raise NotInstalled(name, str(self.root))
+            return uninstall(
+                self.root,
+                record,
+                journal=self._journal,
+                records=self._records,
+                index=index,
+                force=force,
+            )
 
     # -- queries --------------------------------------------------------------------------
 

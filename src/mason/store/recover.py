@@ -94,8 +94,10 @@ def prune_empty_dirs(prefix: Path, dirs: set[Path]) -> None:
         while d != prefix and prefix in d.parents:
             try:
                 fsops.rmdir(d)
+            except FileNotFoundError:
+                pass  # pruned before a crash: go on with its parent
             except OSError:
-                break
+                break  # not empty (or not a directory): stop here
             d = d.parent
 
 
@@ -110,6 +112,16 @@ def roll_forward(
         if old.exists():
             fsops.unlink(old)
             fsops.fsync_dir(old.parent)
+
+
+def finish_uninstall(prefix: Path, intent: Intent, index: OwnerIndex, records: RecordStore) -> bool:
+    """An uninstall commits when its record is gone: then remove its files; else nothing
+    was removed yet. Returns whether it was committed."""
+    if records.path(intent.package, intent.version).exists():
+        return False
+    index.set_package(intent.package, ())
+    remove_stale(prefix, intent.package, intent.stale, index)
+    return True
 
 
 def committed(intent: Intent, records: RecordStore) -> Record | None:
@@ -131,6 +143,11 @@ def recover_pending(
     back: list[str] = []
     for intent in journal.pending():
         label = f"{intent.package}-{intent.version}"
+        if intent.action == "uninstall":
+            done = finish_uninstall(prefix, intent, index, records)
+            (forward if done else back).append(label)
+            journal.finish(intent.txid)
+            continue
         rec = committed(intent, records)
         if rec is not None:
             roll_forward(prefix, intent, rec, index, records)
