@@ -1,0 +1,74 @@
+"""Building one package: environment, sdh_* helpers, patches, scripts, staged tree.
+
+Typical use, once the sources are extracted into ``<build_dir>/src``::
+
+    spec = BuildSpec(name, version, recipe_dir, prefix, build_dir, destdir, log_path,
+                     extra_env={"MAKEFLAGS": jobserver.makeflags()})
+    prepare_build_dir(spec)
+    apply_patches(spec.package, spec.recipe_dir, spec.build_dir / "src")
+    before = snapshot_prefix(prefix)
+    run_build(spec, pass_fds=jobserver.pass_fds())
+    check_prefix_untouched(spec.package, before)
+    tree = staged_tree(spec.package, destdir, prefix)   # hand this to the store
+"""
+
+from __future__ import annotations
+
+from mason.build.env import BLOCKED_PROXY, WHEELS_DIR, BuildSpec, build_environment, sage_root
+from mason.build.errors import (
+    BadFragment,
+    BuildError,
+    PatchFailed,
+    ScriptFailed,
+    StagedOutsidePrefix,
+    WroteIntoPrefix,
+)
+from mason.build.patches import apply_patches, recipe_patches
+from mason.build.scripts import (
+    ALL_SCRIPTS,
+    BUILD_SCRIPTS,
+    ScriptName,
+    check_fragments,
+    prepare_build_dir,
+    run_build,
+    run_script,
+    script_command,
+    sdh_path,
+)
+from mason.build.staged import (
+    PrefixSnapshot,
+    check_prefix_untouched,
+    prefix_changes,
+    snapshot_prefix,
+    staged_tree,
+)
+
+__all__ = [
+    "ALL_SCRIPTS",
+    "BLOCKED_PROXY",
+    "BUILD_SCRIPTS",
+    "WHEELS_DIR",
+    "BadFragment",
+    "BuildError",
+    "BuildSpec",
+    "PatchFailed",
+    "PrefixSnapshot",
+    "ScriptFailed",
+    "ScriptName",
+    "StagedOutsidePrefix",
+    "WroteIntoPrefix",
+    "apply_patches",
+    "build_environment",
+    "check_fragments",
+    "check_prefix_untouched",
+    "prefix_changes",
+    "prepare_build_dir",
+    "recipe_patches",
+    "run_build",
+    "run_script",
+    "sage_root",
+    "script_command",
+    "sdh_path",
+    "snapshot_prefix",
+    "staged_tree",
+]

@@ -1,0 +1,114 @@
+"""The environment recipe scripts run in (SPEC section 3), under generic and SageMath names."""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Where stored wheels live, relative to the prefix.
+WHEELS_DIR = Path("var/lib/mason/wheels")
+
+#: An address nothing listens on: downloads from inside a build fail fast.
+BLOCKED_PROXY = "http://127.0.0.1:9"
+_PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy")
+_CLEARED_VARS = ("no_proxy", "NO_PROXY", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS")
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """One package build: what to build, from where, into where.
+
+    ``inst_local`` is the tree the package installs into (the prefix, or the venv for
+    Python packages); ``venv`` is the Python venv (by default the prefix itself).
+    ``extra_env`` is added last (``MAKEFLAGS`` from the jobserver, ``SAGE_NUM_THREADS``).
+    """
+
+    name: str
+    version: str
+    recipe_dir: Path
+    prefix: Path
+    build_dir: Path
+    destdir: Path
+    log_path: Path
+    inst_local: Path | None = None
+    venv: Path | None = None
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def package(self) -> str:
+        """``name-version``, how logs and messages name the package."""
+        return f"{self.name}-{self.version}"
+
+    @property
+    def staged_prefix(self) -> Path:
+        """``$DESTDIR$PREFIX``: where files for the prefix are staged."""
+        return self.destdir / self.prefix.relative_to(self.prefix.anchor)
+
+
+def sage_root(catalog: Path) -> Path:
+    """``SAGE_ROOT`` for a catalog: the root above ``build/pkgs``, else the catalog's parent."""
+    if catalog.name == "pkgs" and catalog.parent.name == "build":
+        return catalog.parent.parent
+    return catalog.parent
+
+
+def _join(first: str, rest: str | None, sep: str = os.pathsep) -> str:
+    return f"{first}{sep}{rest}" if rest else first
+
+
+def _search_paths(prefix: Path, venv: Path, base: Mapping[str, str]) -> dict[str, str]:
+    bins = str(prefix / "bin")
+    if venv != prefix:
+        bins = _join(str(venv / "bin"), bins)
+    lib, inc = prefix / "lib", prefix / "include"
+    pkgconfig = f"{lib / 'pkgconfig'}{os.pathsep}{prefix / 'share' / 'pkgconfig'}"
+    return {
+        "PATH": _join(bins, base.get("PATH", os.defpath)),
+        "CPATH": _join(str(inc), base.get("CPATH")),
+        "CPPFLAGS": _join(f"-I{inc}", base.get("CPPFLAGS"), " "),
+        "LIBRARY_PATH": _join(str(lib), base.get("LIBRARY_PATH")),
+        "LDFLAGS": _join(f"-L{lib} -Wl,-rpath,{lib}", base.get("LDFLAGS"), " "),
+        "PKG_CONFIG_PATH": _join(pkgconfig, base.get("PKG_CONFIG_PATH")),
+    }
+
+
+def _blocked_downloads() -> dict[str, str]:
+    env = dict.fromkeys(_PROXY_VARS, BLOCKED_PROXY)
+    env["PIP_NO_INDEX"] = "1"
+    return env
+
+
+def build_environment(spec: BuildSpec, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The full environment of ``spec``'s scripts, starting from ``base`` (default: os.environ).
+
+    Proxy variables point at an unreachable address and ``no_proxy`` is removed, so any
+    download from inside a build fails; ``PIP_NO_INDEX=1`` keeps pip off the network.
+    """
+    base = dict(os.environ if base is None else base)
+    for name in (*_PROXY_VARS, *_CLEARED_VARS):
+        base.pop(name, None)
+    prefix = spec.prefix
+    venv = spec.venv or prefix
+    env = base | _search_paths(prefix, venv, base) | _blocked_downloads()
+    env |= {
+        "PREFIX": str(prefix),
+        "SAGE_LOCAL": str(prefix),
+        "DESTDIR": str(spec.destdir),
+        "SAGE_DESTDIR": str(spec.destdir),
+        "SAGE_INST_LOCAL": str(spec.inst_local or prefix),
+        "SAGE_VENV": str(venv),
+        "SAGE_ROOT": str(sage_root(spec.recipe_dir.parent)),
+        "SAGE_SHARE": str(prefix / "share"),
+        "SAGE_PKG_DIR": str(spec.build_dir),
+        "SAGE_SPKG_WHEELS": str(prefix / WHEELS_DIR),
+        "PKG_NAME": spec.package,
+        "PKG_BASE": spec.name,
+        "PKG_VER": spec.version,
+        "MAKE": "make",
+        "SAGE_NUM_THREADS": base.get("SAGE_NUM_THREADS", "1"),
+        "UNAME": platform.system(),
+    }
+    return env | dict(spec.extra_env)

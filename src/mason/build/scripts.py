@@ -1,0 +1,149 @@
+"""Running a recipe's scripts like SageMath's sage-spkg does.
+
+A ``spkg-<which>.in`` fragment is wrapped into an executable ``<build>/spkg-<which>``
+that sources ``sdh.sh`` and then the fragment, run by bash WITHOUT ``set -e``; an
+executable ``spkg-install`` (no ``.in``: a script package) is run as it is. The script's
+exit status decides. cwd is the build directory; stdout and stderr are appended to the
+package log.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from importlib.resources import files
+from pathlib import Path
+from typing import Literal
+
+from mason.build.env import BuildSpec, build_environment
+from mason.build.errors import BadFragment, ScriptFailed
+
+ScriptName = Literal[
+    "spkg-preinst",
+    "spkg-build",
+    "spkg-install",
+    "spkg-check",
+    "spkg-postinst",
+    "spkg-prerm",
+    "spkg-postrm",
+]
+
+#: The scripts of a build, in the order they run (``spkg-check`` only when asked).
+BUILD_SCRIPTS: tuple[ScriptName, ...] = ("spkg-preinst", "spkg-build", "spkg-install")
+ALL_SCRIPTS: tuple[ScriptName, ...] = (
+    *BUILD_SCRIPTS,
+    "spkg-check",
+    "spkg-postinst",
+    "spkg-prerm",
+    "spkg-postrm",
+)
+
+
+def sdh_path() -> Path:
+    """The installed ``sdh.sh`` (the ``sdh_*`` helper library)."""
+    return Path(str(files("mason") / "data" / "sdh.sh"))
+
+
+def check_fragments(package: str, recipe_dir: Path) -> None:
+    """Raise :class:`BadFragment` naming every ``spkg-*.in`` that starts with ``#!``."""
+    bad = [
+        path for path in sorted(recipe_dir.glob("spkg-*.in")) if path.read_bytes().startswith(b"#!")
+    ]
+    if bad:
+        raise BadFragment(package, bad)
+
+
+def prepare_build_dir(spec: BuildSpec) -> None:
+    """Copy the recipe files into the (existing, fresh) build directory; make ``$DESTDIR$PREFIX``.
+
+    The staged prefix gets a ``lib64 -> lib`` symlink, like the live prefix. Fragments
+    are checked first, so a bad recipe leaves nothing behind it started.
+    """
+    check_fragments(spec.package, spec.recipe_dir)
+    shutil.copytree(spec.recipe_dir, spec.build_dir, symlinks=True, dirs_exist_ok=True)
+    staged = spec.staged_prefix
+    (staged / "lib").mkdir(parents=True, exist_ok=True)
+    lib64 = staged / "lib64"
+    if not lib64.is_symlink():
+        lib64.symlink_to("lib")
+
+
+def script_command(build_dir: Path, which: ScriptName) -> list[str] | None:
+    """The command that runs ``which`` in ``build_dir``, writing the wrapper of a fragment.
+
+    A fragment's wrapper is run by bash; an executable ``spkg-install`` is run directly
+    (its own shebang decides). ``None`` when the recipe has no such script.
+    """
+    fragment = build_dir / f"{which}.in"
+    script = build_dir / which
+    if fragment.is_file():
+        script.write_text(
+            "#!/usr/bin/env bash\n"
+            "# Written by mason: the sdh_* helpers, then the recipe's fragment.\n"
+            f". {shlex.quote(str(sdh_path()))}\n"
+            f". ./{shlex.quote(fragment.name)}\n"
+        )
+        script.chmod(0o755)
+        return ["bash", str(script)]
+    if which == "spkg-install" and script.is_file():
+        return [str(script)]
+    return None
+
+
+def run_script(
+    spec: BuildSpec,
+    which: ScriptName,
+    *,
+    base_env: Mapping[str, str] | None = None,
+    pass_fds: Sequence[int] = (),
+) -> bool:
+    """Run one script of ``spec`` in its build directory; ``False`` if the recipe has none.
+
+    Output goes to ``spec.log_path`` (appended). ``pass_fds`` are inherited by the script
+    (the jobserver's pipe). Raises :class:`ScriptFailed` on a non-zero exit status.
+    """
+    command = script_command(spec.build_dir, which)
+    if command is None:
+        return False
+    env = build_environment(spec, base_env)
+    spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+    with spec.log_path.open("ab") as log:
+        log.write(f"=== mason: {which} of {spec.package} ({time.strftime('%c')}) ===\n".encode())
+        log.flush()
+        status = subprocess.run(
+            command,
+            cwd=spec.build_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            pass_fds=tuple(pass_fds),
+            check=False,
+        ).returncode
+        log.write(f"=== mason: {which} exited with status {status} ===\n".encode())
+    if status != 0:
+        raise ScriptFailed(spec.package, which, status, spec.log_path)
+    return True
+
+
+def run_build(
+    spec: BuildSpec,
+    *,
+    check: bool = False,
+    base_env: Mapping[str, str] | None = None,
+    pass_fds: Sequence[int] = (),
+) -> list[ScriptName]:
+    """Run ``spkg-preinst``, ``spkg-build``, ``spkg-install`` (and ``spkg-check`` if asked).
+
+    The build directory must be prepared (:func:`prepare_build_dir`) and the sources
+    extracted and patched. Returns the scripts that ran; stops at the first failure.
+    """
+    order: tuple[ScriptName, ...] = (*BUILD_SCRIPTS, "spkg-check") if check else BUILD_SCRIPTS
+    ran: list[ScriptName] = []
+    for which in order:
+        if run_script(spec, which, base_env=base_env, pass_fds=pass_fds):
+            ran.append(which)
+    return ran
