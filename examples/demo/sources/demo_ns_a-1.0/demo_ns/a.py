@@ -1,0 +1,3 @@
+"""demo_ns.a: installed by the demo_ns_a package."""
+
+NAME = "demo_ns.a"
