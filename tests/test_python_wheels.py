@@ -360,8 +360,12 @@ BENCH_WHEELS = Path(__file__).resolve().parent.parent / "bench" / ".cache" / "wh
 
 
 @pytest.mark.slow
-def test_real_wheels_from_the_benchmark(tmp_path: Path, venv: Venv) -> None:
+def test_real_wheels_from_the_benchmark(
+    tmp_path: Path, venv: Venv, request: pytest.FixtureRequest
+) -> None:
     """The ~44 real wheels of bench/stage_wheels.py: staged, merged, checked by pip."""
+    if "slow" not in request.config.getoption("markexpr", ""):
+        pytest.skip("slow: run with `pytest -m slow`")  # the default run does not deselect it
     wheels = sorted(BENCH_WHEELS.glob("*.whl"))
     if not wheels:
         pytest.skip(f"no wheels in {BENCH_WHEELS} (see bench/stage_wheels.py)")
