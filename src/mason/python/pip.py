@@ -84,7 +84,7 @@ def download_wheels(
     if not isinstance(requirements, Path) and not requirements:
         return ()
     reqs = ["-r", str(requirements)] if isinstance(requirements, Path) else list(requirements)
-    what = f"getting {requirements}" if isinstance(requirements, Path) else " ".join(reqs)
+    what = f"getting {requirements if isinstance(requirements, Path) else ' '.join(reqs)}"
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest, prefix=".pip-") as tmp:
         if build_sdists:
@@ -128,6 +128,6 @@ def _move_wheels(tmp: Path, dest: Path) -> tuple[Path, ...]:
     moved = []
     for wheel in sorted(tmp.glob("*.whl")):
         target = dest / wheel.name
-        os.replace(wheel, target)  # the name pins project, version and tags
+        os.replace(wheel, target)  # same name, same project/version/tags: newest wins
         moved.append(target)
     return tuple(moved)
