@@ -78,6 +78,8 @@ def _search_paths(prefix: Path, venv: Path, base: Mapping[str, str]) -> dict[str
 def _blocked_downloads() -> dict[str, str]:
     env = dict.fromkeys(_PROXY_VARS, BLOCKED_PROXY)
     env["PIP_NO_INDEX"] = "1"
+    # No pip configuration file either: a user's find-links or index must not leak in.
+    env["PIP_CONFIG_FILE"] = os.devnull
     return env
 
 
@@ -85,7 +87,8 @@ def build_environment(spec: BuildSpec, base: Mapping[str, str] | None = None) ->
     """The full environment of ``spec``'s scripts, starting from ``base`` (default: os.environ).
 
     Proxy variables point at an unreachable address and ``no_proxy`` is removed, so any
-    download from inside a build fails; ``PIP_NO_INDEX=1`` keeps pip off the network.
+    download from inside a build fails; ``PIP_NO_INDEX=1`` keeps pip off the network and
+    ``PIP_CONFIG_FILE`` points at ``/dev/null`` so no pip configuration adds links or indexes.
     """
     base = dict(os.environ if base is None else base)
     for name in (*_PROXY_VARS, *_CLEARED_VARS):

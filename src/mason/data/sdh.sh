@@ -151,9 +151,14 @@ sdh_pip_install() {
     if [ ! -d "$SAGE_SPKG_WHEELS" ]; then
         links=()
     fi
+    local project="$1"
+    case "$project" in
+        */* | .) ;;
+        *) project="./$project" ;; # pip reads a bare name as a requirement, not a path
+    esac
     rm -rf dist && mkdir -p dist || sdh_die "Error building a wheel for $PKG_NAME: cannot create dist/"
     PIP_NO_INDEX=1 python3 -m pip wheel --no-index --no-deps --disable-pip-version-check \
-        --wheel-dir dist "${isolation[@]}" "${links[@]}" "$1" ||
+        --wheel-dir dist "${isolation[@]}" "${links[@]}" "$project" ||
         sdh_die "Error building a wheel for $PKG_NAME"
     sdh_store_wheel .
 }
