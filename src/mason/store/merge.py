@@ -110,7 +110,8 @@ def move_all(tx: Transaction, intent: Intent) -> None:
         raise StoreError(
             f"{intent.package}: merge failed and was undone: {e}", path=e.filename
         ) from e
-    fsops.fsync_dirs({(tx.prefix / s.dst).parent for s in intent.steps})
+    root = str(tx.prefix)
+    fsops.fsync_dirs({os.path.dirname(f"{root}/{s.dst}") for s in intent.steps})
 
 
 def commit(

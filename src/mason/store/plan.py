@@ -71,6 +71,7 @@ class Planner:
         allow_overwrite: bool = False,
     ) -> None:
         self.prefix = prefix
+        self.root = f"{prefix}/"  # string joins: the walk may visit 50,000 entries
         self.real_prefix = os.path.realpath(prefix)
         self.staged = staged
         self.owners_of = owners_of
@@ -87,7 +88,7 @@ class Planner:
             entry = self.staged.entries[_join(srel, name)]
             dst = _join(prel, name)
             try:
-                st = os.lstat(self.prefix / dst)
+                st = os.lstat(self.root + dst)
             except FileNotFoundError:
                 self.take(entry, dst)
                 continue
