@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -278,6 +279,18 @@ def test_sdh_cmake_configures_into_the_install_tree(tmp_path: Path) -> None:
     build(spec)
     tree = staged_tree(spec.package, spec.destdir, spec.prefix)
     assert (tree / "share/p/f").read_text() == "data\n"
+
+
+def test_sdh_pip_install_works_in_a_venv_without_pip(tmp_path: Path) -> None:
+    demo_py = Path(__file__).parent.parent / "examples/demo/sources/demo_py-1.0"
+    spec = recipe(tmp_path, {"spkg-install.in": "cd src && sdh_pip_install .\n"})
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", spec.prefix], check=True)
+    shutil.copytree(demo_py, spec.build_dir / "src")
+    build(spec)
+    no_pip = subprocess.run([spec.prefix / "bin/python3", "-c", "import pip"], capture_output=True)
+    assert no_pip.returncode != 0
+    wheels = staged_tree(spec.package, spec.destdir, spec.prefix) / "var/lib/mason/wheels"
+    assert [p.name for p in wheels.iterdir()] == ["demo_py-1.0-py3-none-any.whl"]
 
 
 def test_sdh_pip_install_builds_and_stores_one_wheel(tmp_path: Path) -> None:

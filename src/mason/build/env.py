@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,5 +114,7 @@ def build_environment(spec: BuildSpec, base: Mapping[str, str] | None = None) ->
         "MAKE": "make",
         "SAGE_NUM_THREADS": base.get("SAGE_NUM_THREADS", "1"),
         "UNAME": platform.system(),
+        # sdh_pip_install runs this Python's pip when the venv has none.
+        "MASON_PIP_PYTHON": sys.executable,
     }
     return env | dict(spec.extra_env)

@@ -156,8 +156,14 @@ sdh_pip_install() {
         */* | .) ;;
         *) project="./$project" ;; # pip reads a bare name as a requirement, not a path
     esac
+    # mason makes venvs without pip: then the pip of the Python running mason
+    # builds for the venv's python3 (pip --python).
+    local pip=(python3 -m pip)
+    if ! python3 -c 'import pip' >/dev/null 2>&1 && [ -n "${MASON_PIP_PYTHON:-}" ]; then
+        pip=("$MASON_PIP_PYTHON" -m pip --python "$(command -v python3)")
+    fi
     rm -rf dist && mkdir -p dist || sdh_die "Error building a wheel for $PKG_NAME: cannot create dist/"
-    PIP_NO_INDEX=1 python3 -m pip wheel --no-index --no-deps --disable-pip-version-check \
+    PIP_NO_INDEX=1 "${pip[@]}" wheel --no-index --no-deps --disable-pip-version-check \
         --wheel-dir dist "${isolation[@]}" "${links[@]}" "$project" ||
         sdh_die "Error building a wheel for $PKG_NAME"
     sdh_store_wheel .
