@@ -1,0 +1,155 @@
+"""Handlers of ``install``, ``download``, ``uninstall``, ``log`` and ``report``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mason.catalog import Catalog
+from mason.commands.query import _catalog, installed_state
+from mason.config import Settings, load_settings
+from mason.errors import BadInput, UsageError
+
+LOG_TAIL = 40
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        catalog=args.catalog,
+        prefix=args.prefix,
+        upstream=getattr(args, "upstream", None),
+        mirrors=getattr(args, "mirrors", None),
+        python=getattr(args, "python", None),
+        venv=getattr(args, "venv", None),
+        find_links=getattr(args, "find_links", None),
+        index_url=getattr(args, "index_url", None),
+    )
+
+
+def _log_tail(path: Path, lines: int = LOG_TAIL) -> list[str]:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    return text.splitlines()[-lines:]
+
+
+def install(args: argparse.Namespace) -> int:
+    """``mason install``: build and install packages and what they need."""
+    from mason.commands.display import display
+    from mason.install import Installer, InstallFailed, InstallOptions
+    from mason.plan import make_plan
+    from mason.store import Prefix
+
+    if args.jobs < 1:
+        raise UsageError(f"-j takes a number of jobs of at least 1, not {args.jobs}")
+    if args.venv:
+        raise UsageError(
+            "--venv: a venv separate from the prefix is not supported yet",
+            hint="leave it out: the prefix itself is the venv",
+        )
+    settings = _settings(args)
+    catalog = _catalog(settings)
+    prefix = Prefix(settings.prefix)
+    plan = make_plan(
+        catalog,
+        args.packages,
+        all=args.all,
+        installed=installed_state(settings.prefix),
+        force=args.force,
+        check=args.check,
+    )
+    if not plan.steps:
+        print(f"nothing to do: {len(plan.needed)} package(s) up to date")
+        return 0
+    options = InstallOptions(
+        jobs=args.jobs,
+        keep_going=args.keep_going,
+        check=args.check,
+        allow_overwrite=args.allow_overwrite,
+        upstream=settings.upstream,
+        mirrors=settings.mirrors,
+        python=settings.python,
+        find_links=settings.find_links,
+        index_url=settings.index_url,
+    )
+    with display(sys.stdout) as sink:
+        outcome = Installer(catalog, prefix, options, sink).run(plan)
+    for error in outcome.failed.values():
+        print(f"\nmason: error: {error}", file=sys.stderr)
+        if isinstance(error, InstallFailed):
+            tail = _log_tail(error.log)
+            if tail:
+                print(f"--- last {len(tail)} lines of {error.log} ---", file=sys.stderr)
+                print("\n".join(tail), file=sys.stderr)
+                print(f"--- full log: {error.log} ---", file=sys.stderr)
+            if error.hint:
+                print(f"mason: hint: {error.hint}", file=sys.stderr)
+    done, failed = len(outcome.done), len(outcome.failed)
+    skipped = len(outcome.skipped) + len(outcome.not_started)
+    print(f"installed {done}, failed {failed}, skipped {skipped} (prefix {prefix.root})")
+    if outcome.ok:
+        return 0
+    causes = [getattr(e, "cause", e) for e in outcome.failed.values()]
+    return 2 if causes and all(isinstance(c, BadInput) for c in causes) else 1
+
+
+def download(args: argparse.Namespace) -> int:
+    """``mason download``: fetch and verify the sources of packages (and what they need)."""
+    from mason.fetch import fetch
+    from mason.install import default_upstream, source_spec
+    from mason.plan import make_plan
+
+    settings = _settings(args)
+    catalog = _catalog(settings)
+    names = make_plan(catalog, args.packages, all=args.all).needed
+    upstream = settings.upstream or default_upstream(catalog)
+    failures = 0
+    for name in names:
+        spec = source_spec(catalog.recipes[name])
+        if spec is None:
+            continue
+        try:
+            path = fetch(spec, upstream, settings.mirrors)
+        except BadInput:
+            raise
+        except Exception as e:  # report each package, go on with the others
+            print(f"[{name}] failed: {e}", file=sys.stderr)
+            failures += 1
+            continue
+        print(f"[{name}-{spec.version}] ok: {path}")
+    return 1 if failures else 0
+
+
+def uninstall(args: argparse.Namespace) -> int:
+    """``mason uninstall``: remove installed packages."""
+    from mason.store import Prefix
+
+    settings = _settings(args)
+    prefix = Prefix(settings.prefix)
+    for name in args.packages:
+        report = prefix.uninstall(name, force=args.force)
+        for path in getattr(report, "kept_modified", ()):
+            print(f"[{name}] warning: kept {path}: changed since it was installed")
+        print(f"[{name}] uninstalled")
+    return 0
+
+
+def log(args: argparse.Namespace) -> int:
+    """``mason log PKG``: print the package's build log."""
+    settings = _settings(args)
+    logs = settings.prefix / "var" / "log" / "mason"
+    found = sorted(logs.glob(f"{args.package}-*.log"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise BadInput(f"no build log for {args.package} in {logs}")
+    sys.stdout.write(found[-1].read_text(errors="replace"))
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    """``mason report``: not built yet."""
+    raise UsageError("mason report is not implemented yet", hint="see `mason log PKG`")
+
+
+__all__ = ["Catalog", "download", "install", "log", "report", "uninstall"]

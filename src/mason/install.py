@@ -1,0 +1,418 @@
+"""Installing packages: the pipeline of one package, and a whole run under one job budget.
+
+One package: fetch -> safe extraction -> patches -> ``spkg-preinst``/``-build``/``-install``
+into ``DESTDIR`` (``-check`` with ``check``) -> stray-write check -> stored wheels staged
+into the same tree -> scan -> merge (the store's journaled transaction) -> record ->
+``spkg-postinst``. The work directory (build directory and ``DESTDIR``) lives under the
+prefix, so the merge moves files with renames; it is removed on success and kept, with
+its path in the error, on failure.
+
+A run: the plan's packages go to :func:`mason.scheduler.run` with a
+:class:`~mason.jobserver.Jobserver` of ``jobs`` slots, shared by the builds' ``make``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from mason.build import BuildSpec
+from mason.catalog import Catalog, Recipe
+from mason.errors import MasonError
+from mason.events import Event, EventSink, Phase, ignore
+from mason.fetch import FetchEvent, SourceSpec
+from mason.jobserver import Jobserver
+from mason.plan import Plan
+from mason.scheduler import Job, Outcome, SchedulerEvent
+from mason.store import PackageMeta, Prefix, Record
+
+#: Build logs, relative to the prefix.
+LOG_DIR = Path("var/log/mason")
+#: The wheel store, relative to the prefix.
+WHEELS_DIR = Path("var/lib/mason/wheels")
+#: Removal scripts kept for uninstall, relative to the prefix.
+SCRIPTS_DIR = Path("var/lib/mason/scripts")
+
+
+@dataclass(frozen=True)
+class InstallOptions:
+    """How to install (the command line's ``install`` options)."""
+
+    jobs: int = 1
+    keep_going: bool = False
+    check: bool = False
+    allow_overwrite: bool = False
+    upstream: Path | None = None
+    mirrors: tuple[str, ...] = ()
+    python: str | None = None
+    find_links: tuple[str, ...] = ()
+    index_url: str | None = None
+
+
+class InstallFailed(MasonError):
+    """One package failed; ``cause`` says why, ``log`` and ``work_dir`` where to look."""
+
+    def __init__(self, package: str, cause: BaseException, log: Path, work_dir: Path | None):
+        self.package = package
+        self.cause = cause
+        self.log = log
+        self.work_dir = work_dir
+        kept = f"\n  build directory kept: {work_dir}" if work_dir else ""
+        super().__init__(f"{package}: {cause}\n  log: {log}{kept}")
+        self.hint = getattr(cause, "hint", None)
+
+
+def source_spec(recipe: Recipe) -> SourceSpec | None:
+    """The upstream file of ``recipe`` (None when it has no tarball)."""
+    c = recipe.checksums
+    if c is None or c.tarball is None:
+        return None
+    return SourceSpec(
+        package=recipe.name,
+        version=recipe.version,
+        filename=c.tarball,
+        sha256=c.sha256,
+        sha1=c.sha1,
+        md5=c.md5,
+        cksum=c.cksum,
+        upstream_url=c.upstream_url,
+    )
+
+
+def default_upstream(catalog: Catalog) -> Path:
+    """``upstream/`` next to the catalog directory (SageMath's ``$SAGE_ROOT/upstream``)."""
+    root = catalog.sage_root or catalog.root.parent
+    return root / "upstream"
+
+
+def needs_python(recipe: Recipe) -> bool:
+    """Whether building or installing ``recipe`` needs the venv."""
+    return recipe.kind in ("pip", "wheel") or recipe.tree == "venv"
+
+
+class Installer:
+    """Installs planned packages of ``catalog`` into ``prefix``."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        prefix: Prefix,
+        options: InstallOptions,
+        on_event: EventSink = ignore,
+    ) -> None:
+        self.catalog = catalog
+        self.prefix = prefix
+        self.options = options
+        self.emit = on_event
+        self.upstream = options.upstream or default_upstream(catalog)
+        self._venv_lock = threading.Lock()
+        self._venv: object | None = None
+        self._jobserver: Jobserver | None = None
+
+    # -- a run ----------------------------------------------------------------------------
+
+    def run(self, plan: Plan) -> Outcome:
+        """Build and merge every step of ``plan``, dependencies first, within the budget."""
+        from mason import scheduler
+
+        records = self.prefix.records()
+        jobs = {
+            step.name: Job(
+                step.name,
+                deps=frozenset(step.prerequisites),
+                weight=_weight(records.get(step.name)),
+            )
+            for step in plan
+        }
+        self.emit(Event("planned", message=f"{len(jobs)} package(s) to install"))
+        with Jobserver(self.options.jobs) as jobserver:
+            self._jobserver = jobserver
+            try:
+                return scheduler.run(
+                    jobs,
+                    self._work,
+                    jobserver=jobserver,
+                    keep_going=self.options.keep_going,
+                    on_event=self._scheduler_event,
+                )
+            finally:
+                self._jobserver = None
+
+    def _scheduler_event(self, event: SchedulerEvent) -> None:
+        recipe = self.catalog.recipes[event.job]
+        if event.kind == "skipped":
+            self._event("skipped", recipe, f"dependency {event.blocked_by} failed")
+        elif event.kind == "failed":
+            self._event("failed", recipe, _short(event.error))
+        elif event.kind == "not_started":
+            self._event("skipped", recipe, "not started (an earlier package failed)")
+
+    def _event(self, phase: Phase, recipe: Recipe, message: str = "") -> None:
+        self.emit(Event(phase, recipe.name, recipe.version, message))
+
+    # -- one package ----------------------------------------------------------------------
+
+    def _work(self, name: str) -> None:
+        self.install_one(name)
+
+    def install_one(self, name: str) -> Record:
+        """Build ``name`` and merge it into the prefix; raise :class:`InstallFailed`."""
+        recipe = self.catalog.recipes[name]
+        self._event("started", recipe)
+        log = self.prefix.root / LOG_DIR / f"{recipe.name}-{recipe.version}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_bytes(b"")
+        work = self.prefix.staging_dir(f"{recipe.name}-{recipe.version}")
+        try:
+            started = time.monotonic()
+            spec = self._spec(recipe, work, log)
+            staged = self._produce(recipe, spec)
+            built = time.monotonic()
+            self._event("merging", recipe)
+            tree = self.prefix.scan(staged, recipe.name)
+            record = self.prefix.merge(
+                tree,
+                self._meta(recipe, built - started),
+                allow_overwrite=self.options.allow_overwrite,
+            )
+            self._after_merge(recipe, spec)
+        except Exception as e:
+            raise InstallFailed(f"{recipe.name}-{recipe.version}", e, log, work) from e
+        shutil.rmtree(work, ignore_errors=True)
+        files = len(record.files)
+        self._event("done", recipe, f"{files} file(s), {time.monotonic() - started:.1f}s")
+        return record
+
+    def _spec(self, recipe: Recipe, work: Path, log: Path) -> BuildSpec:
+        extra = {"SAGE_NUM_THREADS": str(self.options.jobs)}
+        if self._jobserver is not None:
+            extra["MAKEFLAGS"] = self._jobserver.makeflags()
+        return BuildSpec(
+            name=recipe.name,
+            version=recipe.version,
+            recipe_dir=recipe.path,
+            prefix=self.prefix.root,
+            build_dir=work / "build",
+            destdir=work / "dest",
+            log_path=log,
+            extra_env=extra,
+        )
+
+    def _fds(self) -> tuple[int, ...]:
+        return self._jobserver.pass_fds() if self._jobserver is not None else ()
+
+    def _produce(self, recipe: Recipe, spec: BuildSpec) -> Path:
+        """Make the staged tree of ``recipe`` (paths relative to the prefix); return it."""
+        staged = spec.staged_prefix
+        if recipe.kind in ("pip", "wheel"):
+            staged.mkdir(parents=True)
+            wheels = self._wheels_of(recipe, spec)
+            self._stage_wheels(recipe, wheels, staged)
+            return staged
+        if recipe.kind == "none":
+            staged.mkdir(parents=True)
+            return staged
+        return self._build(recipe, spec)
+
+    def _build(self, recipe: Recipe, spec: BuildSpec) -> Path:
+        from mason.build import apply_patches, prepare_build_dir, run_build, staged_tree
+        from mason.build.staged import snapshot_prefix
+
+        spec.build_dir.mkdir()
+        prepare_build_dir(spec)
+        if needs_python(recipe) or recipe.kind == "normal":
+            self.venv()
+        source = source_spec(recipe)
+        if source is not None:
+            archive = self._fetch(recipe, source)
+            self._extract(archive, spec.build_dir / "src")
+            apply_patches(spec.package, recipe.path, spec.build_dir / "src")
+        before = snapshot_prefix(self.prefix.root)
+        self._event("building", recipe)
+        run_build(spec, check=self.options.check, pass_fds=self._fds())
+        self._check_stray_writes(recipe, before)
+        staged = staged_tree(spec.package, spec.destdir, self.prefix.root)
+        staged.mkdir(parents=True, exist_ok=True)
+        stored = self._take_stored_wheels(staged, spec)
+        if stored:
+            self._stage_wheels(recipe, stored, staged)
+        if not any(staged.iterdir()) or _only_lib64(staged):
+            self._event("warning", recipe, "the recipe installed nothing")
+        return staged
+
+    def _fetch(self, recipe: Recipe, source: SourceSpec) -> Path:
+        from mason.fetch import fetch
+
+        self._event("fetching", recipe, source.filename)
+
+        def relay(event: FetchEvent) -> None:
+            if event.kind in ("discarded", "weak"):
+                self._event("warning", recipe, event.message)
+
+        return fetch(source, self.upstream, self.options.mirrors, on_event=relay)
+
+    @staticmethod
+    def _extract(archive: Path, src: Path) -> None:
+        from mason.extract import extract
+
+        tmp = src.with_name("src.extract")
+        top = extract(archive, tmp)
+        os.rename(top, src)
+        if top != tmp:
+            shutil.rmtree(tmp)
+
+    def _check_stray_writes(self, recipe: Recipe, before: object) -> None:
+        from mason.build.staged import PrefixSnapshot, check_prefix_untouched
+
+        assert isinstance(before, PrefixSnapshot)
+        root = self.prefix.root
+
+        def legitimate(path: str) -> bool:
+            # Other packages merge while this one builds: their files are claimed, and the
+            # directories they created hold claimed files. Mason's own venv cache too.
+            return (root / path).is_dir() and not (root / path).is_symlink()
+
+        with self.prefix.read_locked() as index:
+            check_prefix_untouched(
+                recipe.name,
+                before,
+                ignore=lambda p: legitimate(p) or bool(index.owners_of(p)),
+            )
+
+    # -- Python ---------------------------------------------------------------------------
+
+    def venv(self) -> object:
+        """The prefix's venv, created (as the package ``python_venv``) on first use."""
+        from mason.python import ensure_venv
+        from mason.python.venvpkg import VENV_PACKAGE, stage_venv, venv_version
+
+        with self._venv_lock:
+            if self._venv is not None:
+                return self._venv
+            root = self.prefix.root
+            if not (root / "pyvenv.cfg").is_file():
+                work = self.prefix.staging_dir(VENV_PACKAGE)
+                staged = work / "venv"
+                stage_venv(staged, root, self.options.python)
+                tree = self.prefix.scan(staged, VENV_PACKAGE)
+                meta = PackageMeta(VENV_PACKAGE, venv_version(self.options.python), kind="venv")
+                self.prefix.merge(tree, meta)
+                shutil.rmtree(work, ignore_errors=True)
+            self._venv = ensure_venv(root, self.options.python)
+            return self._venv
+
+    def _wheels_of(self, recipe: Recipe, spec: BuildSpec) -> list[Path]:
+        self.venv()
+        if recipe.kind == "wheel":
+            source = source_spec(recipe)
+            assert source is not None
+            return [self._fetch(recipe, source)]
+        from mason.python.pip import download_wheels
+
+        assert recipe.requirements is not None
+        self._event("fetching", recipe, "pip download")
+        dest = spec.build_dir.parent / "wheels"
+        dest.mkdir(parents=True, exist_ok=True)
+        reqs = [
+            line.strip()
+            for line in recipe.requirements.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+        venv = self.venv()
+        return list(
+            download_wheels(
+                reqs,
+                dest,
+                python=getattr(venv, "python", None),
+                index_url=self.options.index_url,
+                find_links=self.options.find_links,
+            )
+        )
+
+    def _take_stored_wheels(self, staged: Path, spec: BuildSpec) -> list[Path]:
+        """Move the wheels a recipe stored (``sdh_store_wheel``) out of the staged tree."""
+        store = staged / WHEELS_DIR
+        if not store.is_dir():
+            return []
+        out = spec.build_dir.parent / "stored-wheels"
+        out.mkdir()
+        wheels = []
+        for wheel in sorted(store.iterdir()):
+            wheels.append(out / wheel.name)
+            os.rename(wheel, out / wheel.name)
+        for d in (store, store.parent, store.parent.parent, store.parent.parent.parent):
+            if d != staged and d.is_dir() and not any(d.iterdir()):
+                d.rmdir()
+        return wheels
+
+    def _stage_wheels(self, recipe: Recipe, wheels: list[Path], staged: Path) -> None:
+        from mason.python import Venv, stage_wheel
+
+        venv = self.venv()
+        assert isinstance(venv, Venv)
+        for wheel in wheels:
+            stage_wheel(wheel, venv, staged, tree_root=self.prefix.root)
+        self._keep_wheels(wheels)
+
+    def _keep_wheels(self, wheels: list[Path]) -> None:
+        """Put the wheels into the wheel store (mason's bookkeeping, like the records)."""
+        store = self.prefix.root / WHEELS_DIR
+        store.mkdir(parents=True, exist_ok=True)
+        for wheel in wheels:
+            tmp = store / f".{wheel.name}.{os.getpid()}.{threading.get_ident()}"
+            shutil.copyfile(wheel, tmp)
+            os.replace(tmp, store / wheel.name)
+
+    # -- after the merge ------------------------------------------------------------------
+
+    def _meta(self, recipe: Recipe, build_seconds: float) -> PackageMeta:
+        deps = {d: self.catalog.recipes[d].version for d in recipe.deps if d in self.catalog}
+        return PackageMeta(
+            name=recipe.name,
+            version=recipe.version,
+            kind=recipe.kind,
+            dependencies=deps,
+            recipe_hash=recipe.recipe_hash,
+            test_result="passed" if self.options.check and "check" in recipe.scripts else "",
+            timings={"build": round(build_seconds, 3), "installed_at": time.time()},
+        )
+
+    def _after_merge(self, recipe: Recipe, spec: BuildSpec) -> None:
+        from mason.build import run_script
+
+        kept = self.prefix.root / SCRIPTS_DIR / recipe.name
+        removal = [spec.build_dir / f"spkg-{w}.in" for w in ("prerm", "postrm")]
+        if any(p.is_file() for p in removal):
+            kept.mkdir(parents=True, exist_ok=True)
+            for p in removal:
+                if p.is_file():
+                    shutil.copyfile(p, kept / p.name)
+        if spec.build_dir.is_dir():
+            run_script(spec, "spkg-postinst", pass_fds=self._fds())
+
+
+def _weight(record: Record | None) -> float:
+    if record is None:
+        return 1.0
+    return max(float(record.timings.get("build", 1.0)), 0.01)
+
+
+def _only_lib64(staged: Path) -> bool:
+    entries = {e.name for e in staged.iterdir()}
+    return entries <= {"lib", "lib64"} and not any((staged / "lib").iterdir())
+
+
+def _short(error: BaseException | None) -> str:
+    if isinstance(error, InstallFailed):
+        return str(error.cause).splitlines()[0]
+    return str(error).splitlines()[0] if error else ""
+
+
+def installed_versions(records: Mapping[str, Record]) -> dict[str, str]:
+    """Package name -> installed version."""
+    return {name: r.version for name, r in records.items()}

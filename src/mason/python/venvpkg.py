@@ -1,0 +1,62 @@
+"""The prefix's venv as a package of its own, so that its files are claimed like any other.
+
+The venv is created in a staging tree with copies of the interpreter (a symlink out of
+the prefix would be refused by the store), the few text files that name its location are
+rewritten to name the final location (as ``DESTDIR`` staging does for any package), and
+the store merges it as the package :data:`VENV_PACKAGE`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import venv as stdlib_venv
+from pathlib import Path
+
+from mason.python.errors import VenvError
+from mason.python.venv import _is_running_python, _resolve_python, _run
+
+#: The name the venv's files are recorded under.
+VENV_PACKAGE = "python_venv"
+
+_LOCATED = (
+    "pyvenv.cfg",
+    "bin/activate",
+    "bin/activate.csh",
+    "bin/activate.fish",
+    "bin/Activate.ps1",
+)
+
+
+def venv_version(python: str | None) -> str:
+    """The version of the interpreter the venv is made with (the package's version)."""
+    if python is None:
+        return platform.python_version()
+    exe = _resolve_python(Path("."), python)
+    out = _run(
+        Path("."),
+        [exe, "-c", "import platform; print(platform.python_version())"],
+        "cannot ask its version",
+    )
+    return out.strip()
+
+
+def stage_venv(staged: Path, final: Path, python: str | None = None) -> None:
+    """Create, at ``staged``, a venv meant to live at ``final`` (no pip, copied interpreter)."""
+    exe = _resolve_python(staged, python) if python is not None else None
+    if exe is None or _is_running_python(exe):
+        try:
+            stdlib_venv.EnvBuilder(with_pip=False, symlinks=False).create(staged)
+        except (OSError, ValueError) as e:
+            raise VenvError(staged, f"cannot create it: {e}") from e
+    else:
+        _run(
+            staged,
+            [exe, "-m", "venv", "--without-pip", "--copies", str(staged)],
+            "cannot create it",
+        )
+    old, new = os.fsencode(staged), os.fsencode(final)
+    for rel in _LOCATED:
+        path = staged / rel
+        if path.is_file() and not path.is_symlink():
+            path.write_bytes(path.read_bytes().replace(old, new))
