@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -56,13 +57,16 @@ class Prefix:
         self._index_path = state / "owners.sqlite"
         self._index: OwnerIndex | None = None
         self._lock = Lock(self.root / "var" / "lock" / "prefix.lock")
+        # The file lock is per process; threads of one process (parallel builds) take
+        # turns through this lock, which also guards the SQLite connection.
+        self._threads = threading.Lock()
 
     # -- locking and recovery -------------------------------------------------------------
 
     @contextmanager
     def write_locked(self) -> Iterator[OwnerIndex]:
         """Hold the exclusive prefix lock, after finishing any interrupted transaction."""
-        with self._lock.exclusive(self.lock_timeout):
+        with self._threads, self._lock.exclusive(self.lock_timeout):
             index = self._open_index()
             if self._journal.has_pending():
                 recover_pending(self.root, self._journal, self._records, index)
@@ -74,7 +78,7 @@ class Prefix:
         if self._journal.has_pending() or not self._index_path.exists():
             with self.write_locked():
                 pass
-        with self._lock.shared(self.lock_timeout):
+        with self._threads, self._lock.shared(self.lock_timeout):
             yield self._open_index()
 
     def _open_index(self) -> OwnerIndex:
