@@ -22,6 +22,7 @@ from mason.build import (
     WroteIntoPrefix,
     apply_patches,
     check_prefix_untouched,
+    copy_recipe,
     prepare_build_dir,
     run_build,
     run_script,
@@ -218,6 +219,14 @@ def test_an_executable_spkg_install_runs_directly(tmp_path: Path) -> None:
     (spec.recipe_dir / "spkg-install").chmod(0o755)
     assert build(spec) == ["spkg-install"]
     assert (spec.build_dir / "py.out").read_text() == "pkg-1.0"
+
+
+def test_a_removal_script_runs_from_a_copy_of_the_recipe(tmp_path: Path) -> None:
+    spec = recipe(tmp_path, {"spkg-prerm.in": 'echo "removing $PKG_NAME" > "$PREFIX/prerm.out"\n'})
+    copy_recipe(spec)
+    assert run_script(spec, "spkg-prerm")
+    assert (spec.prefix / "prerm.out").read_text() == "removing pkg-1.0\n"
+    assert not spec.destdir.exists()
 
 
 def test_run_script_runs_any_script_later(tmp_path: Path) -> None:

@@ -56,19 +56,34 @@ def check_fragments(package: str, recipe_dir: Path) -> None:
         raise BadFragment(package, bad)
 
 
-def prepare_build_dir(spec: BuildSpec) -> None:
-    """Copy the recipe files into the (existing, fresh) build directory; make ``$DESTDIR$PREFIX``.
+def copy_recipe(spec: BuildSpec) -> None:
+    """Check the fragments, then copy the recipe files into the existing build directory.
 
-    The staged prefix gets a ``lib64 -> lib`` symlink, like the live prefix. Fragments
-    are checked first, so a bad recipe leaves nothing behind it started.
+    Enough to run a removal script (``spkg-prerm``, ``spkg-postrm``) at uninstall time
+    from a temporary directory with :func:`run_script`.
     """
     check_fragments(spec.package, spec.recipe_dir)
     shutil.copytree(spec.recipe_dir, spec.build_dir, symlinks=True, dirs_exist_ok=True)
+
+
+def make_staged_prefix(spec: BuildSpec) -> Path:
+    """Create ``$DESTDIR$PREFIX`` with ``lib/`` and a ``lib64 -> lib`` symlink; return it."""
     staged = spec.staged_prefix
     (staged / "lib").mkdir(parents=True, exist_ok=True)
     lib64 = staged / "lib64"
     if not lib64.is_symlink():
         lib64.symlink_to("lib")
+    return staged
+
+
+def prepare_build_dir(spec: BuildSpec) -> None:
+    """Copy the recipe into the (existing, fresh) build directory and make ``$DESTDIR$PREFIX``.
+
+    Fragments are checked first (:class:`BadFragment`), so a bad recipe leaves nothing
+    behind. The sources are extracted into ``<build_dir>/src`` by :mod:`mason.extract`.
+    """
+    copy_recipe(spec)
+    make_staged_prefix(spec)
 
 
 def script_command(build_dir: Path, which: ScriptName) -> list[str] | None:
