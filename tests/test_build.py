@@ -173,6 +173,7 @@ def test_a_failing_script_raises_with_status_and_log(tmp_path: Path) -> None:
     assert isinstance(err, MasonError) and not isinstance(err, BadInput)
     assert str(spec.log_path) in str(err) and "status 3" in str(err)
     assert "building" in log(spec)
+    assert err.log_tail(2) == ["building", "=== mason: spkg-build exited with status 3 ==="]
 
 
 def test_a_script_killed_by_a_signal(tmp_path: Path) -> None:
@@ -409,6 +410,12 @@ def test_a_clean_staged_tree_is_the_prefix_under_destdir(tmp_path: Path) -> None
     tree = staged_tree(spec.package, spec.destdir, spec.prefix)
     assert tree == spec.destdir / str(spec.prefix)[1:]
     assert (tree / "lib" / "ok").is_file()
+
+
+def test_a_build_that_staged_nothing_has_an_empty_tree(tmp_path: Path) -> None:
+    prefix = tmp_path / "local"
+    tree = staged_tree("pkg-1.0", tmp_path / "never-made", prefix)
+    assert tree == tmp_path / "never-made" / str(prefix)[1:] and not tree.exists()
 
 
 def test_writes_into_the_live_prefix_are_detected_and_named(tmp_path: Path) -> None:

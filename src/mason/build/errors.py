@@ -30,6 +30,15 @@ class ScriptFailed(BuildError):
         self.status = status
         self.log_path = log_path
 
+    def log_tail(self, lines: int = 30) -> list[str]:
+        """The last ``lines`` lines of the log (empty if it cannot be read)."""
+        try:
+            with self.log_path.open("rb") as log:
+                text = log.read().decode(errors="replace")
+        except OSError:
+            return []
+        return text.splitlines()[-lines:]
+
 
 class PatchFailed(BuildError):
     """``patch -p1`` could not apply one of the recipe's patches."""

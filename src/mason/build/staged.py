@@ -18,6 +18,8 @@ def staged_tree(package: str, destdir: Path, prefix: Path) -> Path:
     The tree may not exist when the build installed nothing.
     """
     parts = prefix.relative_to(prefix.anchor).parts
+    if not destdir.exists():
+        return destdir.joinpath(*parts)
     outside: list[Path] = []
     here = destdir
     for part in parts:
