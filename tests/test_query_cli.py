@@ -212,8 +212,15 @@ def test_the_demo_catalog_answers_every_query(
     names = [row["name"] for row in json.loads(out)]
     assert code == 0 and names
     code, out, _ = run(capsys, "plan", "--catalog", demo, "--all", "--json")
+    steps = json.loads(out)["steps"]
     assert code == 0
-    assert sorted(s["name"] for s in json.loads(out)["steps"]) == sorted(names)
+    assert sorted(s["name"] for s in steps) == sorted(names)
+    position = {s["name"]: i for i, s in enumerate(steps)}
+    for step in steps:
+        assert all(position[p] < position[step["name"]] for p in step["prerequisites"])
+    _, out, _ = run(capsys, "graph", "--catalog", demo, "--all", "--format", "json")
+    for edge in json.loads(out)["edges"]:  # every edge of the graph is honoured by the plan
+        assert position[edge["to"]] < position[edge["from"]], edge
     for name in names:
         assert run(capsys, "info", "--catalog", demo, name)[0] == 0
     code, out, _ = run(capsys, "graph", "--catalog", demo, "--all", "--format", "json")
