@@ -45,7 +45,10 @@ def _catalog(settings: Settings) -> Catalog:
 
 
 def _timestamp(record: Mapping[str, Any], path: Path) -> float:
+    timings = record.get("timings")
     when = record.get("installed_at")
+    if when is None and isinstance(timings, dict):
+        when = timings.get("installed_at")  # mason's records keep it with the timings
     if isinstance(when, int | float):
         return float(when)
     date = record.get("install_date")
