@@ -112,9 +112,10 @@ def build_demo(name: str, prefix: Path, work: Path) -> Built:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
     root = tmp_path_factory.mktemp("demo")
     prefix = root / "local"
-    prefix.mkdir()
-    (prefix / "lib").mkdir()
-    (prefix / "lib64").symlink_to("lib")
+    # Like mason's default: the prefix is a venv (without pip; sdh_pip_install copes).
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", prefix], check=True)
+    if not (prefix / "lib64").is_symlink():
+        (prefix / "lib64").symlink_to("lib")
     built = {}
     for name in ORDER:
         built[name] = build_demo(name, prefix, root / "work")
@@ -211,12 +212,11 @@ def test_two_packages_share_directories_and_a_namespace_package(
     assert b.files() == {"lib64", NS_INIT, f"{SITE}/demo_ns/b.py", "share/demo/demo_ns_b.txt"}
     assert (a.staged / NS_INIT).read_bytes() == (b.staged / NS_INIT).read_bytes()
     assert "extend_path" in (a.staged / NS_INIT).read_text()
-    site = a.spec.prefix / SITE
+    # The venv's own python3 finds both halves in its site-packages.
     out = _run(
-        sys.executable,
+        a.spec.prefix / "bin/python3",
         "-c",
         "import demo_ns.a, demo_ns.b; print(demo_ns.a.NAME, demo_ns.b.NAME)",
-        env=os.environ | {"PYTHONPATH": str(site)},
     )
     assert out == "demo_ns.a demo_ns.b\n"
     shared = {p.name for p in (a.spec.prefix / "share/demo").iterdir()}
