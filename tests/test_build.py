@@ -325,7 +325,9 @@ def test_sdh_pip_install_builds_and_stores_one_wheel(tmp_path: Path) -> None:
         ("sdh_install only-one-arg", "Error installing pkg-1.0: sdh_install needs"),
         ("touch f; sdh_install -T f f $PREFIX/x", "sdh_install -T takes exactly one source"),
         ("sdh_cmake", "Error configuring pkg-1.0 with cmake"),
-        ("sdh_pip_install", "sdh_pip_install takes exactly one project path"),
+        ("sdh_pip_install", "Error building a wheel for pkg-1.0: give exactly one project"),
+        ("sdh_build_wheel --bogus .", "Error building a wheel for pkg-1.0: unknown option"),
+        ("echo 'raise SystemExit(1)' > setup.py; sdh_setup_bdist_wheel", "a wheel for pkg-1.0"),
         ("mkdir nopy; sdh_pip_install nopy", "Error building a wheel for pkg-1.0"),
         ("sdh_store_wheel .", "Error storing a wheel for pkg-1.0: no wheel found"),
         (

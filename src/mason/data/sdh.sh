@@ -125,11 +125,10 @@ sdh_install() {
     done
 }
 
-# sdh_pip_install [--no-build-isolation] PATH: build ONE wheel of the Python project at
-# PATH (no index, no dependencies; build requirements come from the stored wheels unless
-# --no-build-isolation) and store it. mason installs it into the venv after the merge.
-sdh_pip_install() {
-    echo "Installing $PKG_NAME"
+# sdh_build_wheel [--no-build-isolation] PATH: build ONE wheel of the Python project at
+# PATH into ./dist (emptied first) with pip: no index, no dependencies. Build requirements
+# come from the stored wheels ($SAGE_SPKG_WHEELS) unless --no-build-isolation.
+sdh_build_wheel() {
     local isolation=()
     local links=(--find-links "$SAGE_SPKG_WHEELS")
     while [ $# -gt 0 ]; do
@@ -139,14 +138,14 @@ sdh_pip_install() {
                 ;;
             --build-isolation | --no-deps) ;;
             -*)
-                sdh_die "Error installing $PKG_NAME: sdh_pip_install does not know the option $1"
+                sdh_die "Error building a wheel for $PKG_NAME: unknown option $1"
                 ;;
             *) break ;;
         esac
         shift
     done
     if [ $# -ne 1 ]; then
-        sdh_die "Error installing $PKG_NAME: sdh_pip_install takes exactly one project path"
+        sdh_die "Error building a wheel for $PKG_NAME: give exactly one project path"
     fi
     if [ ! -d "$SAGE_SPKG_WHEELS" ]; then
         links=()
@@ -166,7 +165,26 @@ sdh_pip_install() {
     PIP_NO_INDEX=1 "${pip[@]}" wheel --no-index --no-deps --disable-pip-version-check \
         --wheel-dir dist "${isolation[@]}" "${links[@]}" "$project" ||
         sdh_die "Error building a wheel for $PKG_NAME"
+}
+
+# sdh_build_and_store_wheel [--no-build-isolation] PATH: sdh_build_wheel, then store it.
+sdh_build_and_store_wheel() {
+    sdh_build_wheel "$@"
     sdh_store_wheel .
+}
+
+# sdh_pip_install [--no-build-isolation] PATH: build ONE wheel and store it. mason
+# installs stored wheels into the venv after the merge (pip is not run on the venv here).
+sdh_pip_install() {
+    echo "Installing $PKG_NAME"
+    sdh_build_and_store_wheel "$@"
+}
+
+# sdh_setup_bdist_wheel [ARG...]: the old way, `python3 setup.py bdist_wheel` into ./dist.
+sdh_setup_bdist_wheel() {
+    rm -rf dist && mkdir -p dist || sdh_die "Error building a wheel for $PKG_NAME: cannot create dist/"
+    python3 setup.py --no-user-cfg bdist_wheel --dist-dir dist "$@" ||
+        sdh_die "Error building a wheel for $PKG_NAME"
 }
 
 # sdh_store_wheel PATH: store the one wheel found at PATH (a .whl file, or a directory
