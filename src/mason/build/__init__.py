@@ -10,6 +10,19 @@ Typical use, once the sources are extracted into ``<build_dir>/src``::
     run_build(spec, pass_fds=jobserver.pass_fds())
     check_prefix_untouched(spec.package, before)
     tree = staged_tree(spec.package, destdir, prefix)   # hand this to the store
+
+Decisions (where SageMath and mason differ, or the spec is silent):
+
+- ``PKG_NAME`` is ``name-version`` and ``PKG_BASE`` the name, as in sage-spkg; every
+  helper's message names ``$PKG_NAME``.
+- Builds are hermetic for downloads: proxies point at 127.0.0.1:9, ``no_proxy`` is
+  removed, ``PIP_NO_INDEX=1`` and ``PIP_CONFIG_FILE=/dev/null`` (a user's pip.conf
+  ``find-links`` or index must not leak in).
+- ``sdh_pip_install`` only builds and stores the wheel under ``$DESTDIR``; mason installs
+  stored wheels into the venv after the merge. ``sdh_pip_uninstall`` is a no-op.
+- The stray-write check (:func:`snapshot_prefix` / :func:`check_prefix_untouched`)
+  cannot tell another package's concurrent merge from this build's writes; the caller
+  passes ``ignore`` for paths merged meanwhile.
 """
 
 from __future__ import annotations
