@@ -264,19 +264,12 @@ def build_make_44(work: Path) -> Path:
 def test_make_44_from_debian_source_uses_exactly_the_budget(
     request: pytest.FixtureRequest, tmp_path: Path, style: JobserverStyle
 ) -> None:
-    skip_unless_slow_selected(request)
     if shutil.which("apt-get") is None:
         pytest.skip("no apt-get: set MASON_TEST_MAKE44 to a GNU make >= 4.4 instead")
     work = tmp_path_factory_dir(request, "make-4.4.1")
     make = build_make_44(work)
     assert make_version(str(make)) == (4, 4)
     check_make_uses_exactly_the_budget(str(make), style, tmp_path)
-
-
-def skip_unless_slow_selected(request: pytest.FixtureRequest) -> None:
-    """Slow tests run only on purpose (``pytest -m slow``), not in the default run."""
-    if "slow" not in str(request.config.getoption("markexpr")):
-        pytest.skip("slow: run with -m slow")
 
 
 def tmp_path_factory_dir(request: pytest.FixtureRequest, name: str) -> Path:
