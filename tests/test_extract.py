@@ -519,9 +519,5 @@ def test_random_archives_never_escape(area: Area) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(1, 11))
-def test_random_archives_never_escape_stress(
-    area: Area, seed: int, request: pytest.FixtureRequest
-) -> None:
-    if "slow" not in str(request.config.getoption("markexpr")):
-        pytest.skip("slow: run with -m slow")
+def test_random_archives_never_escape_stress(area: Area, seed: int) -> None:
     _fuzz(area, seed=seed, rounds=1000)
