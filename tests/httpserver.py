@@ -2,7 +2,8 @@
 
 Paths under ``/slow/`` serve the same files in small chunks with pauses, so that
 concurrent downloads really overlap; paths under ``/short/`` announce more bytes than
-they send and close the connection, like a mirror dropping out mid-download.
+they send and close the connection, like a mirror dropping out mid-download; paths
+under ``/redirect/`` answer 302 to the same file at the top.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import http.server
 import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,8 +32,13 @@ def _handler(server: Server) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             server.requests.append(self.path)
-            mode, _, name = self.path[1:].rpartition("/")
+            mode, _, name = urllib.parse.unquote(self.path[1:]).rpartition("/")
             slow, short = mode == "slow", mode == "short"
+            if mode == "redirect":
+                self.send_response(302)
+                self.send_header("Location", "/" + urllib.parse.quote(name))
+                self.end_headers()
+                return
             path = server.root / name
             if mode not in ("", "slow", "short") or not path.is_file():
                 self.send_error(404)

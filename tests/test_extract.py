@@ -137,7 +137,10 @@ GOOD = [
         (".tar.gz", "w:gz"),
         (".tgz", "w:gz"),
         (".tar.bz2", "w:bz2"),
+        (".tbz2", "w:bz2"),
         (".tar.xz", "w:xz"),
+        (".txz", "w:xz"),
+        (".tar.gz", "w:bz2"),  # mislabelled: read by its content
     ],
 )
 def test_tar_formats_extract_to_the_single_top_directory(

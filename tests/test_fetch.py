@@ -158,6 +158,19 @@ def test_bad_cached_file_is_removed_when_nothing_else_works(tmp_path: Path) -> N
     assert cache_files(cache) == []
 
 
+def test_redirects_are_followed_and_names_quoted(tmp_path: Path) -> None:
+    root = tmp_path / "www"
+    root.mkdir()
+    name = "odd name+1.0.tar.gz"
+    data = make_tarball(root / name)
+    spec = SourceSpec("foo", "1.0", name, sha256=hashlib.sha256(data).hexdigest())
+    with serve(root) as server:
+        path = fetch(spec, tmp_path / "up", [f"{server.url}/redirect"])
+        assert server.requests == ["/redirect/odd%20name%2B1.0.tar.gz", "/odd%20name%2B1.0.tar.gz"]
+    assert path == tmp_path / "up" / name
+    assert path.read_bytes() == data
+
+
 def test_a_download_cut_short_moves_on(tmp_path: Path, served: tuple[Path, bytes]) -> None:
     root, data = served
     with serve(root) as server:

@@ -32,6 +32,7 @@ import http.client
 import os
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -253,15 +254,24 @@ def _emit(
 
 def _sources(spec: SourceSpec, mirrors: Sequence[str]) -> list[str]:
     """Every place to try, in order: each mirror's copy, then ``upstream_url``."""
-    places = [m.rstrip("/") + "/" + spec.filename for m in mirrors]
+    places = [m.rstrip("/") + "/" + _name_in(m, spec.filename) for m in mirrors]
     if spec.upstream_url:
         places.append(spec.upstream_url)
     return places
 
 
+def _is_url(place: str) -> bool:
+    return place.startswith(("http://", "https://", "file://"))
+
+
+def _name_in(mirror: str, filename: str) -> str:
+    """The file name as it appears after the mirror: %-quoted in a URL."""
+    return urllib.parse.quote(filename) if _is_url(mirror) else filename
+
+
 def _open_source(source: str) -> tuple[BinaryIO, int | None]:
     """Open a URL or a local path for reading; returns the stream and its size if known."""
-    if source.startswith(("http://", "https://", "file://")):
+    if _is_url(source):
         request = urllib.request.Request(source, headers={"User-Agent": USER_AGENT})
         resp = urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS)
         length = resp.headers.get("Content-Length")
