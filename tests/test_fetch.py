@@ -145,7 +145,8 @@ def test_bad_cached_file_is_discarded_and_fetched_again(
     discarded = [e for e in events if e.kind == "discarded"]
     assert len(discarded) == 1
     assert discarded[0].source == str(cache / "foo-1.0.tar.gz")
-    assert "sha256 mismatch" in discarded[0].message
+    assert discarded[0].message.startswith(f"cached {cache / 'foo-1.0.tar.gz'} is bad (sha256 ")
+    assert discarded[0].message.endswith("); fetching it again")
     assert cache_files(cache) == ["foo-1.0.tar.gz"]
 
 

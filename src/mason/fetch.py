@@ -84,6 +84,7 @@ class FetchEvent:
     filename: str
     source: str | None = None
     message: str = ""
+    """Human-readable and complete on its own (a caller may show just this)."""
     done: int = 0
     total: int | None = None
 
@@ -347,7 +348,8 @@ def _use_cached(spec: SourceSpec, target: Path, on_event: EventSink | None) -> b
     except FileNotFoundError:
         return False
     except (ChecksumMismatch, OSError) as e:
-        _emit(on_event, spec, "discarded", source=str(target), message=_why(e))
+        why = f"cached {target} is bad ({_why(e)}); fetching it again"
+        _emit(on_event, spec, "discarded", source=str(target), message=why)
         return False
     _emit(on_event, spec, "cached", source=str(target))
     return True
@@ -407,4 +409,5 @@ def fetch(
 
 def _warn_weak(spec: SourceSpec, on_event: EventSink | None) -> None:
     if is_weak(spec):
-        _emit(on_event, spec, "weak", message="only md5/cksum checked; add sha256 to checksums.ini")
+        why = f"{spec.filename}: only md5/cksum checked; add sha256 to checksums.ini"
+        _emit(on_event, spec, "weak", message=why)
