@@ -10,8 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from conftest import DEMO_CATALOG, REPO
 from test_install_support import install, stable_records, tree
 
@@ -44,7 +42,7 @@ def content_tree(prefix: Path) -> dict[str, tuple[str, int, str]]:
 def test_demo_j4_and_j1_give_identical_prefixes(tmp_path: Path) -> None:
     # Both installs use the same prefix path (the first is moved aside): binaries embed
     # the prefix (rpath, and so the ELF build-id), pyvenv.cfg names it.
-    live, p4, p1 = tmp_path / "local", tmp_path / "first-j4", tmp_path / "then-j1"
+    live, p4 = tmp_path / "local", tmp_path / "first-j4"
     r4 = install(DEMO_CATALOG, live, "--all", "-j4")
     assert r4.returncode == 0, r4.stderr
     t4, rec4 = content_tree(live), normalized_records(live)
