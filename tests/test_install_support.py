@@ -103,8 +103,8 @@ def script_recipe(
 ) -> Path:
     """A script package writing ``share/<name>/<name>.txt`` (its version) into DESTDIR."""
     script = body or (
-        'mkdir -p "$SAGE_DESTDIR$SAGE_LOCAL/share/$PKG_NAME"\n'
-        'echo "$PKG_NAME $PKG_VER" > "$SAGE_DESTDIR$SAGE_LOCAL/share/$PKG_NAME/$PKG_NAME.txt"\n'
+        'mkdir -p "$SAGE_DESTDIR$SAGE_LOCAL/share/$PKG_BASE"\n'
+        'echo "$PKG_BASE $PKG_VER" > "$SAGE_DESTDIR$SAGE_LOCAL/share/$PKG_BASE/$PKG_BASE.txt"\n'
     )
     return write_recipe(
         catalog,
