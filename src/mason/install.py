@@ -62,8 +62,10 @@ class InstallFailed(MasonError):
         self.cause = cause
         self.log = log
         self.work_dir = work_dir
+        text = _without_label(package, str(cause))
+        where = "" if str(log) in text else f"\n  log: {log}"
         kept = f"\n  build directory kept: {work_dir}" if work_dir else ""
-        super().__init__(f"{package}: {cause}\n  log: {log}{kept}")
+        super().__init__(f"{package}: {text}{where}{kept}")
         self.hint = getattr(cause, "hint", None)
 
 
@@ -407,9 +409,14 @@ def _only_lib64(staged: Path) -> bool:
     return entries <= {"lib", "lib64"} and not any((staged / "lib").iterdir())
 
 
+def _without_label(package: str, text: str) -> str:
+    """``text`` without a leading ``package:`` (the causes often name their package)."""
+    return text.removeprefix(f"{package}: ")
+
+
 def _short(error: BaseException | None) -> str:
     if isinstance(error, InstallFailed):
-        return str(error.cause).splitlines()[0]
+        return _without_label(error.package, str(error.cause).splitlines()[0])
     return str(error).splitlines()[0] if error else ""
 
 

@@ -89,10 +89,10 @@ def install(args: argparse.Namespace) -> int:
     done, failed = len(outcome.done), len(outcome.failed)
     skipped = len(outcome.skipped) + len(outcome.not_started)
     print(f"installed {done}, failed {failed}, skipped {skipped} (prefix {prefix.root})")
-    if outcome.ok:
-        return 0
-    causes = [getattr(e, "cause", e) for e in outcome.failed.values()]
-    return 2 if causes and all(isinstance(c, BadInput) for c in causes) else 1
+    # Bad input found before the run (usage, catalog, unknown package) raised above: exit 2.
+    # Once packages run, any failure is "a package failed", whatever its cause (a corrupt
+    # archive fails its package like a failing configure does): exit 1.
+    return 0 if outcome.ok else 1
 
 
 def download(args: argparse.Namespace) -> int:
