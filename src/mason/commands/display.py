@@ -52,7 +52,7 @@ class LiveDisplay:
         label = event.label
         if event.phase == "planned":
             self._total = int(event.message.split()[0]) if event.message[:1].isdigit() else 0
-            self._console.print(event.message)
+            self._console.print(event.message, highlight=False)
         elif event.phase in ("done", "failed", "skipped"):
             self._running.pop(label, None)
             self._done += 1
@@ -75,7 +75,7 @@ class LiveDisplay:
         table = Table.grid(padding=(0, 2))
         elapsed = now - self._start
         table.add_row(
-            f"[bold]{self._done}/{self._total}[/] done",
+            f"[bold]{self._done}/{self._total}[/] done" if self._total else "planning",
             f"{len(self._running)} running",
             f"{self._failed} failed" if self._failed else "",
             f"{elapsed:5.0f}s",
@@ -96,5 +96,12 @@ def display(stream: TextIO = sys.stdout) -> Iterator[EventSink]:
 
     console = Console(file=stream)
     view = LiveDisplay(console)
-    with Live(console=console, refresh_per_second=4, transient=True, get_renderable=view.render):
-        yield view
+    with Live(
+        console=console, refresh_per_second=4, transient=True, get_renderable=view.render
+    ) as live:
+
+        def sink(event: Event) -> None:
+            view(event)
+            live.refresh()  # else the view shown until the next tick is stale (0/0 done)
+
+        yield sink
