@@ -29,11 +29,12 @@ from test_install_support import make_tarball
 # An in-tree build backend: packs every file of the sdist but pyproject.toml and _build/
 # into a py3-none-any wheel. NAME and VERSION are prepended.
 _BACKEND = """
-import base64, hashlib, zipfile
+import base64, hashlib, re, zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DIST_INFO = f"{NAME}-{VERSION}.dist-info"
+STEM = re.sub(r"[-_.]+", "_", NAME)
+DIST_INFO = f"{STEM}-{VERSION}.dist-info"
 TAG = "py3-none-any"
 
 
@@ -56,7 +57,7 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     ).encode()
     rows = [_line(p, d) for p, d in files.items()] + [f"{DIST_INFO}/RECORD,,"]
     files[f"{DIST_INFO}/RECORD"] = ("\\n".join(rows) + "\\n").encode()
-    name = f"{NAME}-{VERSION}-{TAG}.whl"
+    name = f"{STEM}-{VERSION}-{TAG}.whl"
     with zipfile.ZipFile(Path(wheel_directory) / name, "w") as whl:
         for path, data in files.items():
             info = zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0))
