@@ -26,6 +26,7 @@ from test_store_support import (
     mason,
     normalized_records,
     tree_digest,
+    wait_child,
 )
 
 SITE = "lib/python3.11/site-packages"
@@ -85,7 +86,7 @@ def merge_in_child(root: Path, staged: Path, kill_after: int) -> int:
             code = 0
         finally:
             os._exit(code)
-    return os.waitpid(pid, 0)[1]
+    return wait_child(pid)
 
 
 def check_invariants(root: Path, expected: dict[str, tuple[dict[str, str], str]]) -> str:

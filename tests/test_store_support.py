@@ -98,3 +98,19 @@ def mason(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[st
         cwd=cwd,
         timeout=120,
     )
+
+
+def wait_child(pid: int, timeout: float = 120.0) -> int:
+    """Wait for a forked child; a hang becomes a test failure (the child is killed)."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.005)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise AssertionError(f"child {pid} did not finish within {timeout} s")

@@ -11,7 +11,7 @@ import pytest
 
 from mason.store import NotInstalled, PackageInUse, PackageMeta, Prefix
 from mason.store.fsops import KILL_ENV
-from test_store_support import NAMESPACE_INIT, Link, install, make_tree, tree_digest
+from test_store_support import NAMESPACE_INIT, Link, install, make_tree, tree_digest, wait_child
 
 SITE = "lib/python3.11/site-packages"
 SHARED = {f"{SITE}/backports/__init__.py": NAMESPACE_INIT, "lib64": Link("lib")}
@@ -78,7 +78,7 @@ def test_kill_at_every_op_of_an_uninstall(tmp_path: Path) -> None:
                 Prefix(root).uninstall("a")
             finally:
                 os._exit(0)
-        status = os.waitpid(pid, 0)[1]
+        status = wait_child(pid)
         Prefix(root).recover()
         state = tree_digest(root, skip_var=True)
         assert state in (installed, removed)
