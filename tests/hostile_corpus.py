@@ -97,8 +97,8 @@ class Member:
     mode: int = 0o644
 
 
-def tar_bytes(members: Sequence[Member], compression: str = "gz") -> bytes:
-    """A tar archive holding ``members`` in order."""
+def tar_bytes(members: Sequence[Member]) -> bytes:
+    """A gzip-compressed tar archive holding ``members`` in order."""
     kinds = {
         "file": tarfile.REGTYPE,
         "dir": tarfile.DIRTYPE,
@@ -109,7 +109,7 @@ def tar_bytes(members: Sequence[Member], compression: str = "gz") -> bytes:
         "fifo": tarfile.FIFOTYPE,
     }
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode=f"w:{compression}", format=tarfile.PAX_FORMAT) as tf:
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tf:
         for m in members:
             info = tarfile.TarInfo(m.name)
             info.type = kinds[m.kind]
@@ -393,7 +393,7 @@ CHECKSUMS: list[Case] = [
 
 
 def _wheel_case(
-    id: str, dist: str, build: Callable[[Workspace, Path], Path], *expect: str, code: int = FAILED
+    id: str, build: Callable[[Workspace, Path], Path], *expect: str, code: int = FAILED
 ) -> Case:
     def setup(ws: Workspace) -> list[Arg]:
         wheel_recipe(ws, id, build(ws, ws.root / "wheels"))
@@ -403,12 +403,11 @@ def _wheel_case(
 
 
 def _wheel_with(
-    extra: Callable[[Workspace], dict[str, bytes]], **kw: object
+    extra: Callable[[Workspace], dict[str, bytes]],
 ) -> Callable[[Workspace, Path], Path]:
     def build(ws: Workspace, directory: Path) -> Path:
-        return make_wheel(
-            directory, "hostile", "1.0", {"hostile/__init__.py": "X = 1\n"}, extra=extra(ws), **kw
-        )  # type: ignore[arg-type]
+        init = {"hostile/__init__.py": "X = 1\n"}
+        return make_wheel(directory, "hostile", "1.0", init, extra=extra(ws))
 
     return build
 
@@ -449,19 +448,18 @@ def _wheel_truncated(ws: Workspace, directory: Path) -> Path:
 WHEELS: list[Case] = [
     _wheel_case(
         "wheel_dotdot_entry",
-        "hostile",
         _wheel_with(lambda ws: {"../../../../../evil.py": b"x"}),
         "..",
+        "escapes the venv",
     ),
     _wheel_case(
         "wheel_absolute_entry",
-        "hostile",
         _wheel_with(lambda ws: {f"{ws.outside}/evil.py": b"x"}),
         "evil.py",
+        "escapes the venv",
     ),
     _wheel_case(
         "wheel_record_hash_mismatch",
-        "hostile",
         lambda ws, d: make_wheel(
             d,
             "hostile",
@@ -470,10 +468,11 @@ WHEELS: list[Case] = [
             record_overrides={"hostile/__init__.py": record_hash(b"something else")},
         ),
         "hostile/__init__.py",
+        "match RECORD",
     ),
-    _wheel_case("wheel_record_lists_dotdot", "hostile", _wheel_record_lists_dotdot, "bin/evil"),
-    _wheel_case("wheel_record_only_dotdot", "hostile", _wheel_record_only_dotdot, "bin/evil"),
-    _wheel_case("wheel_truncated", "hostile", _wheel_truncated, "hostile-1.0-py3-none-any.whl"),
+    _wheel_case("wheel_record_lists_dotdot", _wheel_record_lists_dotdot, "bin/evil", "escapes"),
+    _wheel_case("wheel_record_only_dotdot", _wheel_record_only_dotdot, "bin/evil", "escapes"),
+    _wheel_case("wheel_truncated", _wheel_truncated, "hostile-1.0-py3-none-any.whl", "zip"),
 ]
 
 
