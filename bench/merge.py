@@ -101,7 +101,9 @@ def scaling(rounds: int, tmp: Path) -> None:
     for files in (1000, 10000, 50000):
         runs = [one_round(tmp, files, max(1, files // 50), False) for _ in range(rounds)]
         merge = statistics.median(r["merge"] for r in runs)
-        print(f"scaling   {files:6d} files: merge {merge:.3f} s ({merge / files * 1e6:.1f} us/file)")
+        print(
+            f"scaling   {files:6d} files: merge {merge:.3f} s ({merge / files * 1e6:.1f} us/file)"
+        )
 
 
 def owner_case(tmp: Path, claims: int) -> None:

@@ -93,7 +93,7 @@ def run_rounds(tmp_path: Path, rounds: int) -> None:
 
 
 def test_sixteen_processes_merge_shared_directories(tmp_path: Path) -> None:
-    run_rounds(tmp_path, 25)
+    run_rounds(tmp_path, 24)
 
 
 @pytest.mark.slow

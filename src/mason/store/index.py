@@ -26,7 +26,9 @@ class OwnerIndex:
         self.path = path
         self.fresh = not path.exists()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=60.0, check_same_thread=False)
+        self._db = sqlite3.connect(
+            path, isolation_level=None, timeout=60.0, check_same_thread=False
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         # The index can always be rebuilt from the records: NORMAL is durable enough.
         self._db.execute("PRAGMA synchronous=NORMAL")
