@@ -252,3 +252,17 @@ def test_record_file_reads_back_as_the_record_returned(tmp_path: Path) -> None:
     data = json.loads((p / "var/lib/mason/installed/a-1").read_bytes())
     assert data == rec.to_json()
     assert Prefix(p).record("a") == rec
+
+
+def test_bytecode_of_equivalent_namespace_declarations_is_co_owned(tmp_path: Path) -> None:
+    p = tmp_path / "p"
+    pyc = f"{SITE}/backports/__pycache__/__init__.cpython-311.pyc"
+    first = {f"{SITE}/backports/__init__.py": NAMESPACE_INIT, pyc: b"pyc of a", "bin/a": "a"}
+    install(p, "a", "1", first)
+    second = {f"{SITE}/backports/__init__.py": "# comment\n" + NAMESPACE_INIT, pyc: b"pyc of b"}
+    install(p, "b", "1", second)
+    assert (p / pyc).read_bytes() == b"pyc of a"  # the first content stays, with its source
+    assert Prefix(p).owner([pyc]) == {pyc: ["a", "b"]}
+    with pytest.raises(CollisionError) as err:  # a real module's byte-code is not shared
+        install(p, "c", "1", {f"{SITE}/backports/__init__.py": "real = 1\n", pyc: b"pyc of c"})
+    assert {c.path for c in err.value.conflicts} == {f"{SITE}/backports/__init__.py", pyc}

@@ -12,6 +12,7 @@ touched here; every conflict is collected so the user sees them all at once.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,9 @@ from mason.store.records import FileInfo
 from mason.store.staged import StagedEntry, StagedTree, sha256_file
 
 OwnersOf = Callable[[str], list[str]]
+
+# Byte-code of a package's __init__.py: <dir>/__pycache__/__init__.<tag>[.opt-N].pyc
+_INIT_PYC = re.compile(r"(?P<dir>(?:.*/)?)__pycache__/__init__\.[^/]+\.pyc")
 
 
 @dataclass
@@ -168,10 +172,19 @@ class Planner:
             return None
         if st.st_size == entry.size and sha256_file(path) == entry.sha256:
             return _info(entry)
-        ours = _normalized_namespace(self.staged.root / entry.rel)
-        if ours is not None and ours == _normalized_namespace(path):
+        if self.equivalent_namespace(entry.rel, dst):
             return FileInfo("file", sha256_file(path), st.st_size)
         return None
+
+    def equivalent_namespace(self, srel: str, dst: str) -> bool:
+        """Both are equivalent namespace ``__init__.py`` files, or both are the byte-code of
+        equivalent ones (whose bytes differ with the source's comments and mtime)."""
+        staged_src, prefix_src = srel, dst
+        if (s := _INIT_PYC.fullmatch(srel)) and (p := _INIT_PYC.fullmatch(dst)):
+            staged_src = f"{s['dir']}__init__.py"
+            prefix_src = f"{p['dir']}__init__.py"
+        ours = _normalized_namespace(self.staged.root / staged_src)
+        return ours is not None and ours == _normalized_namespace(self.prefix / prefix_src)
 
     def conflict(self, c: Conflict) -> None:
         self.plan.conflicts.append(c)
