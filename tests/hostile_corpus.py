@@ -544,6 +544,34 @@ def _merge_name(name: Arg, version: Arg = "1.0") -> Setup:
     return setup
 
 
+def _merge_bad_names(ws: Workspace) -> list[Arg]:
+    root = staged_tree(ws, "staged_names", {"share/names/ok": "x\n"})
+    for name in (b"caf\xe9", b"new\nline"):
+        open(os.path.join(os.fsencode(root / "share/names"), name), "wb").close()
+    return ws.merge("staged_names", "1.0", root)
+
+
+def _merge_hardlink_outside(ws: Workspace) -> list[Arg]:
+    root = staged_tree(ws, "staged_hardlink", {"share/hl/ok": "x\n"})
+    os.link(ws.sentinel / "readonly", root / "share/hl/readonly")
+    return ws.merge("staged_hardlink", "1.0", root)
+
+
+def _merge_inside_prefix(ws: Workspace) -> list[Arg]:
+    return ws.merge("staged_inside", "1.0", ws.prefix / "share/base")
+
+
+def _merge_around_prefix(ws: Workspace) -> list[Arg]:
+    return ws.merge("staged_around", "1.0", ws.root)
+
+
+HARDLINK_BUG = (
+    "mason.store: a staged file hard-linked to a file outside the staged tree is "
+    "accepted; the scan's chmod changes the outside file's mode and the prefix file "
+    "shares its inode"
+)
+
+
 STAGED: list[Case] = [
     Case(
         "staged_relative_escape",
@@ -569,6 +597,39 @@ STAGED: list[Case] = [
         _merge_collision,
         REFUSED,
         ("staged_collision", "share/base/data.txt", "base"),
+    ),
+    Case(
+        "staged_bad_file_names",
+        _merge_bad_names,
+        REFUSED,
+        ("staged_names", "not valid UTF-8", "newline"),
+    ),
+    Case(
+        "staged_hardlink_outside",
+        _merge_hardlink_outside,
+        REFUSED,
+        ("staged_hardlink", "share/hl/readonly"),
+        xfail=HARDLINK_BUG,
+    ),
+    Case(
+        "staged_dir_inside_prefix",
+        _merge_inside_prefix,
+        REFUSED,
+        ("staged_inside", "share/base"),
+        xfail=(
+            "mason.store: `mason merge` of a directory inside the prefix is accepted and "
+            "moves another package's files (share/base/data.txt) to the prefix's top"
+        ),
+    ),
+    Case(
+        "staged_dir_contains_prefix",
+        _merge_around_prefix,
+        REFUSED,
+        ("staged_around", "prefix"),
+        xfail=(
+            "mason.store: `mason merge` of a directory holding the prefix recurses "
+            "(RecursionError traceback, exit 1) and nests the prefix into itself"
+        ),
     ),
     Case(
         "staged_setuid_stripped",
@@ -612,6 +673,15 @@ def _catalog_version(name: str, version: bytes) -> Setup:
     return setup
 
 
+def _catalog_deps(name: str, deps: str) -> Setup:
+    def setup(ws: Workspace) -> list[Arg]:
+        script_recipe(ws, name, f'touch "{ws.outside}/ran"\n')
+        (ws.catalog / name / "dependencies").write_text(deps.format(outside=ws.outside) + "\n")
+        return ws.install(name)
+
+    return setup
+
+
 def _install_unknown(name: bytes) -> Setup:
     return lambda ws: ws.install(name)
 
@@ -649,6 +719,12 @@ NAMES: list[Case] = [
         _catalog_version("version_bytes", b"1.0\xff"),
         REFUSED,
         ("version_bytes", "package-version.txt"),
+    ),
+    Case(
+        "catalog_dependency_make_function",
+        _catalog_deps("deps_shell", "$(shell touch {outside}/ran) alpha"),
+        REFUSED,
+        ("deps_shell/dependencies", "$(shell"),
     ),
     Case("merge_name_slash", _merge_name("../escape"), REFUSED, ("../escape",)),
     Case("merge_name_space", _merge_name("two words"), REFUSED, ("two words",)),
@@ -753,6 +829,17 @@ RECIPES: list[Case] = [
         (),
         check=lambda ws: _check_no_suid(ws, "bin/setuid_tool"),
         changes=_check_added("bin/setuid_tool"),
+    ),
+    Case(
+        "recipe_hardlink_outside",
+        _recipe(
+            "hardlink_out",
+            f'mkdir -p {D}/share/hardlink_out && ln "$SAGE_LOCAL/../sentinel/readonly" '
+            f"{D}/share/hardlink_out/readonly\n",
+        ),
+        FAILED,
+        ("hardlink_out", "share/hardlink_out/readonly"),
+        xfail=HARDLINK_BUG,
     ),
     Case(
         "recipe_outside_destdir",

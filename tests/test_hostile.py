@@ -82,6 +82,8 @@ def differences(before: dict[str, str], after: dict[str, str]) -> set[str]:
 def _build_base(ws: Workspace) -> None:
     ws.sentinel.mkdir(parents=True)
     (ws.sentinel / "secret").write_text("do not touch\n")
+    (ws.sentinel / "readonly").write_text("read-only\n")
+    os.chmod(ws.sentinel / "readonly", 0o444)
     os.symlink("secret", ws.sentinel / "link")
     (ws.outside / "keep").write_text("outside the prefix\n")
     base = ws.staged / "base"
