@@ -766,6 +766,23 @@ RECIPES: list[Case] = [
         changes=_check_added("share/stray.txt"),
     ),
     Case(
+        "recipe_writes_prefix_var",
+        _recipe(
+            "writes_var",
+            f"mkdir -p {D}/share/writes_var && echo ok > {D}/share/writes_var/ok\n"
+            'mkdir -p "$SAGE_LOCAL/var/cache/writes_var" && '
+            'echo stray > "$SAGE_LOCAL/var/cache/writes_var/stray"\n',
+        ),
+        FAILED,
+        ("writes_var", "var/cache/writes_var/stray"),
+        changes=_check_added("var/cache", "var/cache/writes_var", "var/cache/writes_var/stray"),
+        xfail=(
+            "the stray-write check (mason.prefixwatch, mason.build.snapshot_prefix) skips "
+            "all of var/, not just mason's own var/lib/mason, var/lock, var/log/mason and "
+            "var/tmp/mason: a recipe writing $PREFIX/var/cache/... installs successfully"
+        ),
+    ),
+    Case(
         "recipe_deletes_other_package_file",
         _recipe(
             "deletes_other",
