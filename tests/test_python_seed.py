@@ -29,9 +29,6 @@ SITE = f"lib/python3.{sys.version_info.minor}/site-packages"
 NAMESPACE = "from pkgutil import extend_path\n__path__ = extend_path(__path__, __name__)\n"
 COMMENT = '# This is a Python "namespace package" http://www.python.org/dev/peps/pep-0382/\n'
 CACHE = Path(__file__).resolve().parent.parent / "bench" / ".cache" / "seed"
-STORE_XFAIL = pytest.mark.xfail(
-    strict=True, reason="store: co-own .pyc of co-owned namespace sources"
-)
 IMPORT_BOTH = (
     "from backports.shutil_get_terminal_size import get_terminal_size\n"
     "from backports.ssl_match_hostname import match_hostname\n"
@@ -104,7 +101,6 @@ def test_identical_namespace_declarations_install_together(tmp_path: Path) -> No
     rounds(tmp_path, 3, comment=False)
 
 
-@STORE_XFAIL
 def test_namespace_declarations_differing_in_a_comment_install_together(tmp_path: Path) -> None:
     rounds(tmp_path, 1, comment=True)
 
@@ -115,7 +111,6 @@ def test_identical_namespace_declarations_100_rounds(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@STORE_XFAIL
 def test_namespace_declarations_differing_in_a_comment_100_rounds(tmp_path: Path) -> None:
     rounds(tmp_path, 100, comment=True)
 
@@ -129,13 +124,14 @@ REAL = {
 
 
 def download_real() -> list[Path]:
-    """The real sdists, and setuptools and wheel wheels, cached in bench/.cache/seed."""
+    """The real sdists, and wheels of their build tools, cached in bench/.cache/seed."""
     CACHE.mkdir(parents=True, exist_ok=True)
     wanted = [
         ("--no-binary", "backports.shutil_get_terminal_size==1.0.0"),
         ("--no-binary", "backports.ssl_match_hostname==3.7.0.1"),
         ("--only-binary", "setuptools"),
         ("--only-binary", "wheel"),
+        ("--only-binary", "packaging"),  # wheel requires it (pip check)
     ]
     for flag, requirement in wanted:
         project = requirement.split("==")[0].replace(".", "_").replace("-", "_")
@@ -153,8 +149,9 @@ def download_real() -> list[Path]:
 def real_catalog(root: Path) -> Path:
     files = download_real()
     catalog = root / "pkgs"
-    for name, pattern in (("setuptools", "setuptools-"), ("wheel", "wheel-")):
-        wheel_recipe(catalog, name, next(p for p in files if p.name.startswith(pattern)))
+    for name, deps in (("setuptools", None), ("wheel", "packaging"), ("packaging", None)):
+        wheel = next(p for p in files if p.name.startswith(f"{name}-"))
+        wheel_recipe(catalog, name, wheel, deps=deps)
     for name, sdist in REAL.items():
         top = sdist.removesuffix(".tar.gz")
         project, version = top.rsplit("-", 1)
@@ -177,8 +174,8 @@ def real_catalog(root: Path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.network
-@STORE_XFAIL  # the real declarations differ: ssl_match_hostname's has a comment line
 def test_real_backports_sdists_from_pypi(tmp_path: Path) -> None:
+    # the real declarations differ: ssl_match_hostname's has one more comment line
     catalog = real_catalog(tmp_path)
     for i in range(5):
         install_both(catalog, tmp_path / f"prefix-{i}")

@@ -20,7 +20,8 @@ Decisions where the spec is silent:
   ``var/lock/mason-venv.lock`` inside the venv.
 """
 
+from mason.python.bytecode import CompilePool
 from mason.python.venv import Venv, ensure_venv
 from mason.python.wheels import StagedWheel, stage_wheel, stage_wheels
 
-__all__ = ["StagedWheel", "Venv", "ensure_venv", "stage_wheel", "stage_wheels"]
+__all__ = ["CompilePool", "StagedWheel", "Venv", "ensure_venv", "stage_wheel", "stage_wheels"]

@@ -8,17 +8,24 @@ source will have once merged, so tracebacks name the installed file.
 
 Byte-code is specific to the interpreter version: when the venv's Python is not the one
 running mason, the venv's own interpreter compiles, in one subprocess per call.
+
+Compiling holds the GIL, so threads staging wheels at once would take turns (and starve
+each other's file writes): a :class:`CompilePool` runs it in worker processes instead.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import py_compile
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
 from mason.python.errors import VenvError
 from mason.python.venv import Venv
@@ -39,19 +46,85 @@ def pyc_name(source_name: str, cache_tag: str) -> str:
     return f"{stem}.{cache_tag}.pyc"
 
 
-def compile_sources(jobs: Sequence[CompileJob], venv: Venv) -> tuple[CompileJob, ...]:
+def compile_sources(
+    jobs: Sequence[CompileJob], venv: Venv, pool: CompilePool | None = None
+) -> tuple[CompileJob, ...]:
     """Compile every job for ``venv``'s interpreter; return the jobs that compiled.
 
     A source that does not compile (pip skips those too: wheels ship files for other
-    Python versions) is left without byte-code.
+    Python versions) is left without byte-code. With ``pool``, the running interpreter's
+    compilations run in its worker processes.
     """
     if not jobs:
         return ()
-    if venv.cache_tag == sys.implementation.cache_tag:
-        ok = [_compile_one(job.source, job.target, job.dfile) for job in jobs]
-    else:
+    if venv.cache_tag != sys.implementation.cache_tag:
         ok = _compile_elsewhere(jobs, venv)
+    elif pool is not None:
+        ok = pool.compile(jobs)
+    else:
+        ok = _compile_chunk([(str(j.source), str(j.target), j.dfile) for j in jobs])
     return tuple(job for job, done in zip(jobs, ok, strict=True) if done)
+
+
+Chunk = list[tuple[str, str, str]]
+
+
+def _compile_chunk(chunk: Chunk) -> list[bool]:
+    """Compile ``(source, target, dfile)`` triples (run in the caller or a pool worker)."""
+    return [_compile_one(Path(source), Path(target), dfile) for source, target, dfile in chunk]
+
+
+class CompilePool:
+    """Byte-compiles in up to ``workers`` processes, for any number of calling threads.
+
+    The processes start on first use (forkserver: the caller has threads, and a forked
+    child could inherit their locks). Each call is cut into chunks, so one large wheel
+    is spread over every worker while smaller ones interleave. With ``workers <= 1`` the
+    caller compiles itself. :meth:`close` stops the workers.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def compile(self, jobs: Sequence[CompileJob]) -> list[bool]:
+        """Compile ``jobs``; one flag per job, True when it compiled."""
+        triples = [(str(j.source), str(j.target), j.dfile) for j in jobs]
+        if self.workers <= 1:
+            return _compile_chunk(triples)
+        size = min(64, max(8, -(-len(triples) // self.workers)))
+        executor = self._start()
+        futures: list[Future[list[bool]]] = [
+            executor.submit(_compile_chunk, triples[i : i + size])
+            for i in range(0, len(triples), size)
+        ]
+        return [flag for future in futures for flag in future.result()]
+
+    def _start(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                context = multiprocessing.get_context("forkserver")
+                self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
+            return self._executor
+
+    def close(self) -> None:
+        """Stop the worker processes (a later :meth:`compile` starts new ones)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown()
+
+    def __enter__(self) -> CompilePool:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def _compile_one(source: Path, target: Path, dfile: str) -> bool:

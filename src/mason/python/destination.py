@@ -23,7 +23,7 @@ from installer.records import Hash, RecordEntry
 from installer.scripts import Script
 from installer.utils import Scheme, construct_record_file, copyfileobj_with_hashing, fix_shebang
 
-from mason.python.bytecode import CompileJob, compile_sources, pyc_name
+from mason.python.bytecode import CompileJob, CompilePool, compile_sources, pyc_name
 from mason.python.errors import BadWheel, StagingWriteFailed, VenvError
 from mason.python.venv import SCHEME_NAMES, Venv
 
@@ -37,8 +37,17 @@ _LIBS = ("purelib", "platlib")
 class StagingDestination(WheelDestination):
     """Write one wheel's files under ``staged_root`` for a venv living at ``venv.root``."""
 
-    def __init__(self, wheel: Path, venv: Venv, staged_root: Path, tree_root: Path, dist: str):
+    def __init__(
+        self,
+        wheel: Path,
+        venv: Venv,
+        staged_root: Path,
+        tree_root: Path,
+        dist: str,
+        compile_pool: CompilePool | None = None,
+    ):
         self.wheel = wheel
+        self.compile_pool = compile_pool
         self.venv = venv
         self.staged_root = staged_root
         self.tree_root = tree_root
@@ -144,7 +153,7 @@ class StagingDestination(WheelDestination):
             job = CompileJob(self._staged(source), target, str(source))
             planned[job] = (scheme, rel_pyc)
             self.written.append(self._final(scheme, rel_pyc).relative_to(self.tree_root))
-        done = set(compile_sources(list(planned), self.venv))
+        done = set(compile_sources(list(planned), self.venv, self.compile_pool))
         self.not_compiled = [
             Path(j.dfile).relative_to(self.tree_root) for j in planned if j not in done
         ]

@@ -28,6 +28,7 @@ from installer.sources import WheelFile
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from mason.errors import MasonError
+from mason.python.bytecode import CompilePool
 from mason.python.destination import StagingDestination
 from mason.python.errors import BadWheel, StagingFailed, StagingWriteFailed
 from mason.python.venv import Venv
@@ -65,18 +66,22 @@ def stage_wheel(
     *,
     installer_name: str = "mason",
     tree_root: Path | None = None,
+    compile_pool: CompilePool | None = None,
 ) -> StagedWheel:
     """Unpack ``wheel`` under ``staged_root``, laid out for ``venv``.
 
     ``staged_root`` stands for ``tree_root`` (default ``venv.root``); it may exist but must
-    not hold any of the wheel's files. Raises :class:`BadWheel` for a broken wheel (nothing
-    is written then) and :class:`StagingWriteFailed` when writing fails; on any failure
-    the files this call wrote are removed again.
+    not hold any of the wheel's files. ``compile_pool`` byte-compiles in worker processes
+    (callers staging from several threads at once want that). Raises :class:`BadWheel`
+    for a broken wheel (nothing is written then) and :class:`StagingWriteFailed` when
+    writing fails; on any failure the files this call wrote are removed again.
     """
     tree = tree_root.absolute() if tree_root is not None else venv.root
     with _open_wheel(wheel) as (source, names):
         check_wheel(wheel, source, names, venv)
-        destination = StagingDestination(wheel, venv, staged_root, tree, source.distribution)
+        destination = StagingDestination(
+            wheel, venv, staged_root, tree, source.distribution, compile_pool
+        )
         try:
             _install(wheel, source, destination, installer_name)
         except BaseException:
