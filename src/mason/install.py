@@ -290,12 +290,17 @@ class Installer:
 
     def venv(self) -> object:
         """The prefix's venv, created (as the package ``python_venv``) on first use."""
-        from mason.python import ensure_venv
+        import weakref
+
+        from mason.python import CompilePool, ensure_venv
         from mason.python.venvpkg import VENV_PACKAGE, stage_venv, venv_version
 
         with self._venv_lock:
             if self._venv is not None:
                 return self._venv
+            # byte-code of every wheel staged in this run, in at most `jobs` processes
+            self._compile_pool = CompilePool(self.options.jobs)
+            weakref.finalize(self, self._compile_pool.close)
             root = self.prefix.root
             if not (root / "pyvenv.cfg").is_file():
                 work = self.prefix.staging_dir(VENV_PACKAGE)
@@ -358,7 +363,8 @@ class Installer:
         venv = self.venv()
         assert isinstance(venv, Venv)
         for wheel in wheels:
-            stage_wheel(wheel, venv, staged, tree_root=self.prefix.root)
+            root = self.prefix.root
+            stage_wheel(wheel, venv, staged, tree_root=root, compile_pool=self._compile_pool)
         self._keep_wheels(wheels)
 
     def _keep_wheels(self, wheels: list[Path]) -> None:
@@ -367,7 +373,10 @@ class Installer:
         store.mkdir(parents=True, exist_ok=True)
         for wheel in wheels:
             tmp = store / f".{wheel.name}.{os.getpid()}.{threading.get_ident()}"
-            shutil.copyfile(wheel, tmp)
+            try:
+                os.link(wheel, tmp)  # wheels are never changed in place: share the bytes
+            except OSError:
+                shutil.copyfile(wheel, tmp)
             os.replace(tmp, store / wheel.name)
 
     # -- after the merge ------------------------------------------------------------------
