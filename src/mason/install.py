@@ -4,8 +4,8 @@ One package: fetch -> safe extraction -> patches -> ``spkg-preinst``/``-build``/
 into ``DESTDIR`` (``-check`` with ``check``) -> stray-write check -> stored wheels staged
 into the same tree -> scan -> merge (the store's journaled transaction) -> record ->
 ``spkg-postinst``. The work directory (build directory and ``DESTDIR``) lives under the
-prefix, so the merge moves files with renames; it is removed on success and kept, with
-its path in the error, on failure.
+prefix, so the merge moves files with renames; it is removed on success (in the
+background, :mod:`mason.trash`) and kept, with its path in the error, on failure.
 
 A run: the plan's packages go to :func:`mason.scheduler.run` with a
 :class:`~mason.jobserver.Jobserver` of ``jobs`` slots, shared by the builds' ``make``.
@@ -17,19 +17,23 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from mason.build import BuildSpec
+from mason.build.staged import PrefixSnapshot, prefix_changes, snapshot_prefix
 from mason.catalog import Catalog, Recipe
 from mason.errors import MasonError
 from mason.events import Event, EventSink, Phase, ignore
 from mason.fetch import FetchEvent, SourceSpec
 from mason.jobserver import Jobserver
 from mason.plan import Plan
+from mason.prefixwatch import PrefixWatch
 from mason.scheduler import Job, Outcome, SchedulerEvent
 from mason.store import PackageMeta, Prefix, Record
+from mason.trash import Trash
 
 #: Build logs, relative to the prefix.
 LOG_DIR = Path("var/log/mason")
@@ -115,6 +119,8 @@ class Installer:
         self._venv_lock = threading.Lock()
         self._venv: object | None = None
         self._jobserver: Jobserver | None = None
+        self._watch: PrefixWatch | None = None
+        self._trash = Trash(prefix.root)
 
     # -- a run ----------------------------------------------------------------------------
 
@@ -132,8 +138,12 @@ class Installer:
             for step in plan
         }
         self.emit(Event("planned", message=f"{len(jobs)} package(s) to install"))
-        with Jobserver(self.options.jobs) as jobserver:
-            self._jobserver = jobserver
+        with (
+            Jobserver(self.options.jobs) as jobserver,
+            _watching(self.prefix.root) as watch,
+            Trash(self.prefix.root) as self._trash,
+        ):
+            self._jobserver, self._watch = jobserver, watch
             try:
                 return scheduler.run(
                     jobs,
@@ -143,7 +153,7 @@ class Installer:
                     on_event=self._scheduler_event,
                 )
             finally:
-                self._jobserver = None
+                self._jobserver = self._watch = None
 
     def _scheduler_event(self, event: SchedulerEvent) -> None:
         recipe = self.catalog.recipes[event.job]
@@ -185,7 +195,7 @@ class Installer:
             self._after_merge(recipe, spec)
         except Exception as e:
             raise InstallFailed(f"{recipe.name}-{recipe.version}", e, log, work) from e
-        shutil.rmtree(work, ignore_errors=True)
+        self._trash.put(work)
         files = len(record.files)
         self._event("done", recipe, f"{files} file(s), {time.monotonic() - started:.1f}s")
         return record
@@ -223,7 +233,6 @@ class Installer:
 
     def _build(self, recipe: Recipe, spec: BuildSpec) -> Path:
         from mason.build import apply_patches, prepare_build_dir, run_build, staged_tree
-        from mason.build.staged import snapshot_prefix
 
         spec.build_dir.mkdir()
         prepare_build_dir(spec)
@@ -234,10 +243,13 @@ class Installer:
             archive = self._fetch(recipe, source)
             self._extract(archive, spec.build_dir / "src")
             apply_patches(spec.package, recipe.path, spec.build_dir / "src")
-        before = snapshot_prefix(self.prefix.root)
+        before = self._before_build()
         self._event("building", recipe)
-        run_build(spec, check=self.options.check, pass_fds=self._fds())
-        self._check_stray_writes(recipe, before)
+        try:
+            run_build(spec, check=self.options.check, pass_fds=self._fds())
+        finally:
+            changes = self._changes_since(before)
+        self._check_stray_writes(recipe, changes)
         staged = staged_tree(spec.package, spec.destdir, self.prefix.root)
         staged.mkdir(parents=True, exist_ok=True)
         stored = self._take_stored_wheels(staged, spec)
@@ -268,10 +280,28 @@ class Installer:
         if top != tmp:
             shutil.rmtree(tmp)
 
-    def _check_stray_writes(self, recipe: Recipe, before: object) -> None:
-        from mason.build.staged import PrefixSnapshot, check_prefix_untouched
+    def _before_build(self) -> int | PrefixSnapshot:
+        """Where the stray-write check starts: a mark of the run's watch, or a snapshot."""
+        if self._watch is not None:
+            return self._watch.mark()
+        return snapshot_prefix(self.prefix.root)
 
-        assert isinstance(before, PrefixSnapshot)
+    def _changes_since(self, before: int | PrefixSnapshot) -> list[str] | None:
+        """Prefix paths changed since ``before`` (``None``: unknown, events were lost)."""
+        if isinstance(before, PrefixSnapshot):
+            return prefix_changes(before)
+        assert self._watch is not None
+        return self._watch.changes_since(before)
+
+    def _check_stray_writes(self, recipe: Recipe, changes: list[str] | None) -> None:
+        from mason.build.staged import check_changes
+
+        if changes is None:
+            message = "writes into the live prefix could not be checked (inotify lost events)"
+            self._event("warning", recipe, message)
+            return
+        if not changes:
+            return
         root = self.prefix.root
 
         def legitimate(path: str) -> bool:
@@ -280,9 +310,10 @@ class Installer:
             return (root / path).is_dir() and not (root / path).is_symlink()
 
         with self.prefix.read_locked() as index:
-            check_prefix_untouched(
-                recipe.name,
-                before,
+            check_changes(
+                f"{recipe.name}-{recipe.version}",
+                root,
+                changes,
                 ignore=lambda p: legitimate(p) or bool(index.owners_of(p)),
             )
 
@@ -309,7 +340,7 @@ class Installer:
                 tree = self.prefix.scan(staged, VENV_PACKAGE)
                 meta = PackageMeta(VENV_PACKAGE, venv_version(self.options.python), kind="venv")
                 self.prefix.merge(tree, meta)
-                shutil.rmtree(work, ignore_errors=True)
+                self._trash.put(work)
             self._venv = ensure_venv(root, self.options.python)
             return self._venv
 
@@ -405,6 +436,18 @@ class Installer:
                     shutil.copyfile(p, kept / p.name)
         if spec.build_dir.is_dir():
             run_script(spec, "spkg-postinst", pass_fds=self._fds())
+
+
+@contextmanager
+def _watching(root: Path) -> Iterator[PrefixWatch | None]:
+    """A :class:`PrefixWatch` of ``root`` for a run, or ``None`` (then builds snapshot)."""
+    root.mkdir(parents=True, exist_ok=True)
+    watch = PrefixWatch.start(root)
+    try:
+        yield watch
+    finally:
+        if watch is not None:
+            watch.close()
 
 
 def _weight(record: Record | None) -> float:

@@ -98,10 +98,22 @@ def check_prefix_untouched(
     builds run in parallel: e.g. paths claimed by other packages during the build).
     Directories are reported only when nothing inside them explains the change.
     """
-    changes = [path for path in prefix_changes(before) if not ignore(path)]
-    files = [path for path in changes if not _is_parent_of_any(path, changes)]
+    check_changes(package, before.prefix, prefix_changes(before), ignore=ignore)
+
+
+def check_changes(
+    package: str,
+    prefix: Path,
+    changes: list[str],
+    *,
+    ignore: Callable[[str], bool] = lambda path: False,
+) -> None:
+    """Raise :class:`WroteIntoPrefix` naming ``changes`` (paths relative to ``prefix``)
+    that ``ignore`` does not explain; a directory only when nothing inside it is named."""
+    kept = [path for path in changes if not ignore(path)]
+    files = [path for path in kept if not _is_parent_of_any(path, kept)]
     if files:
-        raise WroteIntoPrefix(package, before.prefix, files)
+        raise WroteIntoPrefix(package, prefix, files)
 
 
 def _is_parent_of_any(path: str, paths: list[str]) -> bool:
