@@ -230,3 +230,15 @@ def test_kept_build_directory_is_not_reused(tmp_path: Path) -> None:
     proc = install(catalog, prefix, "flaky")
     assert proc.returncode == 0, proc.stderr
     assert_clean(prefix, {"flaky"})
+
+
+def test_work_directories_left_in_the_trash_by_a_killed_run_are_removed(tmp_path: Path) -> None:
+    catalog, prefix = tmp_path / "pkgs", tmp_path / "prefix"
+    script_recipe(catalog, "fine")
+    left = prefix / "var/tmp/mason/.trash/big-1.0-abc.1234"
+    (left / "build/src").mkdir(parents=True)
+    (left / "build/src/main.o").write_bytes(b"\0" * 1000)
+    proc = install(catalog, prefix, "fine")
+    assert proc.returncode == 0, proc.stderr
+    assert not (prefix / "var/tmp/mason/.trash").exists()
+    assert list((prefix / "var/tmp/mason").iterdir()) == []
