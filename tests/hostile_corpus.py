@@ -565,6 +565,16 @@ def _merge_around_prefix(ws: Workspace) -> list[Arg]:
     return ws.merge("staged_around", "1.0", ws.root)
 
 
+def _merge_link_chain(ws: Workspace) -> list[Arg]:
+    # Each link stays inside when read alone (the lexical check); followed on the disk,
+    # share/deep/up is the prefix itself, so share/escape is the prefix's grandparent.
+    root = staged_tree(ws, "staged_chain", {"share/chain/file": "x\n"})
+    (root / "share/deep").mkdir()
+    os.symlink("../..", root / "share/deep/up")
+    os.symlink("deep/up/../../..", root / "share/escape")
+    return ws.merge("staged_chain", "1.0", root)
+
+
 HARDLINK_BUG = (
     "mason.store: a staged file hard-linked to a file outside the staged tree is "
     "accepted; the scan's chmod changes the outside file's mode and the prefix file "
@@ -603,6 +613,28 @@ STAGED: list[Case] = [
         _merge_bad_names,
         REFUSED,
         ("staged_names", "not valid UTF-8", "newline"),
+    ),
+    Case(
+        "staged_symlink_chain_escape",
+        _merge_link_chain,
+        REFUSED,
+        ("staged_chain", "share/escape", "outside the prefix"),
+        xfail=(
+            "mason.store: symlink targets are checked lexically, one link at a time; "
+            "share/escape -> deep/up/../../.. with share/deep/up -> ../.. resolves to the "
+            "prefix's grandparent and is merged"
+        ),
+    ),
+    Case(
+        "staged_absolute_dotdot_escape",
+        _merge_with_link("staged_abs_dotdot", lambda ws: f"{ws.prefix}/../sentinel/secret"),
+        REFUSED,
+        ("staged_abs_dotdot", "share/x/link", "outside the prefix"),
+        xfail=(
+            "mason.store: an absolute symlink is accepted when its target string starts "
+            "with the prefix, '..' included ($PREFIX/../sentinel/secret); the same holds "
+            "for $DESTDIR$PREFIX/../.. targets, rewritten to $PREFIX/../.."
+        ),
     ),
     Case(
         "staged_hardlink_outside",
