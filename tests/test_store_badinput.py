@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from pathlib import Path
 
 import pytest
 
 from mason.store import CollisionError, PackageMeta, Prefix, StagedTreeError
-from test_store_support import Link, install, make_tree, mason, tree_digest
+from mason.store.staged import scan_tree
+from test_store_support import Link, install, make_tree, mason, tree_digest, wait_child
 
 
 @pytest.fixture
@@ -83,12 +85,39 @@ def test_every_problem_of_a_staged_tree_is_reported_at_once(prefix: Path, tmp_pa
     assert len(err.problems) == 9
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can read a mode-000 file")
-def test_unreadable_file(prefix: Path, tmp_path: Path) -> None:
-    staged = make_tree(tmp_path / "s", {"share/secret": "s"})
-    os.chmod(staged / "share/secret", 0)
-    err = _staged_problems(prefix, staged)
-    assert [p.path for p in err.problems] == ["share/secret"]
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make another user's files")
+def test_unreadable_files_and_directories(prefix: Path) -> None:
+    """Scanned by an unprivileged user: root's mode-000 file and directory are unreadable."""
+    import json
+    import tempfile
+
+    staged = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        os.chmod(staged, 0o755)
+        make_tree(staged, {"share/secret": "s", "share/ok": "fine", "lib/closed/x": "x"})
+        os.chmod(staged / "share/secret", 0)
+        os.chmod(staged / "lib/closed", 0)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                scan_tree(staged, prefix, "bad")
+                out = []
+            except StagedTreeError as e:
+                out = [[p.path, p.reason] for p in e.problems]
+            finally:
+                os.write(write, json.dumps(locals().get("out", "crashed")).encode())
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as f:
+            problems = json.loads(f.read())
+        assert wait_child(pid) == 0
+        assert [p for p, _ in problems] == ["lib/closed", "share/secret"], problems
+        assert all("permission" in why.lower() for _, why in problems), problems
+    finally:
+        shutil.rmtree(staged)
 
 
 def test_cli_reports_bad_tree_with_exit_2(prefix: Path, tmp_path: Path) -> None:

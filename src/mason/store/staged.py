@@ -102,8 +102,14 @@ class _Scanner:
 
     def scan_dir(self, rel: str) -> None:
         path = self.root / rel if rel else self.root
-        self.sanitize(path, os.lstat(path), is_dir=True)
-        names = sorted(os.listdir(os.fsencode(path)))
+        self.children[rel] = ()
+        if not self.sanitize(rel, path, os.lstat(path), is_dir=True):
+            return
+        try:
+            names = sorted(os.listdir(os.fsencode(path)))
+        except OSError as e:
+            self.problem(rel, f"directory cannot be read: {e.strerror}")
+            return
         kept: list[str] = []
         for raw in names:
             name = self.check_name(rel, raw)
@@ -146,7 +152,8 @@ class _Scanner:
         return False
 
     def scan_file(self, rel: str, path: Path, st: os.stat_result) -> bool:
-        self.sanitize(path, st, is_dir=False)
+        if not self.sanitize(rel, path, st, is_dir=False):
+            return False
         try:
             digest = sha256_file(path)
         except OSError as e:
@@ -207,14 +214,20 @@ class _Scanner:
                 depth += 1
         return True
 
-    def sanitize(self, path: Path, st: os.stat_result, *, is_dir: bool) -> None:
+    def sanitize(self, rel: str, path: Path, st: os.stat_result, *, is_dir: bool) -> bool:
+        """Owner-writable, no setuid/setgid, umask applied; False (a problem) if impossible."""
         mode = stat.S_IMODE(st.st_mode)
         want = (mode | stat.S_IWUSR | stat.S_IRUSR) & ~(stat.S_ISUID | stat.S_ISGID)
         if is_dir:
             want |= stat.S_IXUSR
         want &= ~self.umask
         if want != mode:
-            os.chmod(path, want)
+            try:
+                os.chmod(path, want)
+            except OSError as e:  # not ours (another user's file): cannot be made sane
+                self.problem(rel, f"cannot set permissions {oct(want)}: {e.strerror}")
+                return False
+        return True
 
 
 def scan_tree(root: Path, prefix: Path, package: str) -> StagedTree:
