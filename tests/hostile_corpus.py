@@ -445,6 +445,14 @@ def _wheel_truncated(ws: Workspace, directory: Path) -> Path:
     return wheel
 
 
+def _pip_option_line(ws: Workspace) -> list[Arg]:
+    links = ws.root / "links"
+    make_wheel(links, "hostile", "1.0", {"hostile/__init__.py": "X = 1\n"})
+    requirements = f"--dest={ws.outside}/pip\nhostile==1.0\n"
+    write_recipe(ws.catalog, "pip_option", files={"requirements.txt": requirements})
+    return [*ws.install("pip_option"), "--find-links", links]
+
+
 WHEELS: list[Case] = [
     _wheel_case(
         "wheel_dotdot_entry",
@@ -472,6 +480,24 @@ WHEELS: list[Case] = [
     ),
     _wheel_case("wheel_record_lists_dotdot", _wheel_record_lists_dotdot, "bin/evil", "escapes"),
     _wheel_case("wheel_record_only_dotdot", _wheel_record_only_dotdot, "bin/evil", "escapes"),
+    _wheel_case(
+        "wheel_entry_point_dotdot",
+        lambda ws, d: make_wheel(
+            d,
+            "hostile",
+            "1.0",
+            {"hostile/__init__.py": "def main() -> None: pass\n"},
+            entry_points={"console_scripts": {"../../../../evil": "hostile:main"}},
+        ),
+        "../../../../evil",
+        "escapes the scripts directory",
+    ),
+    Case(
+        "pip_requirement_is_an_option",
+        _pip_option_line,
+        FAILED,
+        ("pip_option", "--dest=", "pip options"),
+    ),
     _wheel_case("wheel_truncated", _wheel_truncated, "hostile-1.0-py3-none-any.whl", "zip"),
 ]
 

@@ -71,6 +71,20 @@ class StagingFailed(MasonError):
             self.exit_code = BadInput.exit_code
 
 
+class BadRequirement(BadInput):
+    """Requirement strings pip would take for its own options (``--dest=/elsewhere``)."""
+
+    def __init__(self, requirements: Sequence[str]) -> None:
+        super().__init__(
+            "not requirements but pip options: " + ", ".join(map(repr, requirements)),
+            hint="requirements.txt lists one PEP 508 requirement or URL per line, no options",
+        )
+        self.requirements = tuple(requirements)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.requirements,), {}))
+
+
 class PipFailed(MasonError):
     """A pip command failed; ``output`` holds the end of what it printed."""
 

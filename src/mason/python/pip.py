@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from mason.python.errors import PipFailed, WrongWheelCount
+from mason.python.errors import BadRequirement, PipFailed, WrongWheelCount
 
 _QUIET_ENV = {
     "PIP_DISABLE_PIP_VERSION_CHECK": "1",
@@ -83,8 +83,10 @@ def download_wheels(
     """
     if not isinstance(requirements, Path) and not requirements:
         return ()
-    reqs = ["-r", str(requirements)] if isinstance(requirements, Path) else list(requirements)
-    what = f"getting {requirements if isinstance(requirements, Path) else ' '.join(reqs)}"
+    if isinstance(requirements, Path):
+        reqs, what = ["-r", str(requirements)], f"getting {requirements}"
+    else:
+        reqs, what = _positional(requirements), f"getting {' '.join(requirements)}"
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest, prefix=".pip-") as tmp:
         if build_sdists:
@@ -93,6 +95,15 @@ def download_wheels(
             verb = ["download", "--no-deps", "--only-binary=:all:", f"--dest={tmp}"]
         run_pip(what, [*verb, *_sources(index_url, find_links), *reqs], python)
         return _move_wheels(Path(tmp), dest)
+
+
+def _positional(requirements: Sequence[str]) -> list[str]:
+    """``requirements`` after ``--``, so that pip never reads one as an option of its own
+    (``--dest=/elsewhere`` in a recipe's ``requirements.txt`` would write there)."""
+    options = [r for r in requirements if r.lstrip().startswith("-")]
+    if options:
+        raise BadRequirement(options)
+    return ["--", *requirements]
 
 
 def build_wheel(
