@@ -1,0 +1,200 @@
+"""`mason install` of ~44 real wheels, side by side with pip and uv, in one run.
+
+The wheels are downloaded once into bench/.cache/wheels (git-ignored):
+
+    python -m pip download -d bench/.cache/wheels requests flask rich httpx attrs pydantic \
+        tornado six packaging pyparsing python-dateutil pytz toml tomli jsonschema sqlalchemy \
+        networkx sympy docutils pygments markdown-it-py idna certifi
+
+(this script does it when the directory is empty). Each wheel becomes a `wheel` package of
+a generated catalog (checksums.ini: tarball = the wheel's name, its sha256; `--upstream` is
+the cache), and the variants install all of them into a fresh prefix or venv:
+
+- `mason install --all -j2` (a fresh prefix: making its venv is included);
+- one `pip install --no-deps` process per wheel into a fresh venv (the seed system's way);
+- one `uv pip install --no-deps` of all wheels (uv comes from PyPI into bench/.cache/uv;
+  the column is skipped when that fails). uv does not byte-compile by default, mason and pip
+  do: `uv --compile-bytecode` is the like-for-like figure. uv's cache is warmed first.
+
+Venv creation for pip and uv, and writing the catalog, are not timed.
+
+    python bench/wheels.py [--repeat N] [--skip-pip]
+
+Prints each variant's median wall time and its ratio to mason's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import venv
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CACHE = HERE / ".cache" / "wheels"
+UV_HOME = HERE / ".cache" / "uv"
+PROJECTS = [
+    "requests",
+    "flask",
+    "rich",
+    "httpx",
+    "attrs",
+    "pydantic",
+    "tornado",
+    "six",
+    "packaging",
+    "pyparsing",
+    "python-dateutil",
+    "pytz",
+    "toml",
+    "tomli",
+    "jsonschema",
+    "sqlalchemy",
+    "networkx",
+    "sympy",
+    "docutils",
+    "pygments",
+    "markdown-it-py",
+    "idna",
+    "certifi",
+]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """``setup`` prepares ``work`` (not timed), ``run`` installs the wheels (timed)."""
+
+    setup: Callable[[list[Path], Path], None]
+    run: Callable[[list[Path], Path], None]
+    runs: int
+
+
+def download() -> list[Path]:
+    """The cached wheels, downloaded first if there are none."""
+    if not any(CACHE.glob("*.whl")):
+        command = [sys.executable, "-m", "pip", "download", "-q", "-d", str(CACHE), *PROJECTS]
+        subprocess.run(command, check=True)
+    return sorted(CACHE.glob("*.whl"))
+
+
+def write_catalog(wheels: list[Path], work: Path) -> None:
+    """One `wheel` recipe per wheel, in ``work/pkgs``."""
+    for wheel in wheels:
+        dist, version = wheel.name.split("-")[:2]
+        recipe = work / "pkgs" / re.sub(r"[^a-z0-9_]", "_", dist.lower())
+        recipe.mkdir(parents=True)
+        (recipe / "type").write_text("standard\n")
+        (recipe / "package-version.txt").write_text(f"{version}\n")
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        (recipe / "checksums.ini").write_text(f"tarball={wheel.name}\nsha256={digest}\n")
+
+
+def mason(wheels: list[Path], work: Path) -> None:
+    command = [sys.executable, "-m", "mason", "install", "--all", "-j2", "--upstream", str(CACHE)]
+    where = ["--catalog", str(work / "pkgs"), "--prefix", str(work / "local")]
+    subprocess.run([*command, *where], check=True, stdout=subprocess.DEVNULL)
+
+
+def venv_with_pip(wheels: list[Path], work: Path) -> None:
+    venv.EnvBuilder(with_pip=True).create(work / "venv")
+
+
+def venv_without_pip(wheels: list[Path], work: Path) -> None:
+    venv.EnvBuilder(with_pip=False).create(work / "venv")
+
+
+def pip_per_wheel(wheels: list[Path], work: Path) -> None:
+    python = str(work / "venv" / "bin" / "python")
+    for wheel in wheels:
+        command = [python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)]
+        subprocess.run([*command, "--disable-pip-version-check"], check=True)
+
+
+def uv_install(*flags: str) -> Callable[[list[Path], Path], None]:
+    def run(wheels: list[Path], work: Path) -> None:
+        python = str(work / "venv" / "bin" / "python")
+        command = [str(uv_exe()), "pip", "install", "-q", "--no-deps", "--python", python]
+        env = {**os.environ, "UV_CACHE_DIR": str(UV_HOME / "cache"), "UV_NO_CONFIG": "1"}
+        subprocess.run([*command, *flags, *map(str, wheels)], check=True, env=env)
+
+    return run
+
+
+def uv_exe() -> Path:
+    return UV_HOME / "venv" / "bin" / "uv"
+
+
+def install_uv() -> bool:
+    """uv into bench/.cache/uv/venv from PyPI; False when that does not work."""
+    if uv_exe().exists():
+        return True
+    venv.EnvBuilder(with_pip=True, clear=True).create(UV_HOME / "venv")
+    pip = [str(UV_HOME / "venv" / "bin" / "python"), "-m", "pip", "install", "-q", "uv"]
+    return subprocess.run(pip, check=False).returncode == 0 and uv_exe().exists()
+
+
+def once(variant: Variant, wheels: list[Path]) -> float:
+    """Wall time of ``variant.run`` in a fresh directory, after its setup."""
+    with tempfile.TemporaryDirectory(prefix="mason-bench-") as tmp:
+        variant.setup(wheels, Path(tmp))
+        start = time.perf_counter()
+        variant.run(wheels, Path(tmp))
+        return time.perf_counter() - start
+
+
+def variants(repeat: int, with_pip: bool) -> dict[str, Variant]:
+    out = {"mason install --all -j2": Variant(write_catalog, mason, repeat)}
+    if install_uv():
+        warm = tempfile.mkdtemp(prefix="mason-bench-uv-")
+        venv_without_pip([], Path(warm))
+        uv_install()(download(), Path(warm))  # fill uv's cache: uv at its best
+        shutil.rmtree(warm)
+        out["uv pip install --no-deps (warm cache)"] = Variant(
+            venv_without_pip, uv_install(), repeat
+        )
+        out["uv pip install --no-deps --compile-bytecode"] = Variant(
+            venv_without_pip, uv_install("--compile-bytecode"), repeat
+        )
+    else:
+        print("uv: not available, its columns are skipped")
+    if with_pip:
+        out["pip install --no-deps, one process per wheel"] = Variant(
+            venv_with_pip, pip_per_wheel, 1
+        )
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the fast variants")
+    parser.add_argument("--skip-pip", action="store_true", help="skip pip per wheel (~1 min)")
+    args = parser.parse_args()
+    wheels = download()
+    size = sum(w.stat().st_size for w in wheels) / 1e6
+    print(f"{len(wheels)} wheels, {size:.1f} MB, Python {sys.version.split()[0]}")
+    chosen = variants(args.repeat, not args.skip_pip)
+    times: dict[str, list[float]] = {label: [] for label in chosen}
+    for round_ in range(args.repeat):  # rounds interleave the variants (noisy machine)
+        for label, variant in chosen.items():
+            if round_ < variant.runs:
+                times[label].append(once(variant, wheels))
+    base = statistics.median(times["mason install --all -j2"])
+    for label, runs in times.items():
+        t = statistics.median(runs)
+        spread = ", ".join(f"{r:.2f}" for r in runs)
+        print(f"{label:48s} {t:7.2f} s  x{t / base:6.2f} of mason  (runs: {spread})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
