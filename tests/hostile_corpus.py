@@ -295,12 +295,40 @@ ARCHIVES: list[Case] = [
     ),
     _archive_case("tar_fifo", _top(Member("pkg-1.0/pipe", "fifo")), "pkg-1.0/pipe", "fifo"),
     _archive_case(
+        "tar_non_utf8_name",
+        _top(Member("pkg-1.0/caf\udce9")),
+        "share/tar_non_utf8_name/b'caf\\xe9'",
+        "not valid UTF-8",
+    ),
+    _archive_case(
+        "tar_newline_name",
+        _top(Member("pkg-1.0/new\nline")),
+        "share/tar_newline_name/",
+        "newline",
+    ),
+    _archive_case(
+        "tar_file_then_dir",
+        _top(Member("pkg-1.0/x"), Member("pkg-1.0/x/y")),
+        "pkg-1.0/x",
+    ),
+    _archive_case(
         "tar_long_name",
         _top(Member("pkg-1.0/" + "n" * 300)),
         "n" * 40,
         "too long",
     ),
 ]
+
+
+def _zip_symlink(ws: Workspace) -> list[Arg]:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("pkg-1.0/README", b"x")
+        info = zipfile.ZipInfo("pkg-1.0/link", date_time=(2020, 1, 1, 0, 0, 0))
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(info, str(ws.outside))
+    source_recipe(ws, "zip_symlink", buf.getvalue(), suffix="zip")
+    return ws.install("zip_symlink")
 
 
 def _truncated(ws: Workspace) -> list[Arg]:
@@ -344,6 +372,7 @@ BROKEN_ARCHIVES: list[Case] = [
         FAILED,
         ("zip_absolute", "absolute"),
     ),
+    Case("zip_symlink", _zip_symlink, FAILED, ("zip_symlink", "pkg-1.0/link", "symlink")),
     Case(
         "zip_long_name",
         _zip("zip_long_name", lambda ws: {"pkg-1.0/" + "z" * 300: b"x"}),
