@@ -10,7 +10,11 @@ files into DESTDIR), then installs them twice into fresh prefixes, in one run:
 
 Prints both wall times, their ratio and mason's per-package overhead in ms.
 
-    python bench/overhead.py [--packages 300] [--runs 3]
+With ``--breakdown``, a third install runs with the store's ``fsync``/``syncfs`` calls
+stubbed out (a diagnostic, NOT a mode of mason: it shows how much of the difference is
+the durability of the merges' commits, SPEC 10, which the baseline does not have).
+
+    python bench/overhead.py [--packages 300] [--runs 3] [--breakdown]
 """
 
 from __future__ import annotations
@@ -79,39 +83,61 @@ def run_make(catalog: Path, deps: dict[str, list[str]], work: Path) -> float:
     pipeline.write_text(PIPELINE)
     lines = [f"all: {' '.join(deps)}", ""]
     for name, ds in deps.items():
-        lines += [f"{name}: {' '.join(ds)}", f"\t@bash {pipeline} {name} {prefix} {catalog} {scratch}", ""]
+        lines += [
+            f"{name}: {' '.join(ds)}",
+            f"\t@bash {pipeline} {name} {prefix} {catalog} {scratch}",
+            "",
+        ]
     makefile = work / "Makefile"
     makefile.write_text("\n".join(lines))
     t = time.perf_counter()
-    subprocess.run(["make", "-j2", "-f", str(makefile), "all"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["make", "-j2", "-f", str(makefile), "all"], check=True, stdout=subprocess.DEVNULL
+    )
     return time.perf_counter() - t
 
 
-def run_mason(catalog: Path, work: Path) -> float:
+NO_FSYNC = """\
+import os, sys
+import mason.store.fsops as fsops
+os.fsync = lambda fd: None
+fsops.syncfs = lambda path: None
+from mason.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def run_mason(catalog: Path, work: Path, durable: bool = True) -> float:
     prefix = work / "prefix-mason"
     shutil.rmtree(prefix, ignore_errors=True)
+    python = [sys.executable, "-m", "mason"] if durable else [sys.executable, "-c", NO_FSYNC]
     t = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "mason", "install", "--all", "-j2",
-         "--catalog", str(catalog), "--prefix", str(prefix)],
-        check=True, stdout=subprocess.DEVNULL,
+        [*python, "install", "--all", "-j2", "--catalog", str(catalog), "--prefix", str(prefix)],
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     return time.perf_counter() - t
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--packages", type=int, default=300)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--breakdown", action="store_true", help="also time mason without fsync")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:
         work = Path(tmp)
         catalog = work / "catalog"
         deps = make_catalog(catalog, args.packages)
-        makes, masons = [], []
+        makes, masons, unsynced = [], [], []
         for _ in range(args.runs):
             makes.append(run_make(catalog, deps, work))
             masons.append(run_mason(catalog, work))
+            if args.breakdown:
+                unsynced.append(run_mason(catalog, work, durable=False))
     m, s = statistics.median(makes), statistics.median(masons)
     n = args.packages
     print(f"packages: {n}, runs: {args.runs} (medians)")
@@ -119,6 +145,9 @@ def main() -> None:
     print(f"mason install -j2:          {s:.2f} s  ({s / n * 1000:.1f} ms/package)")
     print(f"ratio mason/make: {s / m:.2f} (goal <= 1.0)")
     print(f"mason per-package wall time at -j2: {s / n * 2 * 1000:.1f} ms of a job slot")
+    if unsynced:
+        u = statistics.median(unsynced)
+        print(f"diagnostic, mason with fsync/syncfs stubbed out: {u:.2f} s, ratio {u / m:.2f}")
 
 
 if __name__ == "__main__":
