@@ -167,3 +167,19 @@ def test_without_the_run_watch_the_snapshot_catches_it(tmp_path: Path) -> None:
     assert isinstance(failed.value.cause, WroteIntoPrefix)
     assert failed.value.cause.paths == ("etc/user.conf",)
     assert installer.install_one("good").name == "good"
+
+
+def test_an_upgrade_merged_during_another_build_is_not_a_stray_write(tmp_path: Path) -> None:
+    """Files only the old version had are removed by the upgrade's merge, while ``slow``
+    builds: that removal is mason's own doing, not ``slow``'s."""
+    catalog, prefix = tmp_path / "pkgs", tmp_path / "prefix"
+    old_only = 'echo old > "$SAGE_DESTDIR$SAGE_LOCAL/share/lib/old-only.txt"\n'
+    body = 'mkdir -p "$SAGE_DESTDIR$SAGE_LOCAL/share/lib"\n'
+    script_recipe(catalog, "lib", body=body + old_only)
+    assert install(catalog, prefix, "lib").returncode == 0
+    script_recipe(catalog, "lib", version="2.0", body=body + 'touch "$_/new.txt"\n')
+    script_recipe(catalog, "slow", body="sleep 1.5\n")
+    proc = install(catalog, prefix, "lib", "slow", "-j2")
+    assert proc.returncode == 0, proc.stderr
+    assert not (prefix / "share/lib/old-only.txt").exists()
+    assert records(prefix)["lib"]["package_version"] == "2.0"

@@ -17,7 +17,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +121,11 @@ class Installer:
         self._jobserver: Jobserver | None = None
         self._watch: PrefixWatch | None = None
         self._trash = Trash(prefix.root)
+        # Paths this run's merges made, replaced or removed: changes a build's stray-write
+        # check must not blame on the build (noted before the merge where known then).
+        self._merged: set[str] = set()
+        self._merged_lock = threading.Lock()
+        self._previous: dict[str, Record] | None = None
 
     # -- a run ----------------------------------------------------------------------------
 
@@ -128,7 +133,7 @@ class Installer:
         """Build and merge every step of ``plan``, dependencies first, within the budget."""
         from mason import scheduler
 
-        records = self.prefix.records()
+        records = self._previous = self.prefix.records()
         jobs = {
             step.name: Job(
                 step.name,
@@ -187,11 +192,13 @@ class Installer:
             built = time.monotonic()
             self._event("merging", recipe)
             tree = self.prefix.scan(staged, recipe.name)
+            self._note_merged(self._previous_files(recipe.name))
             record = self.prefix.merge(
                 tree,
                 self._meta(recipe, built - started),
                 allow_overwrite=self.options.allow_overwrite,
             )
+            self._note_merged(record.files)
             self._after_merge(recipe, spec)
         except Exception as e:
             raise InstallFailed(f"{recipe.name}-{recipe.version}", e, log, work) from e
@@ -300,6 +307,8 @@ class Installer:
             message = "writes into the live prefix could not be checked (inotify lost events)"
             self._event("warning", recipe, message)
             return
+        with self._merged_lock:
+            changes = [path for path in changes if path not in self._merged]
         if not changes:
             return
         root = self.prefix.root
@@ -316,6 +325,18 @@ class Installer:
                 changes,
                 ignore=lambda p: legitimate(p) or bool(index.owners_of(p)),
             )
+
+    def _previous_files(self, name: str) -> tuple[str, ...]:
+        """The files of the installed version of ``name`` (which its merge may remove)."""
+        if self._previous is not None:
+            record = self._previous.get(name)
+        else:
+            record = self.prefix.record(name)
+        return tuple(record.files) if record is not None else ()
+
+    def _note_merged(self, paths: Iterable[str]) -> None:
+        with self._merged_lock:
+            self._merged.update(paths)
 
     # -- Python ---------------------------------------------------------------------------
 
@@ -339,7 +360,7 @@ class Installer:
                 stage_venv(staged, root, self.options.python)
                 tree = self.prefix.scan(staged, VENV_PACKAGE)
                 meta = PackageMeta(VENV_PACKAGE, venv_version(self.options.python), kind="venv")
-                self.prefix.merge(tree, meta)
+                self._note_merged(self.prefix.merge(tree, meta).files)
                 self._trash.put(work)
             self._venv = ensure_venv(root, self.options.python)
             return self._venv
