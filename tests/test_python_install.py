@@ -89,13 +89,15 @@ def test_wheel_pip_and_sdh_pip_install_packages_work_with_pip(tmp_path: Path) ->
     )
     assert hello.stdout == "wheelmod says hi\n", hello.stderr
     assert (prefix / "var/lib/mason/wheels/sdistmod-1.5-py3-none-any.whl").is_file()
-    assert verify(catalog, prefix)[0] == 0, verify(catalog, prefix)[1]
+    status, out = verify(catalog, prefix)
+    assert status == 0, out
 
 
 def test_pip_uninstall_removes_a_distribution_and_verify_sees_it(tmp_path: Path) -> None:
     catalog, links = three_kinds(tmp_path)
     prefix = tmp_path / "local"
     assert install(catalog, prefix, "--all", "-j2", "--find-links", links).returncode == 0
+    assert verify(catalog, prefix)[0] == 0
 
     gone = pip(prefix, "uninstall", "-y", "sdistmod")
     assert gone.returncode == 0, gone.stdout + gone.stderr

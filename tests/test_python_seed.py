@@ -65,9 +65,9 @@ def seed_catalog(root: Path, *, comment: bool) -> Path:
     return catalog
 
 
-def install_both(catalog: Path, prefix: Path, *extra: str) -> None:
+def install_both(catalog: Path, prefix: Path, *, with_pip: bool = True) -> None:
     """Install both at -j8 into ``prefix``; check what a user would check."""
-    done = install(catalog, prefix, "--all", "-j8", *extra)
+    done = install(catalog, prefix, "--all", "-j8")
     assert done.returncode == 0, done.stdout + done.stderr
     imported = run_python(prefix, IMPORT_BOTH)
     assert imported.returncode == 0, imported.stderr
@@ -81,20 +81,19 @@ def install_both(catalog: Path, prefix: Path, *extra: str) -> None:
     assert owners.returncode == 0, owners.stderr
     assert "backports_shutil_get_terminal_size" in owners.stdout
     assert "backports_ssl_match_hostname" in owners.stdout
-    listed = set(pip(prefix, "list", "--format=freeze").stdout.split())
-    assert {
-        "backports.shutil_get_terminal_size==1.0.0",
-        "backports.ssl_match_hostname==3.7.0.1",
-    } <= (listed)
-    assert pip(prefix, "check").returncode == 0
+    if with_pip:
+        listed = set(pip(prefix, "list", "--format=freeze").stdout.split())
+        assert "backports.shutil_get_terminal_size==1.0.0" in listed
+        assert "backports.ssl_match_hostname==3.7.0.1" in listed
+        assert pip(prefix, "check").returncode == 0
     verify = mason("verify", "--catalog", catalog, "--prefix", prefix)
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
 def rounds(tmp_path: Path, count: int, *, comment: bool) -> None:
     catalog = seed_catalog(tmp_path, comment=comment)
-    for i in range(count):
-        install_both(catalog, tmp_path / f"prefix-{i}")
+    for i in range(count):  # pip's view is checked once: the races are in the install
+        install_both(catalog, tmp_path / f"prefix-{i}", with_pip=i == 0)
 
 
 def test_identical_namespace_declarations_install_together(tmp_path: Path) -> None:
