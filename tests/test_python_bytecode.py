@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -50,3 +52,20 @@ def test_many_threads_share_one_pool(tmp_path: Path) -> None:
     assert [len(r) for r in results] == [20 + t for t in range(6)]
     assert all(all(r) for r in results)
     assert all(j.target.is_file() for batch in batches for j in batch)
+
+
+def test_a_dead_worker_costs_no_byte_code(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with CompilePool(2) as pool:
+        assert all(pool.compile(sources(tmp_path / "a", 10)))
+        executor = pool._executor
+        assert executor is not None
+        for process in list(executor._processes.values()):  # the OOM killer, say
+            os.kill(process.pid, signal.SIGKILL)
+            process.join()
+        again = sources(tmp_path / "b", 40)
+        assert all(pool.compile(again))
+        assert all(j.target.is_file() for j in again)
+        assert all(pool.compile(sources(tmp_path / "b", 5)))  # new workers
+        assert pool._executor is not executor

@@ -23,6 +23,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -95,11 +96,17 @@ class CompilePool:
             return _compile_chunk(triples)
         size = min(64, max(8, -(-len(triples) // self.workers)))
         executor = self._start()
-        futures: list[Future[list[bool]]] = [
-            executor.submit(_compile_chunk, triples[i : i + size])
-            for i in range(0, len(triples), size)
-        ]
-        return [flag for future in futures for flag in future.result()]
+        try:
+            futures: list[Future[list[bool]]] = [
+                executor.submit(_compile_chunk, triples[i : i + size])
+                for i in range(0, len(triples), size)
+            ]
+            return [flag for future in futures for flag in future.result()]
+        except BrokenProcessPool:
+            # a worker died (OOM killer, a signal): new workers for the next call; this
+            # call compiles in the caller, so one lost worker never fails a package
+            self._discard(executor)
+            return _compile_chunk(triples)
 
     def _start(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -107,6 +114,12 @@ class CompilePool:
                 context = multiprocessing.get_context("forkserver")
                 self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
             return self._executor
+
+    def _discard(self, broken: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._executor is broken:
+                self._executor = None
+        broken.shutdown(wait=False)
 
     def close(self) -> None:
         """Stop the worker processes (a later :meth:`compile` starts new ones)."""
