@@ -24,7 +24,7 @@ from pypackages import (
     write_simple_index,
 )
 from recipefactory import write_recipe
-from test_install_support import install, mason, tree
+from test_install_support import install, mason, stable_records, tree
 from wheelfactory import make_wheel, other_python
 
 WHEEL_STORE = "var/lib/mason/wheels"
@@ -210,3 +210,27 @@ def run_python_exe(python: str) -> str:
 
     code = "import sys; print(*sys.version_info[:2], sep='.')"
     return subprocess.run([python, "-c", code], capture_output=True, text=True).stdout.strip()
+
+
+def test_j1_and_j4_give_the_same_python_files(tmp_path: Path) -> None:
+    """-j1 compiles in mason's process, -j4 in the CompilePool: the same bytes (SPEC 5.7)."""
+    catalog = tmp_path / "pkgs"
+    for n in range(6):
+        modules = {
+            f"mod{n}/m{i}.py": f"'''doc'''\nV = {i}\ndef f(x):\n    return x * {i}\n"
+            for i in range(30)
+        }
+        modules[f"mod{n}/__init__.py"] = "from pkgutil import extend_path\n"
+        wheel_recipe(catalog, f"py{n}", make_wheel(tmp_path / "w", f"mod{n}", "1.0", modules))
+    live = tmp_path / "local"
+    seen = []
+    for jobs in ("-j1", "-j4"):
+        done = install(catalog, live, "--all", jobs)
+        assert done.returncode == 0, done.stdout + done.stderr
+        files = {p: e for p, e in tree(live).items() if not p.startswith("var/lib/mason/")}
+        seen.append((files, stable_records(live)))
+        live.rename(tmp_path / f"local{jobs}")
+    (tree1, records1), (tree4, records4) = seen
+    assert tree1 == tree4
+    assert records1 == records4
+    assert sum(p.endswith(".pyc") for p in tree1) == 6 * 31
