@@ -61,9 +61,9 @@ def test_a_dead_worker_costs_no_byte_code(tmp_path: Path) -> None:
         assert all(pool.compile(sources(tmp_path / "a", 10)))
         executor = pool._executor
         assert executor is not None
-        for process in list(executor._processes.values()):  # the OOM killer, say
-            os.kill(process.pid, signal.SIGKILL)
-            process.join()
+        victim = next(iter(executor._processes.values()))  # the OOM killer, say
+        os.kill(victim.pid, signal.SIGKILL)  # the executor then ends the other workers
+        victim.join()
         again = sources(tmp_path / "b", 40)
         assert all(pool.compile(again))
         assert all(j.target.is_file() for j in again)
