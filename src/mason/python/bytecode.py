@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import py_compile
+import signal
 import subprocess
 import sys
 import threading
@@ -75,6 +76,12 @@ def _compile_chunk(chunk: Chunk) -> list[bool]:
     return [_compile_one(Path(source), Path(target), dfile) for source, target, dfile in chunk]
 
 
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches the whole process group: mason's own process handles it and stops
+    # the pool; a worker dying of it would only print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class CompilePool:
     """Byte-compiles in up to ``workers`` processes, for any number of calling threads.
 
@@ -112,7 +119,9 @@ class CompilePool:
         with self._lock:
             if self._executor is None:
                 context = multiprocessing.get_context("forkserver")
-                self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
+                self._executor = ProcessPoolExecutor(
+                    self.workers, mp_context=context, initializer=_ignore_sigint
+                )
             return self._executor
 
     def _discard(self, broken: ProcessPoolExecutor) -> None:
