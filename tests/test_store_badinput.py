@@ -133,3 +133,18 @@ def test_bad_package_name_is_rejected(prefix: Path, tmp_path: Path) -> None:
     staged = make_tree(tmp_path / "s", {"bin/x": "x"})
     r = mason("merge", "Bad-Name", "1", str(staged), "--prefix", str(prefix))
     assert r.returncode == 2 and "Bad-Name" in r.stderr
+
+
+def test_link_chains_dotdot_targets_and_outside_hard_links(prefix: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not yours")
+    os.chmod(outside, 0o4755)
+    staged = make_tree(tmp_path / "s", {"share/deep/f": "f", "share/ok": "ok"})
+    os.symlink("../..", staged / "share/deep/up")  # alone: the staging root, fine
+    os.symlink("deep/up/../../..", staged / "share/escape")  # through it: outside
+    os.symlink(f"{prefix}/../elsewhere", staged / "share/abs")
+    os.link(outside, staged / "share/linked")
+    os.link(staged / "share/ok", staged / "share/ok2")  # both links inside: fine
+    err = _staged_problems(prefix, staged)
+    assert {p.path for p in err.problems} == {"share/escape", "share/abs", "share/linked"}
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o4755  # never chmod'ed

@@ -91,10 +91,12 @@ class _Scanner:
         self.prefix = prefix
         self.package = package
         self.umask = current_umask()
+        self.real_roots = (os.path.realpath(root), os.path.realpath(prefix))
         self.problems: list[Problem] = []
         self.entries: dict[str, StagedEntry] = {}
         self.children: dict[str, tuple[str, ...]] = {}
         self.files: list[StagedEntry] = []
+        self.linked: dict[tuple[int, int], list[tuple[str, Path, os.stat_result]]] = {}
         self.spans: dict[str, tuple[int, int]] = {}
 
     def problem(self, rel: str, reason: str) -> None:
@@ -152,7 +154,10 @@ class _Scanner:
         return False
 
     def scan_file(self, rel: str, path: Path, st: os.stat_result) -> bool:
-        if not self.sanitize(rel, path, st, is_dir=False):
+        if st.st_nlink > 1:
+            # Possibly linked to a file outside the tree: never chmod it before knowing.
+            self.linked.setdefault((st.st_dev, st.st_ino), []).append((rel, path, st))
+        elif not self.sanitize(rel, path, st, is_dir=False):
             return False
         try:
             digest = sha256_file(path)
@@ -171,7 +176,7 @@ class _Scanner:
             if rewritten is None:
                 return False
             target = rewritten
-        elif not self.stays_inside(rel, target):
+        if (not os.path.isabs(target) and not self.stays_inside(rel, target)) or self.escapes(path):
             self.problem(rel, f"symlink to {target!r} leads outside the prefix")
             return False
         try:
@@ -185,19 +190,35 @@ class _Scanner:
         self.add(StagedEntry(rel, "symlink", len(target), None, target, info))
         return True
 
+    def check_hard_links(self) -> None:
+        """A multiply-linked file must have all its links inside the staged tree."""
+        for links in self.linked.values():
+            rel, path, st = links[0]
+            if len(links) < st.st_nlink:
+                for other, _, _ in links:
+                    self.problem(other, "is hard-linked to a file outside the staged tree")
+            elif not self.problems:
+                self.sanitize(rel, path, st, is_dir=False)
+
+    def escapes(self, path: Path) -> bool:
+        """Followed on the disk (chains of links included), ``path`` leaves both the staged
+        tree and the prefix."""
+        real = os.path.realpath(path)
+        return not any(real == r or real.startswith(r + "/") for r in self.real_roots)
+
     def add(self, entry: StagedEntry) -> None:
         self.entries[entry.rel] = entry
         self.files.append(entry)
 
     def rewrite_absolute(self, rel: str, path: Path, target: str) -> str | None:
-        root = str(self.root)
-        if target == root or target.startswith(root + "/"):
-            new = str(self.prefix) + target[len(root) :]
+        norm = os.path.normpath(target)  # "$PREFIX/../x" is outside, whatever it starts with
+        root, pre = str(self.root), str(self.prefix)
+        if norm == root or norm.startswith(root + "/"):
+            new = pre + norm[len(root) :]
             os.unlink(path)
             os.symlink(new, path)
             return new
-        pre = str(self.prefix)
-        if target == pre or target.startswith(pre + "/"):
+        if norm == pre or norm.startswith(pre + "/"):
             return target
         self.problem(rel, f"absolute symlink to {target!r} leads outside the prefix")
         return None
@@ -241,6 +262,7 @@ def scan_tree(root: Path, prefix: Path, package: str) -> StagedTree:
         raise StagedTreeError(package, str(root), [Problem(".", "is not a directory")])
     scanner = _Scanner(root, prefix, package)
     scanner.scan_dir("")
+    scanner.check_hard_links()
     if scanner.problems:
         raise StagedTreeError(package, str(root), scanner.problems)
     return StagedTree(
