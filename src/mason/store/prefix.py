@@ -114,6 +114,7 @@ class Prefix:
         """
         staged_dir = Path(os.path.abspath(staged_dir))
         own = staged_dir.is_relative_to(self.root / "var" / "tmp" / "mason")
+        self._check_apart(staged_dir, package, own)
         if copy or not self._same_filesystem(staged_dir):
             target = self.staging_dir(package)
             os.rmdir(target)
@@ -122,6 +123,20 @@ class Prefix:
         tree = scan_tree(staged_dir, self.root, package)
         fsops.syncfs(staged_dir)  # file data durable before it becomes visible in the prefix
         return replace(tree, remove_root_after=own)
+
+    def _check_apart(self, staged_dir: Path, package: str, own: bool) -> None:
+        """Refuse a staged tree that is part of the live prefix, or holds it."""
+        real, root = Path(os.path.realpath(staged_dir)), Path(os.path.realpath(self.root))
+        if real.is_relative_to(root) and not own:
+            raise BadInput(
+                f"{package}: the staged tree {staged_dir} is inside the prefix {self.root}",
+                hint="stage into a directory outside the prefix (or a Prefix.staging_dir)",
+            )
+        if root.is_relative_to(real):
+            raise BadInput(
+                f"{package}: the staged tree {staged_dir} holds the prefix {self.root}",
+                hint="stage into a directory of its own, outside the prefix",
+            )
 
     def _same_filesystem(self, path: Path) -> bool:
         self.root.mkdir(parents=True, exist_ok=True)
