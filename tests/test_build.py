@@ -424,12 +424,13 @@ def test_writes_into_the_live_prefix_are_detected_and_named(tmp_path: Path) -> N
     fragment = (
         'mkdir -p "$PREFIX/share/oops" && echo x > "$PREFIX/share/oops/file.txt"\n'
         'echo changed >> "$PREFIX/lib/existing.so"\n'
-        'mkdir -p "$PREFIX/var/log" && echo fine > "$PREFIX/var/log/pkg.log"\n'
+        'mkdir -p "$PREFIX/var/log/mason" && echo fine > "$PREFIX/var/log/mason/pkg.log"\n'
     )
     spec = recipe(tmp_path, {"spkg-install.in": fragment})
     (spec.prefix / "lib").mkdir()
     (spec.prefix / "lib" / "existing.so").write_text("old\n")
     (spec.prefix / "lib" / "untouched.so").write_text("old\n")
+    (spec.prefix / "var" / "log" / "mason").mkdir(parents=True)  # mason's own: not checked
     before = snapshot_prefix(spec.prefix)
     build(spec)
     with pytest.raises(WroteIntoPrefix) as info:

@@ -314,17 +314,23 @@ class Installer:
         root = self.prefix.root
 
         def legitimate(path: str) -> bool:
-            # Other packages merge while this one builds: their files are claimed, and the
-            # directories they created hold claimed files. Mason's own venv cache too.
+            # Other packages merge while this one builds: the directories they created
+            # hold their files (checked one by one). A claimed file is explained when it
+            # is as its owner's record says: merges never change a file in place.
             return (root / path).is_dir() and not (root / path).is_symlink()
 
+        changes = [path for path in changes if not legitimate(path)]
+        if not changes:
+            return
         with self.prefix.read_locked() as index:
-            check_changes(
-                f"{recipe.name}-{recipe.version}",
-                root,
-                changes,
-                ignore=lambda p: legitimate(p) or bool(index.owners_of(p)),
-            )
+            owners = {path: index.owners_of(path) for path in changes}
+        intact = _IntactCheck(self.prefix)
+        check_changes(
+            f"{recipe.name}-{recipe.version}",
+            root,
+            changes,
+            ignore=lambda p: any(intact(p, owner) for owner in owners[p]),
+        )
 
     def _previous_files(self, name: str) -> tuple[str, ...]:
         """The files of the installed version of ``name`` (which its merge may remove)."""
@@ -457,6 +463,23 @@ class Installer:
                     shutil.copyfile(p, kept / p.name)
         if spec.build_dir.is_dir():
             run_script(spec, "spkg-postinst", pass_fds=self._fds())
+
+
+class _IntactCheck:
+    """Whether a path is as its owner's record says (records read once per check)."""
+
+    def __init__(self, prefix: Prefix) -> None:
+        self._prefix = prefix
+        self._records: dict[str, Record | None] = {}
+
+    def __call__(self, path: str, owner: str) -> bool:
+        from mason.store.verify import check_file
+
+        if owner not in self._records:
+            self._records[owner] = self._prefix.record(owner)
+        record = self._records[owner]
+        info = record.files.get(path) if record is not None else None
+        return info is not None and check_file(self._prefix.root / path, info) is None
 
 
 @contextmanager

@@ -19,7 +19,8 @@ changes), with these differences:
   default, while a reader thread drains it continuously), the changes of that moment are
   lost: :meth:`changes_since` returns ``None`` for builds that spanned it, the watch
   re-walks the prefix to watch new directories again, and the caller decides (mason warns).
-- ``var/`` (logs, records, build directories) is not watched, as the snapshot skips it.
+- mason's own directories (``var/lib/mason``, ``var/lock``, ``var/log/mason``,
+  ``var/tmp/mason``) are not watched, as the snapshot skips them.
 
 :func:`PrefixWatch.start` returns ``None`` where inotify is unavailable or the prefix has
 more directories than the user may watch (``fs.inotify.max_user_watches``); callers then
@@ -37,6 +38,8 @@ import select
 import struct
 import threading
 from pathlib import Path
+
+from mason.build.staged import MASON_VAR
 
 _IN_MODIFY = 0x2
 _IN_ATTRIB = 0x4
@@ -65,7 +68,7 @@ _MASK = (
 )
 _HEADER = struct.Struct("iIII")  # wd, mask, cookie, len
 #: Kept out of the watch, like the snapshot: mason's own bookkeeping and build directories.
-SKIPPED = "var"
+SKIPPED = MASON_VAR
 
 
 class _NoWatch(Exception):
@@ -82,7 +85,7 @@ def _libc() -> ctypes.CDLL | None:
 
 
 class PrefixWatch:
-    """Every change below ``root`` (minus ``var/``) since the watch started, in order."""
+    """Every change below ``root`` (minus mason's own ``var/`` dirs) since it started."""
 
     def __init__(self, root: Path, libc: ctypes.CDLL) -> None:
         self.root = root
@@ -181,7 +184,7 @@ class PrefixWatch:
             return
         for entry in entries:
             child = f"{rel}/{entry.name}" if rel else entry.name
-            if child == SKIPPED:
+            if child in SKIPPED:
                 continue
             if report:
                 self._changes.append(child)
@@ -225,7 +228,7 @@ class PrefixWatch:
                 continue
             name = os.fsdecode(raw.rstrip(b"\0"))
             rel = f"{parent}/{name}" if parent else name
-            if rel == SKIPPED:
+            if rel in SKIPPED:
                 continue
             self._changes.append(rel)
             if mask & _IN_ISDIR and mask & (_IN_CREATE | _IN_MOVED_TO):

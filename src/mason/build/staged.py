@@ -35,13 +35,17 @@ def staged_tree(package: str, destdir: Path, prefix: Path) -> Path:
     return here
 
 
+#: mason's own directories of the prefix, which the stray-write check leaves out (logs,
+#: records, locks, build directories); the rest of ``var/`` is checked like any path.
+MASON_VAR = frozenset({"var/lib/mason", "var/lock", "var/log/mason", "var/tmp/mason"})
+
 #: One entry's identity: (mtime_ns, size, inode, st_mode).
 Stamp = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
 class PrefixSnapshot:
-    """The live prefix (minus ``var/``) as ``{relative path: stamp}``, to compare later.
+    """The live prefix (minus :data:`MASON_VAR`) as ``{relative path: stamp}``, to compare later.
 
     Cost: one walk of the prefix with one ``lstat`` per entry (symlinks are not followed,
     no file is read), ~200 bytes of memory per entry. Measured with
@@ -62,7 +66,7 @@ def _walk(root: Path, rel: str = "") -> Iterator[tuple[str, Stamp]]:
     with scan:
         for entry in scan:
             path = f"{rel}/{entry.name}" if rel else entry.name
-            if path == "var":
+            if path in MASON_VAR:
                 continue
             st = entry.stat(follow_symlinks=False)
             yield path, (st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode)
