@@ -27,7 +27,7 @@ HANDLERS: dict[str, str] = {
     "recover": "store:recover",
     "install": "install:install",
     "download": "install:download",
-    "uninstall": "install:uninstall",
+    "uninstall": "remove:uninstall",
     "log": "install:log",
     "report": "install:report",
 }

@@ -1,4 +1,4 @@
-"""Handlers of ``install``, ``download``, ``uninstall``, ``log`` and ``report``."""
+"""Handlers of ``install``, ``download``, ``log`` and ``report``."""
 
 from __future__ import annotations
 
@@ -122,20 +122,6 @@ def download(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def uninstall(args: argparse.Namespace) -> int:
-    """``mason uninstall``: remove installed packages."""
-    from mason.store import Prefix
-
-    settings = _settings(args)
-    prefix = Prefix(settings.prefix)
-    for name in args.packages:
-        report = prefix.uninstall(name, force=args.force)
-        for path in getattr(report, "kept_modified", ()):
-            print(f"[{name}] warning: kept {path}: changed since it was installed")
-        print(f"[{name}] uninstalled")
-    return 0
-
-
 def log(args: argparse.Namespace) -> int:
     """``mason log PKG``: print the package's build log."""
     settings = _settings(args)
@@ -152,4 +138,4 @@ def report(args: argparse.Namespace) -> int:
     raise UsageError("mason report is not implemented yet", hint="see `mason log PKG`")
 
 
-__all__ = ["Catalog", "download", "install", "log", "report", "uninstall"]
+__all__ = ["Catalog", "download", "install", "log", "report"]

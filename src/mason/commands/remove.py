@@ -1,0 +1,153 @@
+"""Handler of ``mason uninstall``: removal scripts around the store's journaled uninstall.
+
+For each package (dependents first when several are named): ``spkg-prerm`` -> the store
+removes its files (its Python distributions' files included: they are claimed like any
+other), deepest first, keeping co-owned and user-changed files, pruning emptied
+directories, dropping the record -> ``spkg-postrm``. The removal scripts kept by the
+install in ``<prefix>/var/lib/mason/scripts/<name>/`` are copied into a fresh staging
+directory first (they run there with the build environment), and the kept directory goes
+with the record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from mason.build import BuildSpec
+from mason.config import load_settings
+from mason.store import NotInstalled, PackageInUse, Prefix, Record, UninstallReport
+
+#: Removal scripts kept by the install, relative to the prefix (see mason.install).
+SCRIPTS_DIR = Path("var/lib/mason/scripts")
+#: Build logs, relative to the prefix; removal scripts append to the package's log.
+LOG_DIR = Path("var/log/mason")
+REMOVAL_FRAGMENTS = ("spkg-prerm.in", "spkg-postrm.in")
+
+
+@dataclass(frozen=True)
+class Removal:
+    """One package to remove, with where its removal scripts run."""
+
+    record: Record
+    spec: BuildSpec | None  # None: the package kept no removal scripts
+
+
+def removal_order(
+    names: Sequence[str], records: dict[str, Record], *, prefix: str, force: bool = False
+) -> list[str]:
+    """``names`` with every package before the packages it depends on (dependents first).
+
+    Raises :class:`NotInstalled` naming every package without a record, and (unless
+    ``force``) :class:`PackageInUse` naming every installed package outside ``names`` that
+    needs one of them; nothing is removed then.
+    """
+    wanted = list(dict.fromkeys(names))
+    missing = [n for n in wanted if n not in records]
+    if missing:
+        raise NotInstalled(", ".join(missing), prefix)
+    outside = {u: r for u, r in records.items() if u not in wanted}
+    users = sorted(u for u, r in outside.items() if any(n in r.dependencies for n in wanted))
+    if users and not force:
+        needed = [n for n in wanted if any(n in records[u].dependencies for u in users)]
+        raise PackageInUse(", ".join(needed), users)
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:  # a dependent goes first, then what it needs
+        if name in order or name in visiting:
+            return
+        visiting.add(name)
+        for user in wanted:
+            if name in records[user].dependencies:
+                visit(user)
+        order.append(name)
+
+    for name in wanted:
+        visit(name)
+    return order
+
+
+def _removal_spec(prefix: Prefix, record: Record, catalog: Path | None) -> BuildSpec | None:
+    kept = prefix.root / SCRIPTS_DIR / record.name
+    fragments = [kept / f for f in REMOVAL_FRAGMENTS if (kept / f).is_file()]
+    if not fragments:
+        return None
+    work = prefix.staging_dir(f"{record.name}-{record.version}-uninstall")
+    build = work / "build"
+    build.mkdir()
+    for fragment in fragments:
+        shutil.copyfile(fragment, build / fragment.name)
+    recipe = catalog / record.name if catalog is not None else None
+    return BuildSpec(
+        name=record.name,
+        version=record.version,
+        recipe_dir=recipe if recipe is not None and recipe.is_dir() else kept,
+        prefix=prefix.root,
+        build_dir=build,
+        destdir=work / "dest",
+        log_path=prefix.root / LOG_DIR / f"{record.name}-{record.version}.log",
+    )
+
+
+@contextmanager
+def _removal(prefix: Prefix, record: Record, catalog: Path | None) -> Iterator[Removal]:
+    spec = _removal_spec(prefix, record, catalog)
+    try:
+        yield Removal(record, spec)
+    finally:
+        if spec is not None:
+            shutil.rmtree(spec.build_dir.parent, ignore_errors=True)
+
+
+def remove_package(
+    prefix: Prefix, name: str, *, catalog: Path | None = None, force: bool = False
+) -> UninstallReport:
+    """Uninstall one package: ``spkg-prerm``, the store's uninstall, ``spkg-postrm``.
+
+    A failing ``spkg-prerm`` leaves the package installed (:class:`ScriptFailed`); a failing
+    ``spkg-postrm`` is raised after the package was removed.
+    """
+    from mason.build import run_script
+
+    record = prefix.record(name)
+    if record is None:
+        raise NotInstalled(name, str(prefix.root))
+    with _removal(prefix, record, catalog) as removal:
+        if removal.spec is not None:
+            run_script(removal.spec, "spkg-prerm")
+        report = prefix.uninstall(name, force=force)
+        shutil.rmtree(prefix.root / SCRIPTS_DIR / name, ignore_errors=True)
+        if removal.spec is not None:
+            run_script(removal.spec, "spkg-postrm")
+    return report
+
+
+def _print_report(report: UninstallReport) -> None:
+    label = f"{report.package}-{report.version}"
+    for path in report.modified:
+        print(
+            f"[{label}] warning: kept {path}: changed since it was installed "
+            "(no longer owned by any package; remove it yourself if unwanted)",
+            file=sys.stderr,
+        )
+    kept = f", {len(report.shared)} kept (shared with other packages)" if report.shared else ""
+    print(f"[{label}] uninstalled: {len(report.removed)} file(s) removed{kept}")
+
+
+def uninstall(args: argparse.Namespace) -> int:
+    """``mason uninstall PKG... [--force]``: remove installed packages, dependents first."""
+    settings = load_settings(catalog=args.catalog, prefix=args.prefix)
+    prefix = Prefix(settings.prefix)
+    order = removal_order(
+        args.packages, prefix.records(), prefix=str(prefix.root), force=args.force
+    )
+    for name in order:
+        report = remove_package(prefix, name, catalog=settings.catalog, force=args.force)
+        _print_report(report)
+    return 0
