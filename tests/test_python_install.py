@@ -169,10 +169,6 @@ def without_wheel_store(entries: dict[str, tuple[str, int, str]]) -> dict[str, o
     return {p: e for p, e in entries.items() if not p.startswith(WHEEL_STORE + "/")}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="install.py: Installer.install_one keeps wheels before the merge (issue 4 owns it)",
-)
 def test_a_failed_merge_keeps_no_wheel_in_the_store(tmp_path: Path) -> None:
     catalog, prefix = tmp_path / "pkgs", tmp_path / "local"
     c_package(catalog)

@@ -188,7 +188,7 @@ class Installer:
         try:
             started = time.monotonic()
             spec = self._spec(recipe, work, log)
-            staged = self._produce(recipe, spec)
+            staged, wheels = self._produce(recipe, spec)
             built = time.monotonic()
             self._event("merging", recipe)
             tree = self.prefix.scan(staged, recipe.name)
@@ -199,6 +199,7 @@ class Installer:
                 allow_overwrite=self.options.allow_overwrite,
             )
             self._note_merged(record.files)
+            self._keep_wheels(wheels)  # only once their files are in the prefix
             self._after_merge(recipe, spec)
         except Exception as e:
             raise InstallFailed(f"{recipe.name}-{recipe.version}", e, log, work) from e
@@ -225,20 +226,21 @@ class Installer:
     def _fds(self) -> tuple[int, ...]:
         return self._jobserver.pass_fds() if self._jobserver is not None else ()
 
-    def _produce(self, recipe: Recipe, spec: BuildSpec) -> Path:
-        """Make the staged tree of ``recipe`` (paths relative to the prefix); return it."""
+    def _produce(self, recipe: Recipe, spec: BuildSpec) -> tuple[Path, list[Path]]:
+        """Make the staged tree of ``recipe`` (paths relative to the prefix); return it and
+        the wheels staged into it (for the wheel store, after the merge)."""
         staged = spec.staged_prefix
         if recipe.kind in ("pip", "wheel"):
             staged.mkdir(parents=True)
             wheels = self._wheels_of(recipe, spec)
             self._stage_wheels(recipe, wheels, staged)
-            return staged
+            return staged, wheels
         if recipe.kind == "none":
             staged.mkdir(parents=True)
-            return staged
+            return staged, []
         return self._build(recipe, spec)
 
-    def _build(self, recipe: Recipe, spec: BuildSpec) -> Path:
+    def _build(self, recipe: Recipe, spec: BuildSpec) -> tuple[Path, list[Path]]:
         from mason.build import apply_patches, prepare_build_dir, run_build, staged_tree
 
         spec.build_dir.mkdir()
@@ -264,7 +266,7 @@ class Installer:
             self._stage_wheels(recipe, stored, staged)
         if not any(staged.iterdir()) or _only_lib64(staged):
             self._event("warning", recipe, "the recipe installed nothing")
-        return staged
+        return staged, stored
 
     def _fetch(self, recipe: Recipe, source: SourceSpec) -> Path:
         from mason.fetch import fetch
@@ -423,7 +425,6 @@ class Installer:
         for wheel in wheels:
             root = self.prefix.root
             stage_wheel(wheel, venv, staged, tree_root=root, compile_pool=self._compile_pool)
-        self._keep_wheels(wheels)
 
     def _keep_wheels(self, wheels: list[Path]) -> None:
         """Put the wheels into the wheel store (mason's bookkeeping, like the records)."""
