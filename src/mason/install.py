@@ -192,13 +192,13 @@ class Installer:
             built = time.monotonic()
             self._event("merging", recipe)
             tree = self.prefix.scan(staged, recipe.name)
-            self._note_merged(self._previous_files(recipe.name))
+            # before the merge, so a build checked while it runs never looks them up
+            self._note_merged([*self._previous_files(recipe.name), *tree.entries])
             record = self.prefix.merge(
                 tree,
                 self._meta(recipe, built - started),
                 allow_overwrite=self.options.allow_overwrite,
             )
-            self._note_merged(record.files)
             self._keep_wheels(wheels)  # only once their files are in the prefix
             self._after_merge(recipe, spec)
         except Exception as e:
@@ -368,7 +368,8 @@ class Installer:
                 stage_venv(staged, root, self.options.python)
                 tree = self.prefix.scan(staged, VENV_PACKAGE)
                 meta = PackageMeta(VENV_PACKAGE, venv_version(self.options.python), kind="venv")
-                self._note_merged(self.prefix.merge(tree, meta).files)
+                self._note_merged(tree.entries)
+                self.prefix.merge(tree, meta)
                 self._trash.put(work)
             self._venv = ensure_venv(root, self.options.python)
             return self._venv
