@@ -53,7 +53,8 @@ def test_removal_scripts_run_around_the_removal(tmp_path: Path) -> None:
     assert not kept.exists()
     assert set(records(prefix)) == {"other"}
     assert not (prefix / "share/tool").exists() and (prefix / "share/other/other.txt").exists()
-    assert "=== mason: spkg-postrm of tool-1.0" in (prefix / "var/log/mason/tool-1.0.log").read_text()
+    log = (prefix / "var/log/mason/tool-1.0.log").read_text()
+    assert "=== mason: spkg-postrm of tool-1.0" in log
     assert list((prefix / "var/tmp/mason").iterdir()) == []
     assert_verify_clean(prefix)
 
@@ -81,7 +82,7 @@ def test_file_changed_by_the_user_survives_with_a_warning(tmp_path: Path) -> Non
     assert install(catalog, prefix, "tool").returncode == 0
     (prefix / "etc/tool.conf").write_text("edited by the user\n")
 
-    code, out, err = uninstall(prefix, "tool")
+    code, _, err = uninstall(prefix, "tool")
     assert code == 0, err
     assert "warning" in err and "etc/tool.conf" in err and "tool-1.0" in err
     assert "data.txt" not in err
