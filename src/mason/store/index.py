@@ -6,6 +6,7 @@ are the source of truth and :meth:`OwnerIndex.rebuild` recreates it from them.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -17,6 +18,14 @@ CREATE TABLE IF NOT EXISTS claims (
     PRIMARY KEY (path, package)
 ) WITHOUT ROWID;
 """
+
+
+_INSERT_JSON = "INSERT INTO claims (path, package) SELECT value, ? FROM json_each(?)"
+
+
+def _json_array(paths: Iterable[str]) -> bytes:
+    """Sorted paths as a compact ASCII JSON array (what :data:`_INSERT_JSON` takes)."""
+    return json.dumps(sorted(paths), separators=(",", ":")).encode("ascii")
 
 
 class OwnerIndex:
@@ -64,6 +73,14 @@ class OwnerIndex:
         claims are found by a scan of the table (there is deliberately no index on
         ``package``: it would double the cost of recording a 50,000-file merge).
         """
+        self.set_package_json(package, _json_array(paths), previous)
+
+    def set_package_json(
+        self, package: str, paths_json: bytes, previous: Iterable[str] | None = None
+    ) -> None:
+        """:meth:`set_package` with the paths given as a JSON array of strings (the
+        ``files`` of a record, encoded by the scan): SQLite splits it itself, no Python
+        call per row."""
         with self._transaction():
             if previous is None:
                 self._db.execute("DELETE FROM claims WHERE package = ?", (package,))
@@ -72,10 +89,7 @@ class OwnerIndex:
                     "DELETE FROM claims WHERE path = ? AND package = ?",
                     ((p, package) for p in previous),
                 )
-            self._db.executemany(
-                "INSERT INTO claims (path, package) VALUES (?, ?)",
-                ((p, package) for p in sorted(paths)),
-            )
+            self._db.execute(_INSERT_JSON, (package, paths_json.decode("ascii")))
 
     def drop_package(self, package: str) -> None:
         self.set_package(package, ())
@@ -85,10 +99,7 @@ class OwnerIndex:
         with self._transaction():
             self._db.execute("DELETE FROM claims")
             for package, paths in claims.items():
-                self._db.executemany(
-                    "INSERT INTO claims (path, package) VALUES (?, ?)",
-                    ((p, package) for p in paths),
-                )
+                self._db.execute(_INSERT_JSON, (package, _json_array(paths).decode("ascii")))
 
     def packages(self) -> set[str]:
         return {r[0] for r in self._db.execute("SELECT DISTINCT package FROM claims")}

@@ -115,13 +115,19 @@ def move_all(tx: Transaction, intent: Intent) -> None:
 
 
 def commit(
-    tx: Transaction, intent: Intent, meta: PackageMeta, plan: MergePlan, started: float
+    tx: Transaction,
+    intent: Intent,
+    staged: StagedTree,
+    meta: PackageMeta,
+    plan: MergePlan,
+    started: float,
 ) -> Record:
     """Write the record (the commit point), then finish: claims, old files, old record."""
     record = make_record(meta, plan, intent.txid, time.monotonic() - started)
-    tx.records.write(record)
+    body = plan.body(staged)
+    tx.records.write(record, body)
     previous = old.files if (old := tx.old) is not None else ()
-    tx.index.set_package(meta.name, record.files, previous)
+    tx.index.set_package_json(meta.name, body.files, previous)
     remove_stale(tx.prefix, meta.name, intent.stale, tx.index)
     if intent.old_version is not None and intent.old_version != intent.version:
         fsops.unlink(tx.records.path(meta.name, intent.old_version))
@@ -142,4 +148,4 @@ def run_merge(
     intent = make_intent(staged, meta, plan, old)
     tx.journal.write(intent)
     move_all(tx, intent)
-    return commit(tx, intent, meta, plan, started)
+    return commit(tx, intent, staged, meta, plan, started)

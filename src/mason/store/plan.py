@@ -20,7 +20,7 @@ from pathlib import Path
 
 from mason.store.errors import Conflict
 from mason.store.journal import Step
-from mason.store.records import FileInfo
+from mason.store.records import EncodedFiles, FileInfo
 from mason.store.staged import StagedEntry, StagedTree, sha256_file
 
 OwnersOf = Callable[[str], list[str]]
@@ -37,6 +37,14 @@ class MergePlan:
     claims: dict[str, FileInfo] = field(default_factory=dict)
     conflicts: list[Conflict] = field(default_factory=list)
     coowned: int = 0
+    verbatim: bool = True  # every claim is a staged file at its staged path, as scanned
+
+    def body(self, staged: StagedTree) -> EncodedFiles:
+        """The record body of :attr:`claims`: the scan's encoding when the plan claims the
+        staged tree as it is (no per-file work under the lock), else encoded now."""
+        if self.verbatim and len(self.claims) == len(staged.files):
+            return staged.encoded
+        return EncodedFiles.of(self.claims)
 
 
 def _info(entry: StagedEntry) -> FileInfo:
@@ -88,6 +96,8 @@ class Planner:
 
     def walk(self, srel: str, prel: str) -> None:
         """Merge the staged directory ``srel`` into the existing prefix directory ``prel``."""
+        if srel != prel:  # a followed directory symlink: claims are not the staged paths
+            self.plan.verbatim = False
         for name in self.staged.children.get(srel, ()):
             entry = self.staged.entries[_join(srel, name)]
             dst = _join(prel, name)
@@ -124,13 +134,18 @@ class Planner:
     def take(self, entry: StagedEntry, dst: str) -> None:
         """A free path: one no-replace rename claims the entry and everything below it."""
         self.plan.steps.append(Step("move", entry.rel, dst))
-        base = len(entry.rel)
+        if entry.kind != "dir":
+            self.claim(dst, _info(entry))
+            return
+        start, end = self.staged.spans[entry.rel]
+        paths = self.staged.paths[start:end]
+        if dst != entry.rel:
+            base = len(entry.rel)
+            paths = tuple(dst + p[base:] for p in paths)
         claims = self.plan.claims
-        for f in self.staged.files_under(entry.rel):
-            path = dst + f.rel[base:]
-            if path in claims:
-                self.conflict(Conflict("duplicate", path))
-            claims[path] = _info(f)
+        for path in sorted(claims.keys() & paths):
+            self.conflict(Conflict("duplicate", path))
+        claims.update(zip(paths, self.staged.infos[start:end], strict=True))
 
     def claim(self, path: str, info: FileInfo) -> None:
         if path in self.plan.claims:
@@ -173,6 +188,7 @@ class Planner:
         if st.st_size == entry.size and sha256_file(path) == entry.sha256:
             return _info(entry)
         if self.equivalent_namespace(entry.rel, dst):
+            self.plan.verbatim = False  # the record describes the prefix's file
             return FileInfo("file", sha256_file(path), st.st_size)
         return None
 

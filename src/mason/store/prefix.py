@@ -122,7 +122,8 @@ class Prefix:
             staged_dir, own = target, True
         tree = scan_tree(staged_dir, self.root, package)
         fsops.syncfs(staged_dir)  # file data durable before it becomes visible in the prefix
-        return replace(tree, remove_root_after=own)
+        # The record body is encoded here too, outside the lock (a replace() drops caches).
+        return replace(tree, remove_root_after=own).precompute()
 
     def _check_apart(self, staged_dir: Path, package: str, own: bool) -> None:
         """Refuse a staged tree that is part of the live prefix, or holds it."""

@@ -77,6 +77,27 @@ class FileInfo:
 
 
 @dataclass(frozen=True)
+class EncodedFiles:
+    """A record's ``file_info`` body and ``files`` array as compact JSON (ASCII bytes).
+
+    Built once per staged tree while scanning (outside the lock) and reused by the record
+    write and the index insert under it.
+    """
+
+    file_info: bytes  # '"path":{...},...' (the object without its braces), sorted by path
+    files: bytes  # '["path",...]', sorted
+
+    @classmethod
+    def of(cls, files: Mapping[str, FileInfo]) -> EncodedFiles:
+        """Encode ``{path: info}`` (paths sorted, as in a record file)."""
+        esc = json.encoder.encode_basestring_ascii
+        paths = sorted(files)
+        keys = [esc(p) for p in paths]
+        info = ",".join([f"{k}:{files[p].encoded}" for k, p in zip(keys, paths, strict=True)])
+        return cls(info.encode("ascii"), f"[{','.join(keys)}]".encode("ascii"))
+
+
+@dataclass(frozen=True)
 class Record:
     """One installed package: its version, its files (with hashes) and how it got there."""
 
@@ -119,21 +140,25 @@ class Record:
             "txid": self.txid,
         }
 
-    def encode(self) -> bytes:
+    def encode(self, body: EncodedFiles | None = None) -> bytes:
         """The record file's bytes: :meth:`to_json` as compact JSON, built fast.
 
-        Records of 50,000 files are written under the prefix lock, so the per-file JSON
-        comes from :attr:`FileInfo.encoded` (computed while scanning) instead of encoding
-        one big structure here.
+        Records of 50,000 files are written under the prefix lock, so the file entries come
+        as ``body`` when the caller has them (the scan encodes them, outside the lock); it
+        must describe exactly :attr:`files`. Without it they are encoded here.
         """
-        esc = json.encoder.encode_basestring_ascii
-        paths = sorted(self.files)
-        keys = [esc(p) for p in paths]
-        files = self.files
-        info = ",".join([f"{k}:{files[p].encoded}" for k, p in zip(keys, paths, strict=True)])
+        files = body if body is not None else EncodedFiles.of(self.files)
         head = json.dumps(self._header(), sort_keys=True, separators=(",", ":"))
-        text = f'{{"file_info":{{{info}}},"files":[{",".join(keys)}],{head[1:]}'
-        return text.encode("ascii")
+        return b"".join(
+            (
+                b'{"file_info":{',
+                files.file_info,
+                b'},"files":',
+                files.files,
+                b",",
+                head[1:].encode("ascii"),
+            )
+        )
 
     @classmethod
     def from_json(cls, data: RecordJSON) -> Record:
@@ -162,11 +187,14 @@ class RecordStore:
     def path(self, name: str, version: str) -> Path:
         return self.directory / f"{name}-{version}"
 
-    def write(self, record: Record) -> Path:
-        """Write ``record`` atomically (temp file, fsync, rename, fsync directory)."""
+    def write(self, record: Record, body: EncodedFiles | None = None) -> Path:
+        """Write ``record`` atomically (temp file, fsync, rename, fsync directory).
+
+        ``body``: the record's files already encoded (see :meth:`Record.encode`).
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.path(record.name, record.version)
-        fsops.write_atomic(path, record.encode())
+        fsops.write_atomic(path, record.encode(body))
         return path
 
     def read(self, path: Path) -> Record:

@@ -12,11 +12,12 @@ import os
 import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
 from mason.store.errors import Problem, StagedTreeError
-from mason.store.records import FileInfo
+from mason.store.records import EncodedFiles, FileInfo
 
 EntryKind = Literal["file", "symlink", "dir"]
 
@@ -67,6 +68,29 @@ class StagedTree:
     @property
     def file_count(self) -> int:
         return sum(1 for e in self.entries.values() if e.kind != "dir")
+
+    @cached_property
+    def paths(self) -> tuple[str, ...]:
+        """``rel`` of each of :attr:`files` (same order: a directory's span slices it)."""
+        return tuple(f.rel for f in self.files)
+
+    @cached_property
+    def infos(self) -> tuple[FileInfo, ...]:
+        """The record entry of each of :attr:`files` (same order)."""
+        infos = tuple(f.info for f in self.files if f.info is not None)
+        assert len(infos) == len(self.files), "the scan describes every file and symlink"
+        return infos
+
+    @cached_property
+    def encoded(self) -> EncodedFiles:
+        """The record body of a merge that claims every file at its staged path (the
+        usual case), encoded by the scan so the locked part of the merge does not."""
+        return EncodedFiles.of(dict(zip(self.paths, self.infos, strict=True)))
+
+    def precompute(self) -> StagedTree:
+        """Compute the cached views now (the scan calls this, outside the lock)."""
+        _ = self.paths, self.infos, self.encoded
+        return self
 
 
 def current_umask() -> int:
