@@ -76,9 +76,9 @@ def test_kill_at_every_op_of_a_reinstall(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_kill_at_every_op_of_a_large_upgrade(tmp_path: Path) -> None:
-    assert step(tmp_path, 60, "2", 10) >= 200
+    assert step(tmp_path, 70, "2", 10) >= 200
 
 
 @pytest.mark.slow
 def test_kill_at_every_op_of_a_large_reinstall(tmp_path: Path) -> None:
-    assert step(tmp_path, 60, "1", 10) >= 200
+    assert step(tmp_path, 70, "1", 10) >= 200
