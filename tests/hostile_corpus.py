@@ -847,12 +847,7 @@ RECIPES: list[Case] = [
         ),
         FAILED,
         ("deletes_other", "share/base/data.txt"),
-        changes=_check_added("share/base", "share/base/data.txt"),
-        xfail=(
-            "install.py's stray-write check ignores every path some package owns "
-            "(legitimate() or index.owners_of(p)), so a recipe deleting or modifying "
-            "another package's file installs successfully"
-        ),
+        changes=_check_added("share/base/data.txt"),
     ),
     Case(
         "recipe_modifies_other_package_file",
