@@ -39,8 +39,12 @@ class OwnerIndex:
             path, isolation_level=None, timeout=60.0, check_same_thread=False
         )
         self._db.execute("PRAGMA journal_mode=WAL")
-        # The index can always be rebuilt from the records: NORMAL is durable enough.
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        # FULL (the WAL is fsync'd at each commit), not NORMAL: the index is rebuilt from the
+        # records only by `mason recover` or when missing, and a merge's journal entry (whose
+        # presence makes the next command recover) is removed right after the claims commit.
+        # Under NORMAL a power loss could keep that removal and lose the claims; nothing
+        # would notice. FULL costs no measurable time on a 50,000-file merge.
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
