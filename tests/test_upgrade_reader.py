@@ -170,3 +170,37 @@ def test_the_reader_sees_a_non_atomic_replacement(tmp_path: Path) -> None:
         os.link(libs[1 + i % 2], target)  # whole at once: only the gap is wrong
     result = reader.finish()
     assert result["missing"]
+
+
+DEP_BODY = (
+    'd="$SAGE_DESTDIR$SAGE_LOCAL"; mkdir -p "$d/lib" "$d/include"\n'
+    'n=$(cat "$SAGE_LOCAL/share/base/n") || sdh_die "base is not installed"\n'
+    'echo "int demo_version(void) { return $n; }" > demo.c\n'
+    'gcc -shared -fPIC -o "$d/lib/libdemo.so" demo.c || sdh_die "gcc failed"\n'
+    'echo "#define DEMO $n" > "$d/include/demo.h"\n'
+)
+
+
+def write_base(catalog: Path, round_: int) -> None:
+    """``base`` at a new version every round; it installs ``share/base/n`` = 1 or 2."""
+    out = "$SAGE_DESTDIR$SAGE_LOCAL/share/base"
+    body = f'mkdir -p "{out}"\necho {1 + round_ % 2} > "{out}/n"\n'
+    script_recipe(catalog, "base", version=f"{round_ + 1}", body=body)
+
+
+def test_rebuilds_for_a_new_dependency_never_hide_the_library(tmp_path: Path) -> None:
+    """``demo`` keeps its version; each new ``base`` rebuilds it (a reinstall)."""
+    catalog, prefix, work = tmp_path / "pkgs", tmp_path / "prefix", tmp_path / "work"
+    work.mkdir()
+    write_base(catalog, 0)
+    script_recipe(catalog, "demo", version="1.0", deps="base", body=DEP_BODY)
+    assert install(catalog, prefix, "demo").returncode == 0
+
+    def bump(i: int) -> None:
+        write_base(catalog, i + 1)
+        done = install(catalog, prefix, "demo")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "[demo-1.0] done" in done.stdout  # rebuilt and merged over itself
+        assert records(prefix)["demo"]["dependencies"] == {"base": str(i + 2)}
+
+    upgrade_under_reader(prefix, work, 8, bump)
