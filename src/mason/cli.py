@@ -34,7 +34,9 @@ HANDLERS: dict[str, str] = {
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--catalog", metavar="DIR", help="catalog directory (one sub-directory per recipe)")
+    p.add_argument(
+        "--catalog", metavar="DIR", help="catalog directory (one sub-directory per recipe)"
+    )
     p.add_argument("--prefix", metavar="DIR", help="install prefix (default ./local)")
 
 
@@ -48,9 +50,16 @@ def _selection(p: argparse.ArgumentParser) -> None:
 
 
 def _sources(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--upstream", metavar="DIR", help="source cache (default: upstream/ beside the catalog)")
-    p.add_argument("--mirror", action="append", dest="mirrors", metavar="URL|DIR",
-                   help="where to fetch sources from (repeatable, tried in order)")
+    p.add_argument(
+        "--upstream", metavar="DIR", help="source cache (default: upstream/ beside the catalog)"
+    )
+    p.add_argument(
+        "--mirror",
+        action="append",
+        dest="mirrors",
+        metavar="URL|DIR",
+        help="where to fetch sources from (repeatable, tried in order)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,12 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
     _sources(p)
     p.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="global job budget")
     p.add_argument("-k", "--keep-going", action="store_true", help="go on past failures")
-    p.add_argument("--force", action="store_true", help="rebuild the named packages even if up to date")
+    p.add_argument(
+        "--force", action="store_true", help="rebuild the named packages even if up to date"
+    )
     p.add_argument("--check", action="store_true", help="run spkg-check")
-    p.add_argument("--allow-overwrite", action="store_true", help="let packages overwrite each other's files")
+    p.add_argument(
+        "--allow-overwrite", action="store_true", help="let packages overwrite each other's files"
+    )
     p.add_argument("--python", metavar="EXE", help="interpreter for the venv")
     p.add_argument("--venv", metavar="DIR", help="separate venv (default: the prefix itself)")
-    p.add_argument("--find-links", action="append", metavar="DIR|URL", help="where pip packages come from")
+    p.add_argument(
+        "--find-links", action="append", metavar="DIR|URL", help="where pip packages come from"
+    )
     p.add_argument("--index-url", metavar="URL", help="package index for pip packages")
 
     p = add("uninstall", "remove installed packages")
@@ -124,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME")
     p.add_argument("version", metavar="VERSION")
     p.add_argument("staged", metavar="DIR")
-    p.add_argument("--allow-overwrite", action="store_true", help="replace files owned by other packages")
+    p.add_argument(
+        "--allow-overwrite", action="store_true", help="replace files owned by other packages"
+    )
     p.add_argument("--copy", action="store_true", help="copy instead of moving (keep DIR)")
     _json(p)
 
