@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("plan", "what install would do, in order, and why")
     _selection(p)
+    p.add_argument("--force", action="store_true", help="as install --force would")
+    p.add_argument("--check", action="store_true", help="as install --check would")
     _json(p)
 
     p = add("list", "list the catalog's packages, or the installed ones")

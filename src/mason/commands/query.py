@@ -134,7 +134,12 @@ def plan(args: argparse.Namespace) -> int:
     settings = _settings(args)
     catalog = _catalog(settings)
     result = make_plan(
-        catalog, args.packages, all=args.all, installed=installed_state(settings.prefix)
+        catalog,
+        args.packages,
+        all=args.all,
+        installed=installed_state(settings.prefix),
+        force=getattr(args, "force", False),
+        check=getattr(args, "check", False),
     )
     if args.json:
         _print_json(_plan_json(result))
