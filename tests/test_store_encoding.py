@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from mason.store import Prefix, Record
+from mason.store import CollisionError, Prefix, Record
 from mason.store.records import RecordStore
-from test_store_support import NAMESPACE_INIT, Link, Spec, install
+from test_store_support import NAMESPACE_INIT, Link, Spec, install, tree_digest
 
 SITE = "lib/python3.11/site-packages"
 # Sorted as strings, "a b" < "a/" < "a.x" but a depth-first walk gives a/..., "a b", "a.x".
@@ -100,3 +100,21 @@ def test_upgrade_moves_claims_to_the_new_record(tmp_path: Path) -> None:
         assert prefix.owner(["share/a/old"]) == {"share/a/old": []}
     finally:
         prefix.close()
+
+
+@pytest.mark.parametrize("name", ["foo", "foo.so"])
+def test_one_path_staged_twice_through_a_followed_symlink_is_a_conflict(
+    tmp_path: Path, name: str
+) -> None:
+    p = tmp_path / "p"
+    install(p, "a", "1", {"lib/liba.so": "a", "lib64": Link("lib")})
+    spec: Spec = {f"lib/{name}": "1", f"lib64/{name}": "2"}
+    if name == "foo":  # a new directory moved in whole, twice
+        spec = {"lib/foo/x": "1", "lib64/foo/x": "2", "lib/foo/y": "1"}
+    before = tree_digest(p)
+    with pytest.raises(CollisionError) as info:
+        install(p, "b", "1", spec)
+    assert [(c.kind, c.path) for c in info.value.conflicts] == [
+        ("duplicate", f"lib/{'foo/x' if name == 'foo' else name}")
+    ]
+    assert tree_digest(p) == before

@@ -143,8 +143,11 @@ class Planner:
             base = len(entry.rel)
             paths = tuple(dst + p[base:] for p in paths)
         claims = self.plan.claims
-        for path in sorted(claims.keys() & paths):
-            self.conflict(Conflict("duplicate", path))
+        if not self.plan.verbatim:
+            # Two staged paths can claim one prefix path only through a followed directory
+            # symlink, which cleared ``verbatim`` before the later of the two got here.
+            for path in sorted(claims.keys() & paths):
+                self.conflict(Conflict("duplicate", path))
         claims.update(zip(paths, self.staged.infos[start:end], strict=True))
 
     def claim(self, path: str, info: FileInfo) -> None:
