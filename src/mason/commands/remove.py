@@ -16,7 +16,6 @@ import shutil
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from mason.build import BuildSpec
@@ -28,14 +27,6 @@ SCRIPTS_DIR = Path("var/lib/mason/scripts")
 #: Build logs, relative to the prefix; removal scripts append to the package's log.
 LOG_DIR = Path("var/log/mason")
 REMOVAL_FRAGMENTS = ("spkg-prerm.in", "spkg-postrm.in")
-
-
-@dataclass(frozen=True)
-class Removal:
-    """One package to remove, with where its removal scripts run."""
-
-    record: Record
-    spec: BuildSpec | None  # None: the package kept no removal scripts
 
 
 def removal_order(
@@ -74,6 +65,8 @@ def removal_order(
 
 
 def _removal_spec(prefix: Prefix, record: Record, catalog: Path | None) -> BuildSpec | None:
+    """Where ``record``'s removal scripts run: a fresh directory holding copies of the
+    fragments the install kept (None when it kept none)."""
     kept = prefix.root / SCRIPTS_DIR / record.name
     fragments = [kept / f for f in REMOVAL_FRAGMENTS if (kept / f).is_file()]
     if not fragments:
@@ -96,10 +89,10 @@ def _removal_spec(prefix: Prefix, record: Record, catalog: Path | None) -> Build
 
 
 @contextmanager
-def _removal(prefix: Prefix, record: Record, catalog: Path | None) -> Iterator[Removal]:
+def _removal(prefix: Prefix, record: Record, catalog: Path | None) -> Iterator[BuildSpec | None]:
     spec = _removal_spec(prefix, record, catalog)
     try:
-        yield Removal(record, spec)
+        yield spec
     finally:
         if spec is not None:
             shutil.rmtree(spec.build_dir.parent, ignore_errors=True)
@@ -118,13 +111,13 @@ def remove_package(
     record = prefix.record(name)
     if record is None:
         raise NotInstalled(name, str(prefix.root))
-    with _removal(prefix, record, catalog) as removal:
-        if removal.spec is not None:
-            run_script(removal.spec, "spkg-prerm")
+    with _removal(prefix, record, catalog) as spec:
+        if spec is not None:
+            run_script(spec, "spkg-prerm")
         report = prefix.uninstall(name, force=force)
         shutil.rmtree(prefix.root / SCRIPTS_DIR / name, ignore_errors=True)
-        if removal.spec is not None:
-            run_script(removal.spec, "spkg-postrm")
+        if spec is not None:
+            run_script(spec, "spkg-postrm")
     return report
 
 
