@@ -74,8 +74,14 @@ def install(args: argparse.Namespace) -> int:
         find_links=settings.find_links,
         index_url=settings.index_url,
     )
+    from mason.report import Recorder
+
     with display(sys.stdout) as sink:
-        outcome = Installer(catalog, prefix, options, sink).run(plan)
+        recorder = Recorder(sink)
+        try:
+            outcome = Installer(catalog, prefix, options, recorder).run(plan)
+        finally:
+            recorder.save(prefix.root)
     for error in outcome.failed.values():
         print(f"\nmason: error: {error}", file=sys.stderr)
         if isinstance(error, InstallFailed):
@@ -134,8 +140,14 @@ def log(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    """``mason report``: not built yet."""
-    raise UsageError("mason report is not implemented yet", hint="see `mason log PKG`")
+    """``mason report``: write an HTML timeline of the last run."""
+    from mason.report import load_run, render_html
+
+    settings = _settings(args)
+    out = Path(args.output)
+    out.write_text(render_html(load_run(settings.prefix)), encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
 
 
 __all__ = ["Catalog", "download", "install", "log", "report"]
