@@ -56,12 +56,23 @@ def two_owners(dirs: int, files: int) -> Operation:
     return setup
 
 
+SCRIPTS = "var/lib/mason/scripts"
+
+
 def last_owner(dirs: int, files: int) -> Operation:
     def setup(root: Path) -> None:
         merge(root, "other", "1", {"bin/other": "o"})
         merge(root, "pkga", "1", package("pkga", dirs, files))
+        for name in ("other", "pkga"):  # what mason install keeps for uninstall
+            (root / SCRIPTS / name).mkdir(parents=True)
+            (root / SCRIPTS / name / "spkg-postrm.in").write_text("true\n")
 
     return setup
+
+
+def scripts_go_with_the_record(root: Path, outcome: str) -> None:
+    assert (root / SCRIPTS / "pkga/spkg-postrm.in").exists() == (outcome == "old")
+    assert (root / SCRIPTS / "other/spkg-postrm.in").exists()
 
 
 def test_kill_uninstall_of_one_of_two_owners(tmp_path: Path) -> None:
@@ -73,8 +84,11 @@ def test_kill_uninstall_of_one_of_two_owners(tmp_path: Path) -> None:
 
 
 def test_kill_uninstall_of_the_last_owner(tmp_path: Path) -> None:
-    """The namespace directory, its byte-code and every emptied directory go, crash or not."""
-    seen = kill_at_every_op(tmp_path, last_owner(2, 2), uninstall("pkga"))
+    """The namespace directory, its byte-code, every emptied directory and the kept removal
+    scripts go, crash or not."""
+    seen = kill_at_every_op(
+        tmp_path, last_owner(2, 2), uninstall("pkga"), also=scripts_go_with_the_record
+    )
     print(seen)
     assert seen.outcomes == {"old", "new"} and seen.kills >= 10, seen
 

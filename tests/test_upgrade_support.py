@@ -121,10 +121,12 @@ def kill_at_every_op(
     *,
     cli: list[str] | None = None,
     cli_every: int = 4,
+    also: Callable[[Path, str], None] | None = None,
 ) -> Kills:
     """Kill ``operation`` after its Nth filesystem operation for N = 1, 2, ... until it
     completes; recover and check the invariants after each kill. With ``cli``, every
-    ``cli_every``-th run is the real command line ``mason *cli`` instead."""
+    ``cli_every``-th run is the real command line ``mason *cli`` instead. ``also(root,
+    outcome)`` checks more after each recovery (outcome ``old`` or ``new``)."""
     template, done_ref = tmp_path / "template", tmp_path / "reference"
     setup(template)
     setup(done_ref)
@@ -143,9 +145,14 @@ def kill_at_every_op(
         if os.WIFEXITED(status):
             assert os.WEXITSTATUS(status) == 0
             assert check_invariants(root, expected) == "new"
+            if also is not None:
+                also(root, "new")
             break
         assert os.WTERMSIG(status) == signal.SIGKILL
         kills += 1
         recover(root, n)
-        outcomes.add(check_invariants(root, expected))
+        outcome = check_invariants(root, expected)
+        if also is not None:
+            also(root, outcome)
+        outcomes.add(outcome)
     return Kills(kills, frozenset(outcomes))

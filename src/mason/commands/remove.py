@@ -21,9 +21,11 @@ from pathlib import Path
 from mason.build import BuildSpec
 from mason.config import load_settings
 from mason.store import NotInstalled, PackageInUse, Prefix, Record, UninstallReport
+from mason.store.recover import SCRIPTS_DIR as KEPT_SCRIPTS
 
-#: Removal scripts kept by the install, relative to the prefix (see mason.install).
-SCRIPTS_DIR = Path("var/lib/mason/scripts")
+#: Removal scripts kept by the install, relative to the prefix (see mason.install); the
+#: store removes them with the record.
+SCRIPTS_DIR = Path(KEPT_SCRIPTS)
 #: Build logs, relative to the prefix; removal scripts append to the package's log.
 LOG_DIR = Path("var/log/mason")
 REMOVAL_FRAGMENTS = ("spkg-prerm.in", "spkg-postrm.in")
@@ -114,8 +116,7 @@ def remove_package(
     with _removal(prefix, record, catalog) as spec:
         if spec is not None:
             run_script(spec, "spkg-prerm")
-        report = prefix.uninstall(name, force=force)
-        shutil.rmtree(prefix.root / SCRIPTS_DIR / name, ignore_errors=True)
+        report = prefix.uninstall(name, force=force)  # the kept scripts go with the record
         if spec is not None:
             run_script(spec, "spkg-postrm")
     return report

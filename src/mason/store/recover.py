@@ -114,13 +114,21 @@ def roll_forward(
             fsops.fsync_dir(old.parent)
 
 
+#: The removal scripts (``spkg-prerm.in``, ``spkg-postrm.in``) the install keeps for each
+#: package, relative to the prefix; they go with the record.
+SCRIPTS_DIR = "var/lib/mason/scripts"
+
+
 def finish_uninstall(prefix: Path, intent: Intent, index: OwnerIndex, records: RecordStore) -> bool:
-    """An uninstall commits when its record is gone: then remove its files; else nothing
-    was removed yet. Returns whether it was committed."""
+    """An uninstall commits when its record is gone: then remove its files and its kept
+    removal scripts; else nothing was removed yet. Returns whether it was committed."""
     if records.path(intent.package, intent.version).exists():
         return False
     index.set_package(intent.package, ())
     remove_stale(prefix, intent.package, intent.stale, index)
+    scripts = prefix / SCRIPTS_DIR / intent.package
+    if _lexists(scripts):
+        fsops.rmtree(scripts)
     return True
 
 
