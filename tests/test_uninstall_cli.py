@@ -175,3 +175,20 @@ def test_co_owned_namespace_stays_until_its_last_owner_goes(tmp_path: Path) -> N
     assert not {"bp_one", "bp_two"} & pip_names(prefix)
     assert not list((prefix / SITE).glob("bp_*"))
     assert_verify_clean(prefix)
+
+
+def test_an_upgrade_drops_the_old_versions_removal_scripts(tmp_path: Path) -> None:
+    catalog, prefix = tmp_path / "pkgs", tmp_path / "prefix"
+    script_recipe(catalog, "tool", extra={"spkg-prerm.in": PRERM, "spkg-postrm.in": POSTRM})
+    assert install(catalog, prefix, "tool").returncode == 0
+    kept = prefix / "var/lib/mason/scripts/tool"
+    assert kept.is_dir()
+    (catalog / "tool/spkg-prerm.in").unlink()
+    (catalog / "tool/spkg-postrm.in").unlink()
+    (catalog / "tool/package-version.txt").write_text("2.0\n")
+    assert install(catalog, prefix, "tool").returncode == 0
+    assert not kept.exists()
+    code, _, err = uninstall(prefix, "tool")
+    assert code == 0, err
+    assert not (tmp_path / "removal.txt").exists()  # the 1.0 scripts did not run
+    assert_verify_clean(prefix)

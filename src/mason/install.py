@@ -458,11 +458,12 @@ class Installer:
 
         kept = self.prefix.root / SCRIPTS_DIR / recipe.name
         removal = [spec.build_dir / f"spkg-{w}.in" for w in ("prerm", "postrm")]
-        if any(p.is_file() for p in removal):
-            kept.mkdir(parents=True, exist_ok=True)
-            for p in removal:
-                if p.is_file():
-                    shutil.copyfile(p, kept / p.name)
+        # The removal scripts of the version now installed, and none of an older one.
+        shutil.rmtree(kept, ignore_errors=True)
+        for p in removal:
+            if p.is_file():
+                kept.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(p, kept / p.name)
         if spec.build_dir.is_dir():
             run_script(spec, "spkg-postinst", pass_fds=self._fds())
 
