@@ -201,8 +201,9 @@ def test_corpus_is_large_and_unique() -> None:
 def test_verify_reports_another_package_file_a_recipe_touched(
     workspace: Workspace, script: str, report: str
 ) -> None:
-    """What catches a recipe deleting or rewriting another package's file today:
-    ``mason verify`` (the install's stray-write check does not, see the xfail cases)."""
+    """A recipe deleting or rewriting another package's file: ``mason verify`` reports it
+    whatever the install said (the install's stray-write check also fails that build:
+    see the corpus case ``recipe_deletes_other_package_file``)."""
     ws = workspace
     write_recipe(
         ws.catalog,
