@@ -40,6 +40,7 @@ def install(args: argparse.Namespace) -> int:
     from mason.commands.display import display
     from mason.install import Installer, InstallFailed, InstallOptions
     from mason.plan import make_plan
+    from mason.report import Recorder
     from mason.store import Prefix
 
     if args.jobs < 1:
@@ -74,8 +75,6 @@ def install(args: argparse.Namespace) -> int:
         find_links=settings.find_links,
         index_url=settings.index_url,
     )
-    from mason.report import Recorder
-
     with display(sys.stdout) as sink:
         recorder = Recorder(sink)
         try:
