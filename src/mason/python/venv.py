@@ -151,17 +151,17 @@ def _bin_python(root: Path) -> Path:
 
 
 def _create(root: Path, python: str | None) -> None:
-    exe = _resolve_python(root, python) if python is not None else None
-    if exe is None or _is_running_python(exe):
+    exe = resolve_python(root, python) if python is not None else None
+    if exe is None or is_running_python(exe):
         try:
             stdlib_venv.EnvBuilder(with_pip=False, symlinks=True).create(root)
         except (OSError, ValueError) as e:  # ValueError: the path exists and is no directory
             raise VenvError(root, f"cannot create it: {e}") from e
         return
-    _run(root, [exe, "-m", "venv", "--without-pip", str(root)], "cannot create it")
+    run_checked(root, [exe, "-m", "venv", "--without-pip", str(root)], "cannot create it")
 
 
-def _resolve_python(root: Path, python: str) -> str:
+def resolve_python(root: Path, python: str) -> str:
     exe = shutil.which(python)
     if exe is None:
         raise VenvError(
@@ -172,12 +172,12 @@ def _resolve_python(root: Path, python: str) -> str:
     return exe
 
 
-def _is_running_python(exe: str) -> bool:
+def is_running_python(exe: str) -> bool:
     running = getattr(sys, "_base_executable", sys.executable)
     return os.path.realpath(exe) == os.path.realpath(running)
 
 
-def _run(root: Path, command: list[str], what: str) -> str:
+def run_checked(root: Path, command: list[str], what: str) -> str:
     try:
         done = subprocess.run(command, capture_output=True, text=True, check=False)
     except OSError as e:
@@ -190,7 +190,9 @@ def _run(root: Path, command: list[str], what: str) -> str:
 
 def _query_schemes(root: Path) -> VenvCache:
     query = f"PACKAGING_DIR = {_packaging_dir()!r}\n{_QUERY}"
-    out = _run(root, [str(_bin_python(root)), "-I", "-c", query], "cannot ask its interpreter")
+    out = run_checked(
+        root, [str(_bin_python(root)), "-I", "-c", query], "cannot ask its interpreter"
+    )
     raw = json.loads(out)
     schemes: dict[str, str] = {}
     for name in SCHEME_NAMES:
@@ -267,12 +269,12 @@ def _write_cache(root: Path, cache: VenvCache) -> None:
 
 
 def _check_version(found: Venv, python: str) -> None:
-    exe = _resolve_python(found.root, python)
-    if _is_running_python(exe):
+    exe = resolve_python(found.root, python)
+    if is_running_python(exe):
         major, minor = sys.version_info[:2]
     else:
         code = "import sys; print(*sys.version_info[:2])"
-        out = _run(found.root, [exe, "-I", "-c", code], f"cannot ask {python} its version")
+        out = run_checked(found.root, [exe, "-I", "-c", code], f"cannot ask {python} its version")
         major, minor = (int(x) for x in out.split())
     if (major, minor) != found.version:
         have = "{}.{}".format(*found.version)

@@ -14,7 +14,7 @@ import venv as stdlib_venv
 from pathlib import Path
 
 from mason.python.errors import VenvError
-from mason.python.venv import _is_running_python, _resolve_python, _run
+from mason.python.venv import is_running_python, resolve_python, run_checked
 
 #: The name the venv's files are recorded under.
 VENV_PACKAGE = "python_venv"
@@ -32,8 +32,8 @@ def venv_version(python: str | None) -> str:
     """The version of the interpreter the venv is made with (the package's version)."""
     if python is None:
         return platform.python_version()
-    exe = _resolve_python(Path("."), python)
-    out = _run(
+    exe = resolve_python(Path("."), python)
+    out = run_checked(
         Path("."),
         [exe, "-c", "import platform; print(platform.python_version())"],
         "cannot ask its version",
@@ -43,14 +43,14 @@ def venv_version(python: str | None) -> str:
 
 def stage_venv(staged: Path, final: Path, python: str | None = None) -> None:
     """Create, at ``staged``, a venv meant to live at ``final`` (no pip, copied interpreter)."""
-    exe = _resolve_python(staged, python) if python is not None else None
-    if exe is None or _is_running_python(exe):
+    exe = resolve_python(staged, python) if python is not None else None
+    if exe is None or is_running_python(exe):
         try:
             stdlib_venv.EnvBuilder(with_pip=False, symlinks=False).create(staged)
         except (OSError, ValueError) as e:
             raise VenvError(staged, f"cannot create it: {e}") from e
     else:
-        _run(
+        run_checked(
             staged,
             [exe, "-m", "venv", "--without-pip", "--copies", str(staged)],
             "cannot create it",
