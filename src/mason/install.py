@@ -17,10 +17,11 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mason.build import BuildSpec
 from mason.build.staged import PrefixSnapshot, prefix_changes, snapshot_prefix
@@ -29,18 +30,15 @@ from mason.errors import MasonError
 from mason.events import Event, EventSink, Phase, ignore
 from mason.fetch import FetchEvent, SourceSpec
 from mason.jobserver import Jobserver
+from mason.layout import LOG_DIR, SCRIPTS_DIR, WHEELS_DIR
 from mason.plan import Plan
 from mason.prefixwatch import PrefixWatch
 from mason.scheduler import Job, Outcome, SchedulerEvent
 from mason.store import PackageMeta, Prefix, Record
 from mason.trash import Trash
 
-#: Build logs, relative to the prefix.
-LOG_DIR = Path("var/log/mason")
-#: The wheel store, relative to the prefix.
-WHEELS_DIR = Path("var/lib/mason/wheels")
-#: Removal scripts kept for uninstall, relative to the prefix.
-SCRIPTS_DIR = Path("var/lib/mason/scripts")
+if TYPE_CHECKING:
+    from mason.python import Venv
 
 
 @dataclass(frozen=True)
@@ -117,7 +115,7 @@ class Installer:
         self.emit = on_event
         self.upstream = options.upstream or default_upstream(catalog)
         self._venv_lock = threading.Lock()
-        self._venv: object | None = None
+        self._venv: Venv | None = None
         self._jobserver: Jobserver | None = None
         self._watch: PrefixWatch | None = None
         self._trash = Trash(prefix.root)
@@ -348,7 +346,7 @@ class Installer:
 
     # -- Python ---------------------------------------------------------------------------
 
-    def venv(self) -> object:
+    def venv(self) -> Venv:
         """The prefix's venv, created (as the package ``python_venv``) on first use."""
         import weakref
 
@@ -396,7 +394,7 @@ class Installer:
             download_wheels(
                 reqs,
                 dest,
-                python=getattr(venv, "python", None),
+                python=venv.python,
                 index_url=self.options.index_url,
                 find_links=self.options.find_links,
             )
@@ -419,10 +417,9 @@ class Installer:
         return wheels
 
     def _stage_wheels(self, recipe: Recipe, wheels: list[Path], staged: Path) -> None:
-        from mason.python import Venv, stage_wheel
+        from mason.python import stage_wheel
 
         venv = self.venv()
-        assert isinstance(venv, Venv)
         for wheel in wheels:
             root = self.prefix.root
             stage_wheel(wheel, venv, staged, tree_root=root, compile_pool=self._compile_pool)
@@ -517,8 +514,3 @@ def _short(error: BaseException | None) -> str:
     if isinstance(error, InstallFailed):
         return _without_label(error.package, str(error.cause).splitlines()[0])
     return str(error).splitlines()[0] if error else ""
-
-
-def installed_versions(records: Mapping[str, Record]) -> dict[str, str]:
-    """Package name -> installed version."""
-    return {name: r.version for name, r in records.items()}

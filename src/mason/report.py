@@ -20,9 +20,10 @@ from typing import Any, TypedDict
 
 from mason.errors import BadInput
 from mason.events import Event, EventSink
+from mason.layout import LOG_DIR
 
 #: The run log, relative to the prefix.
-RUN_LOG = Path("var/log/mason/last-run.json")
+RUN_LOG = Path(LOG_DIR, "last-run.json")
 
 _COLORS = {
     "started": "#bbb",

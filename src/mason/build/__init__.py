@@ -27,7 +27,7 @@ Decisions (where SageMath and mason differ, or the spec is silent):
 
 from __future__ import annotations
 
-from mason.build.env import BLOCKED_PROXY, WHEELS_DIR, BuildSpec, build_environment, sage_root
+from mason.build.env import BLOCKED_PROXY, BuildSpec, build_environment, sage_root
 from mason.build.errors import (
     BadFragment,
     BuildError,
@@ -57,6 +57,7 @@ from mason.build.staged import (
     snapshot_prefix,
     staged_tree,
 )
+from mason.layout import WHEELS_DIR
 
 __all__ = [
     "ALL_SCRIPTS",

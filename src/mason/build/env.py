@@ -9,8 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: Where stored wheels live, relative to the prefix.
-WHEELS_DIR = Path("var/lib/mason/wheels")
+from mason.layout import WHEELS_DIR
 
 #: An address nothing listens on: downloads from inside a build fail fast.
 BLOCKED_PROXY = "http://127.0.0.1:9"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mason.build.errors import StagedOutsidePrefix, WroteIntoPrefix
+from mason.layout import BOOKKEEPING
 
 
 def staged_tree(package: str, destdir: Path, prefix: Path) -> Path:
@@ -37,7 +38,7 @@ def staged_tree(package: str, destdir: Path, prefix: Path) -> Path:
 
 #: mason's own directories of the prefix, which the stray-write check leaves out (logs,
 #: records, locks, build directories); the rest of ``var/`` is checked like any path.
-MASON_VAR = frozenset({"var/lib/mason", "var/lock", "var/log/mason", "var/tmp/mason"})
+MASON_VAR = frozenset(BOOKKEEPING)
 
 #: One entry's identity: (mtime_ns, size, inode, st_mode).
 Stamp = tuple[int, int, int, int]

@@ -10,6 +10,7 @@ from mason.catalog import Catalog
 from mason.commands.query import _catalog, installed_state
 from mason.config import Settings, load_settings
 from mason.errors import BadInput, UsageError
+from mason.layout import LOG_DIR
 
 LOG_TAIL = 40
 
@@ -130,7 +131,7 @@ def download(args: argparse.Namespace) -> int:
 def log(args: argparse.Namespace) -> int:
     """``mason log PKG``: print the package's build log."""
     settings = _settings(args)
-    logs = settings.prefix / "var" / "log" / "mason"
+    logs = settings.prefix / LOG_DIR
     found = sorted(logs.glob(f"{args.package}-*.log"), key=lambda p: p.stat().st_mtime)
     if not found:
         raise BadInput(f"no build log for {args.package} in {logs}")

@@ -14,9 +14,9 @@ from typing import Any
 from mason.catalog import Catalog, Recipe
 from mason.config import Settings, load_settings
 from mason.errors import MasonError, UsageError
+from mason.layout import RECORDS_DIR
 from mason.plan import Installed, Plan, dependency_graph, make_plan, select
 
-RECORDS = Path("var/lib/mason/installed")
 _DIGESTS = ("sha256", "sha1", "md5", "cksum")
 
 
@@ -84,7 +84,7 @@ def installed_state(prefix: Path) -> dict[str, Installed]:
     Hidden files (temporaries of atomic writes) are skipped; when one package has two
     records (an interrupted upgrade), the newest install wins.
     """
-    directory = prefix / RECORDS
+    directory = prefix / RECORDS_DIR
     if not directory.is_dir():
         return {}
     state: dict[str, Installed] = {}

@@ -20,14 +20,12 @@ from pathlib import Path
 
 from mason.build import BuildSpec
 from mason.config import load_settings
+from mason.layout import LOG_DIR, SCRIPTS_DIR
 from mason.store import NotInstalled, PackageInUse, Prefix, Record, UninstallReport
-from mason.store.recover import SCRIPTS_DIR as KEPT_SCRIPTS
 
 #: Removal scripts kept by the install, relative to the prefix (see mason.install); the
 #: store removes them with the record.
-SCRIPTS_DIR = Path(KEPT_SCRIPTS)
 #: Build logs, relative to the prefix; removal scripts append to the package's log.
-LOG_DIR = Path("var/log/mason")
 REMOVAL_FRAGMENTS = ("spkg-prerm.in", "spkg-postrm.in")
 
 

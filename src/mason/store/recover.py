@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from mason.layout import SCRIPTS_DIR
 from mason.store import fsops
 from mason.store.index import OwnerIndex
 from mason.store.journal import Intent, Journal, Step
@@ -116,7 +117,6 @@ def roll_forward(
 
 #: The removal scripts (``spkg-prerm.in``, ``spkg-postrm.in``) the install keeps for each
 #: package, relative to the prefix; they go with the record.
-SCRIPTS_DIR = "var/lib/mason/scripts"
 
 
 def finish_uninstall(prefix: Path, intent: Intent, index: OwnerIndex, records: RecordStore) -> bool:

@@ -16,13 +16,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from mason.layout import RESERVED
 from mason.store.errors import Problem, StagedTreeError
 from mason.store.records import EncodedFiles, FileInfo
 
 EntryKind = Literal["file", "symlink", "dir"]
 
 # Paths a package may never install: mason's own bookkeeping in the prefix.
-RESERVED = ("var/lib/mason", "var/lock", "var/tmp/mason")
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from mason.layout import BOOKKEEPING
 from mason.store.records import FileInfo, Record
-from mason.store.staged import RESERVED, sha256_file
+from mason.store.staged import sha256_file
 
 # mason's own directories in the prefix, never claimed by packages.
-BOOKKEEPING = (*RESERVED, "var/log/mason")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,26 @@
+"""Where mason keeps its own things inside a prefix (paths relative to the prefix).
+
+One place for the layout that several modules share; see docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+#: mason's state: records, ownership index, journal, wheel store, kept removal scripts.
+STATE_DIR = "var/lib/mason"
+#: Install records, one file ``<name>-<version>`` per installed package.
+RECORDS_DIR = f"{STATE_DIR}/installed"
+#: The wheel store (SPEC 6).
+WHEELS_DIR = f"{STATE_DIR}/wheels"
+#: ``spkg-prerm.in``/``spkg-postrm.in`` of installed packages, one directory per package.
+SCRIPTS_DIR = f"{STATE_DIR}/scripts"
+#: Lock files.
+LOCK_DIR = "var/lock"
+#: Build logs ``<name>-<version>.log`` and the last run's events.
+LOG_DIR = "var/log/mason"
+#: Build and staging directories (on the prefix's filesystem).
+TMP_DIR = "var/tmp/mason"
+
+#: Directories no package may install into.
+RESERVED = (STATE_DIR, LOCK_DIR, TMP_DIR)
+#: Everything mason writes itself: not claimed by packages, not checked as package files.
+BOOKKEEPING = (*RESERVED, LOG_DIR)
