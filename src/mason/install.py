@@ -36,6 +36,7 @@ from mason.prefixwatch import PrefixWatch
 from mason.scheduler import Job, Outcome, SchedulerEvent
 from mason.store import PackageMeta, Prefix, Record
 from mason.trash import Trash
+from mason.trees import OutsideTree, Trees, locate_venv, remember_venv, tree_of
 
 if TYPE_CHECKING:
     from mason.python import Venv
@@ -54,6 +55,7 @@ class InstallOptions:
     python: str | None = None
     find_links: tuple[str, ...] = ()
     index_url: str | None = None
+    venv: Path | None = None  # the venv's directory (None: the remembered one, or the prefix)
 
 
 class InstallFailed(MasonError):
@@ -112,6 +114,8 @@ class Installer:
         self.catalog = catalog
         self.prefix = prefix
         self.options = options
+        # the venv's place; a second store when it lies outside the prefix (mason.trees)
+        self.trees = Trees(prefix, locate_venv(prefix.root, options.venv))
         self.emit = on_event
         self.upstream = options.upstream or default_upstream(catalog)
         self._venv_lock = threading.Lock()
@@ -131,7 +135,7 @@ class Installer:
         """Build and merge every step of ``plan``, dependencies first, within the budget."""
         from mason import scheduler
 
-        records = self._previous = self.prefix.records()
+        records = self._previous = self.trees.records()
         jobs = {
             step.name: Job(
                 step.name,
@@ -189,16 +193,19 @@ class Installer:
             staged, wheels = self._produce(recipe, spec)
             built = time.monotonic()
             self._event("merging", recipe)
-            tree = self.prefix.scan(staged, recipe.name)
-            # before the merge, so a build checked while it runs never looks them up
-            self._note_merged([*self._previous_files(recipe.name), *tree.entries])
-            record = self.prefix.merge(
+            store = self.trees.store(tree_of(recipe))
+            tree = store.scan(staged, recipe.name)
+            if store is self.prefix:
+                # before the merge, so a build checked while it runs never looks them up
+                self._note_merged([*self._previous_files(recipe.name), *tree.entries])
+            record = store.merge(
                 tree,
                 self._meta(recipe, built - started),
                 allow_overwrite=self.options.allow_overwrite,
             )
+            self._leave_other_store(recipe, store)
             self._keep_wheels(wheels)  # only once their files are in the prefix
-            self._after_merge(recipe, spec)
+            self._after_merge(recipe, spec, store)
         except Exception as e:
             raise InstallFailed(f"{recipe.name}-{recipe.version}", e, log, work) from e
         self._trash.put(work)
@@ -218,6 +225,8 @@ class Installer:
             build_dir=work / "build",
             destdir=work / "dest",
             log_path=log,
+            inst_local=self.trees.place.root if tree_of(recipe) == "venv" else None,
+            venv=self.trees.place.root,
             extra_env=extra,
         )
 
@@ -227,7 +236,7 @@ class Installer:
     def _produce(self, recipe: Recipe, spec: BuildSpec) -> tuple[Path, list[Path]]:
         """Make the staged tree of ``recipe`` (paths relative to the prefix); return it and
         the wheels staged into it (for the wheel store, after the merge)."""
-        staged = spec.staged_prefix
+        staged = _staged_root(spec, self._tree_root(recipe))
         if recipe.kind in ("pip", "wheel"):
             staged.mkdir(parents=True)
             wheels = self._wheels_of(recipe, spec)
@@ -239,7 +248,7 @@ class Installer:
         return self._build(recipe, spec)
 
     def _build(self, recipe: Recipe, spec: BuildSpec) -> tuple[Path, list[Path]]:
-        from mason.build import apply_patches, prepare_build_dir, run_build, staged_tree
+        from mason.build import apply_patches, prepare_build_dir, run_build
 
         spec.build_dir.mkdir()
         prepare_build_dir(spec)
@@ -257,10 +266,11 @@ class Installer:
         finally:
             changes = self._changes_since(before)
         self._check_stray_writes(recipe, changes)
-        staged = staged_tree(spec.package, spec.destdir, self.prefix.root)
+        stored = self._take_stored_wheels(spec)
+        staged = self._staged_tree(recipe, spec)
         staged.mkdir(parents=True, exist_ok=True)
-        stored = self._take_stored_wheels(staged, spec)
         if stored:
+            self._check_wheels_tree(recipe, stored)
             self._stage_wheels(recipe, stored, staged)
         if not any(staged.iterdir()) or _only_lib64(staged):
             self._event("warning", recipe, "the recipe installed nothing")
@@ -347,11 +357,11 @@ class Installer:
     # -- Python ---------------------------------------------------------------------------
 
     def venv(self) -> Venv:
-        """The prefix's venv, created (as the package ``python_venv``) on first use."""
+        """The prefix's venv, created (as the package ``python_venv``) on first use, in
+        the directory :attr:`trees` places it (the prefix itself by default)."""
         import weakref
 
         from mason.python import CompilePool, ensure_venv
-        from mason.python.venvpkg import VENV_PACKAGE, stage_venv, venv_version
 
         with self._venv_lock:
             if self._venv is not None:
@@ -359,18 +369,29 @@ class Installer:
             # byte-code of every wheel staged in this run, in at most `jobs` processes
             self._compile_pool = CompilePool(self.options.jobs)
             weakref.finalize(self, self._compile_pool.close)
-            root = self.prefix.root
-            if not (root / "pyvenv.cfg").is_file():
-                work = self.prefix.staging_dir(VENV_PACKAGE)
-                staged = work / "venv"
-                stage_venv(staged, root, self.options.python)
-                tree = self.prefix.scan(staged, VENV_PACKAGE)
-                meta = PackageMeta(VENV_PACKAGE, venv_version(self.options.python), kind="venv")
-                self._note_merged(tree.entries)
-                self.prefix.merge(tree, meta)
-                self._trash.put(work)
-            self._venv = ensure_venv(root, self.options.python)
+            place = self.trees.place
+            remember_venv(place)  # refuses a place other than the remembered one
+            store = self.trees.store("venv")
+            if not (place.root / "pyvenv.cfg").is_file():
+                self._make_venv(store)
+            # mason's cache of the venv stays in the bookkeeping of its store
+            self._venv = ensure_venv(place.root, self.options.python, state=store.root)
             return self._venv
+
+    def _make_venv(self, store: Prefix) -> None:
+        """Create the venv and merge it into ``store`` as the package ``python_venv``."""
+        from mason.python.venvpkg import VENV_PACKAGE, stage_venv, venv_version
+
+        root = self.trees.place.root
+        work = self.prefix.staging_dir(VENV_PACKAGE)
+        staged = work / "venv"
+        stage_venv(staged / root.relative_to(store.root), root, self.options.python)
+        tree = store.scan(staged, VENV_PACKAGE)
+        meta = PackageMeta(VENV_PACKAGE, venv_version(self.options.python), kind="venv")
+        if store is self.prefix:
+            self._note_merged(tree.entries)
+        store.merge(tree, meta)
+        self._trash.put(work)
 
     def _wheels_of(self, recipe: Recipe, spec: BuildSpec) -> list[Path]:
         self.venv()
@@ -400,9 +421,9 @@ class Installer:
             )
         )
 
-    def _take_stored_wheels(self, staged: Path, spec: BuildSpec) -> list[Path]:
-        """Move the wheels a recipe stored (``sdh_store_wheel``) out of the staged tree."""
-        store = staged / WHEELS_DIR
+    def _take_stored_wheels(self, spec: BuildSpec) -> list[Path]:
+        """Move the wheels a recipe stored (``sdh_store_wheel``) out of ``DESTDIR``."""
+        store = spec.staged_prefix / WHEELS_DIR
         if not store.is_dir():
             return []
         out = spec.build_dir.parent / "stored-wheels"
@@ -411,17 +432,47 @@ class Installer:
         for wheel in sorted(store.iterdir()):
             wheels.append(out / wheel.name)
             os.rename(wheel, out / wheel.name)
-        for d in (store, store.parent, store.parent.parent, store.parent.parent.parent):
-            if d != staged and d.is_dir() and not any(d.iterdir()):
-                d.rmdir()
+        _prune_empty(store, spec.destdir)
         return wheels
+
+    def _staged_tree(self, recipe: Recipe, spec: BuildSpec) -> Path:
+        """``$DESTDIR`` + the root of ``recipe``'s tree; raise :class:`OutsideTree` for
+        anything staged outside it."""
+        from mason.build import StagedOutsidePrefix, staged_tree
+
+        root = self._tree_root(recipe)
+        if root != self.prefix.root and _only_lib64(spec.staged_prefix):
+            # prepare_build_dir's $DESTDIR$PREFIX/lib{,64}, unused by a venv package
+            (spec.staged_prefix / "lib64").unlink()
+            _prune_empty(spec.staged_prefix / "lib", spec.destdir)
+        _staged_root(spec, root).mkdir(parents=True, exist_ok=True)
+        try:
+            return staged_tree(spec.package, spec.destdir, root)
+        except StagedOutsidePrefix as e:
+            if not self.trees.place.separate:
+                raise
+            raise OutsideTree(spec.package, tree_of(recipe), root, e.paths) from e
+
+    def _check_wheels_tree(self, recipe: Recipe, wheels: list[Path]) -> None:
+        """Wheels go into the venv: refuse them for a package of the prefix's tree when
+        the venv lies outside the prefix (its files would be outside the package's tree)."""
+        if self._tree_root(recipe) != self.prefix.root or not self.trees.place.separate:
+            return
+        venv = self.trees.place.root
+        package = f"{recipe.name}-{recipe.version}"
+        raise OutsideTree(package, "prefix", self.prefix.root, [venv / w.name for w in wheels])
+
+    def _tree_root(self, recipe: Recipe) -> Path:
+        """The root of the store ``recipe`` merges into (its staged paths are relative
+        to it)."""
+        return self.trees.store(tree_of(recipe)).root
 
     def _stage_wheels(self, recipe: Recipe, wheels: list[Path], staged: Path) -> None:
         from mason.python import stage_wheel
 
         venv = self.venv()
         for wheel in wheels:
-            root = self.prefix.root
+            root = self._tree_root(recipe)
             stage_wheel(wheel, venv, staged, tree_root=root, compile_pool=self._compile_pool)
 
     def _keep_wheels(self, wheels: list[Path]) -> None:
@@ -450,10 +501,16 @@ class Installer:
             timings={"build": round(build_seconds, 3), "installed_at": time.time()},
         )
 
-    def _after_merge(self, recipe: Recipe, spec: BuildSpec) -> None:
+    def _leave_other_store(self, recipe: Recipe, store: Prefix) -> None:
+        """Uninstall ``recipe``'s old version from the other store (its tree changed)."""
+        other = self.trees.other(store)
+        if other is not None and other.record(recipe.name) is not None:
+            other.uninstall(recipe.name, force=True)
+
+    def _after_merge(self, recipe: Recipe, spec: BuildSpec, store: Prefix) -> None:
         from mason.build import run_script
 
-        kept = self.prefix.root / SCRIPTS_DIR / recipe.name
+        kept = store.root / SCRIPTS_DIR / recipe.name
         removal = [spec.build_dir / f"spkg-{w}.in" for w in ("prerm", "postrm")]
         # The removal scripts of the version now installed, and none of an older one.
         shutil.rmtree(kept, ignore_errors=True)
@@ -501,8 +558,26 @@ def _weight(record: Record | None) -> float:
 
 
 def _only_lib64(staged: Path) -> bool:
+    if not staged.is_dir():
+        return False
     entries = {e.name for e in staged.iterdir()}
     return entries <= {"lib", "lib64"} and not any((staged / "lib").iterdir())
+
+
+def _staged_root(spec: BuildSpec, root: Path) -> Path:
+    """``$DESTDIR`` + ``root``: where the files of the tree at ``root`` are staged."""
+    return spec.destdir / root.relative_to(root.anchor)
+
+
+def _prune_empty(path: Path, stop: Path) -> None:
+    """Remove ``path`` and its parents up to (not including) ``stop`` while empty."""
+    while path != stop and path.is_relative_to(stop):
+        try:
+            path.rmdir()
+        except OSError:  # not empty, or gone
+            if path.exists():
+                return
+        path = path.parent
 
 
 def _without_label(package: str, text: str) -> str:

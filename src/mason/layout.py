@@ -13,6 +13,8 @@ RECORDS_DIR = f"{STATE_DIR}/installed"
 WHEELS_DIR = f"{STATE_DIR}/wheels"
 #: ``spkg-prerm.in``/``spkg-postrm.in`` of installed packages, one directory per package.
 SCRIPTS_DIR = f"{STATE_DIR}/scripts"
+#: Where the prefix's venv is, once made (``--venv``; see :mod:`mason.trees`).
+VENV_LOCATION = f"{STATE_DIR}/venv-location.json"
 #: Lock files.
 LOCK_DIR = "var/lock"
 #: Build logs ``<name>-<version>.log`` and the last run's events.

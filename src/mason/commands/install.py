@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from mason.catalog import Catalog
-from mason.commands.query import _catalog, installed_state
+from mason.commands.query import _catalog, installed_in
 from mason.config import Settings, load_settings
 from mason.errors import BadInput, UsageError
 from mason.layout import LOG_DIR
@@ -46,11 +46,6 @@ def install(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise UsageError(f"-j takes a number of jobs of at least 1, not {args.jobs}")
-    if args.venv:
-        raise UsageError(
-            "--venv: a venv separate from the prefix is not supported yet",
-            hint="leave it out: the prefix itself is the venv",
-        )
     settings = _settings(args)
     catalog = _catalog(settings)
     prefix = Prefix(settings.prefix)
@@ -58,7 +53,7 @@ def install(args: argparse.Namespace) -> int:
         catalog,
         args.packages,
         all=args.all,
-        installed=installed_state(settings.prefix),
+        installed=installed_in(settings),  # refuses a --venv other than the prefix's
         force=args.force,
         check=args.check,
     )
@@ -75,6 +70,7 @@ def install(args: argparse.Namespace) -> int:
         python=settings.python,
         find_links=settings.find_links,
         index_url=settings.index_url,
+        venv=settings.venv,
     )
     with display(sys.stdout) as sink:
         recorder = Recorder(sink)

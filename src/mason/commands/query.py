@@ -78,16 +78,32 @@ def _read_record(path: Path) -> Installed:
     )
 
 
-def installed_state(prefix: Path) -> dict[str, Installed]:
-    """What ``<prefix>/var/lib/mason/installed/`` records, by package name ({} if none).
+def installed_state(prefix: Path, venv: Path | None = None) -> dict[str, Installed]:
+    """What ``<prefix>/var/lib/mason/installed/`` records, by package name ({} if none),
+    and the records of the venv's own store when ``venv`` lies outside the prefix.
 
     Hidden files (temporaries of atomic writes) are skipped; when one package has two
     records (an interrupted upgrade), the newest install wins.
     """
-    directory = prefix / RECORDS_DIR
-    if not directory.is_dir():
-        return {}
+    roots = [prefix]
+    if venv is not None and not venv.absolute().is_relative_to(prefix.absolute()):
+        roots.append(venv)
     state: dict[str, Installed] = {}
+    for root in roots:
+        _read_records(root / RECORDS_DIR, state)
+    return state
+
+
+def installed_in(settings: Settings) -> dict[str, Installed]:
+    """:func:`installed_state` of the settings' prefix and its venv (:mod:`mason.trees`)."""
+    from mason.trees import locate_venv
+
+    return installed_state(settings.prefix, locate_venv(settings.prefix, settings.venv).root)
+
+
+def _read_records(directory: Path, state: dict[str, Installed]) -> None:
+    if not directory.is_dir():
+        return
     for entry in sorted(os.scandir(directory), key=lambda e: e.name):
         if entry.name.startswith(".") or not entry.is_file():
             continue
@@ -95,7 +111,6 @@ def installed_state(prefix: Path) -> dict[str, Installed]:
         known = state.get(record.name)
         if known is None or record.installed_at >= known.installed_at:
             state[record.name] = record
-    return state
 
 
 def _print_json(data: object) -> None:
@@ -137,7 +152,7 @@ def plan(args: argparse.Namespace) -> int:
         catalog,
         args.packages,
         all=args.all,
-        installed=installed_state(settings.prefix),
+        installed=installed_in(settings),
         force=getattr(args, "force", False),
         check=getattr(args, "check", False),
     )
@@ -238,7 +253,7 @@ def info(args: argparse.Namespace) -> int:
     settings = _settings(args)
     catalog = _catalog(settings)
     recipe = catalog[args.package]
-    record = installed_state(settings.prefix).get(recipe.name)
+    record = installed_in(settings).get(recipe.name)
     data = _info_json(catalog, recipe, record)
     if args.json:
         _print_json(data)
@@ -296,7 +311,7 @@ def graph(args: argparse.Namespace) -> int:
     """
     settings = _settings(args)
     catalog = _catalog(settings)
-    installed = installed_state(settings.prefix)
+    installed = installed_in(settings)
     roots = select(catalog, args.packages, all=args.all, installed=installed)
     edges = dependency_graph(catalog, roots, installed)
     ordered = {name: edges[name] for name in sorted(edges)}

@@ -22,6 +22,7 @@ from mason.build import BuildSpec
 from mason.config import load_settings
 from mason.layout import LOG_DIR, SCRIPTS_DIR
 from mason.store import NotInstalled, PackageInUse, Prefix, Record, UninstallReport
+from mason.trees import Trees
 
 #: Removal scripts kept by the install, relative to the prefix (see mason.install); the
 #: store removes them with the record.
@@ -64,10 +65,13 @@ def removal_order(
     return order
 
 
-def _removal_spec(prefix: Prefix, record: Record, catalog: Path | None) -> BuildSpec | None:
+def _removal_spec(
+    trees: Trees, store: Prefix, record: Record, catalog: Path | None
+) -> BuildSpec | None:
     """Where ``record``'s removal scripts run: a fresh directory holding copies of the
-    fragments the install kept (None when it kept none)."""
-    kept = prefix.root / SCRIPTS_DIR / record.name
+    fragments the install kept in ``store`` (None when it kept none)."""
+    prefix = trees.prefix
+    kept = store.root / SCRIPTS_DIR / record.name
     fragments = [kept / f for f in REMOVAL_FRAGMENTS if (kept / f).is_file()]
     if not fragments:
         return None
@@ -85,12 +89,16 @@ def _removal_spec(prefix: Prefix, record: Record, catalog: Path | None) -> Build
         build_dir=build,
         destdir=work / "dest",
         log_path=prefix.root / LOG_DIR / f"{record.name}-{record.version}.log",
+        inst_local=store.root,
+        venv=trees.place.root,
     )
 
 
 @contextmanager
-def _removal(prefix: Prefix, record: Record, catalog: Path | None) -> Iterator[BuildSpec | None]:
-    spec = _removal_spec(prefix, record, catalog)
+def _removal(
+    trees: Trees, store: Prefix, record: Record, catalog: Path | None
+) -> Iterator[BuildSpec | None]:
+    spec = _removal_spec(trees, store, record, catalog)
     try:
         yield spec
     finally:
@@ -99,22 +107,24 @@ def _removal(prefix: Prefix, record: Record, catalog: Path | None) -> Iterator[B
 
 
 def remove_package(
-    prefix: Prefix, name: str, *, catalog: Path | None = None, force: bool = False
+    trees: Trees, name: str, *, catalog: Path | None = None, force: bool = False
 ) -> UninstallReport:
-    """Uninstall one package: ``spkg-prerm``, the store's uninstall, ``spkg-postrm``.
+    """Uninstall one package from the store holding it (the prefix's, or the venv's):
+    ``spkg-prerm``, the store's uninstall, ``spkg-postrm``.
 
     A failing ``spkg-prerm`` leaves the package installed (:class:`ScriptFailed`); a failing
     ``spkg-postrm`` is raised after the package was removed.
     """
     from mason.build import run_script
 
-    record = prefix.record(name)
-    if record is None:
-        raise NotInstalled(name, str(prefix.root))
-    with _removal(prefix, record, catalog) as spec:
+    store = trees.store_of(name)
+    record = store.record(name) if store is not None else None
+    if store is None or record is None:
+        raise NotInstalled(name, str(trees.prefix.root))
+    with _removal(trees, store, record, catalog) as spec:
         if spec is not None:
             run_script(spec, "spkg-prerm")
-        report = prefix.uninstall(name, force=force)  # the kept scripts go with the record
+        report = trees.uninstall(name, force=force)  # the kept scripts go with the record
         if spec is not None:
             run_script(spec, "spkg-postrm")
     return report
@@ -135,11 +145,11 @@ def _print_report(report: UninstallReport) -> None:
 def uninstall(args: argparse.Namespace) -> int:
     """``mason uninstall PKG... [--force]``: remove installed packages, dependents first."""
     settings = load_settings(catalog=args.catalog, prefix=args.prefix)
-    prefix = Prefix(settings.prefix)
+    trees = Trees.open(settings.prefix, settings.venv)
     order = removal_order(
-        args.packages, prefix.records(), prefix=str(prefix.root), force=args.force
+        args.packages, trees.records(), prefix=str(trees.prefix.root), force=args.force
     )
     for name in order:
-        report = remove_package(prefix, name, catalog=settings.catalog, force=args.force)
+        report = remove_package(trees, name, catalog=settings.catalog, force=args.force)
         _print_report(report)
     return 0

@@ -10,10 +10,17 @@ from pathlib import Path
 
 from mason.config import load_settings
 from mason.store import PackageMeta, Prefix, Record, VerifyReport
+from mason.trees import Trees
 
 
 def _prefix(args: argparse.Namespace) -> Prefix:
     return Prefix(load_settings(catalog=args.catalog, prefix=args.prefix).prefix)
+
+
+def _trees(args: argparse.Namespace) -> Trees:
+    """The prefix and its venv's store when the venv lies outside it (:mod:`mason.trees`)."""
+    settings = load_settings(catalog=args.catalog, prefix=args.prefix)
+    return Trees.open(settings.prefix, settings.venv)
 
 
 def _print_json(data: object) -> None:
@@ -46,7 +53,7 @@ def merge(args: argparse.Namespace) -> int:
 
 def owner(args: argparse.Namespace) -> int:
     """``mason owner PATH...``: which packages own each path (exit 1 if one is unowned)."""
-    found = _prefix(args).owner(args.paths)
+    found = _trees(args).owner(args.paths)
     if args.json:
         _print_json(found)
     else:
@@ -56,8 +63,9 @@ def owner(args: argparse.Namespace) -> int:
 
 
 def files(args: argparse.Namespace) -> int:
-    """``mason files PKG``: the paths a package owns, relative to the prefix."""
-    paths = _prefix(args).files(args.package)
+    """``mason files PKG``: the paths a package owns, relative to the prefix (absolute for
+    a package of a venv outside the prefix)."""
+    paths = _trees(args).files(args.package)
     if args.json:
         _print_json(paths)
     else:
@@ -78,7 +86,7 @@ def _record_summary(r: Record) -> dict[str, object]:
 
 def list_installed(args: argparse.Namespace) -> int:
     """``mason list --installed``: the packages the records say are installed."""
-    records = _prefix(args).records()
+    records = _trees(args).records()
     if args.json:
         _print_json([_record_summary(records[n]) for n in sorted(records)])
     else:
@@ -101,7 +109,7 @@ def _verify_json(report: VerifyReport) -> dict[str, object]:
 
 def verify(args: argparse.Namespace) -> int:
     """``mason verify [PKG...]``: missing, modified and unclaimed files; exit 1 on any."""
-    report = _prefix(args).verify(args.packages or None)
+    report = _trees(args).verify(args.packages or None)
     if args.json:
         _print_json(_verify_json(report))
         return 0 if report.ok else 1
@@ -120,7 +128,7 @@ def verify(args: argparse.Namespace) -> int:
 
 def recover(args: argparse.Namespace) -> int:
     """``mason recover``: finish or undo interrupted transactions, rebuild the index."""
-    report = _prefix(args).recover()
+    report = _trees(args).recover()
     if args.json:
         _print_json(
             {

@@ -2,11 +2,12 @@
 
 ``ensure_venv`` creates the venv once (stdlib ``venv``, no pip: mason installs wheels
 itself), asks its interpreter once where each install scheme lives, and caches the answer
-in ``<venv>/var/lib/mason/venv.json``. The cache is keyed by the bytes of ``pyvenv.cfg``,
-so a venv re-made with another interpreter is asked again.
+in ``var/lib/mason/venv.json`` of the venv (or of the prefix holding it). The cache is
+keyed by the bytes of ``pyvenv.cfg``, so a venv re-made with another interpreter is asked
+again.
 
 Two processes calling ``ensure_venv`` at once are serialized by an exclusive ``flock`` on
-``<venv>/var/lock/mason-venv.lock``; the loser finds the venv made and just reads it.
+``var/lock/mason-venv.lock`` beside it; the loser finds the venv made and just reads it.
 """
 
 from __future__ import annotations
@@ -120,29 +121,32 @@ class Venv:
         return self.scheme("purelib")
 
 
-def ensure_venv(path: Path, python: str | None = None) -> Venv:
+def ensure_venv(path: Path, python: str | None = None, *, state: Path | None = None) -> Venv:
     """Return the venv at ``path``, creating it with ``python`` (default: this one) if needed.
 
     Idempotent and safe when several processes call it at once. An existing venv made with
-    another Python version than ``python`` is an error, never silently replaced.
+    another Python version than ``python`` is an error, never silently replaced. mason's
+    cache and lock file live under ``state`` (default: the venv; the prefix when the venv
+    is a directory inside it, so that they stay in the prefix's bookkeeping).
     """
     root = path.absolute()
-    found = _load(root)
+    keep = state.absolute() if state is not None else root
+    found = _load(root, keep)
     if found is None:
-        with _venv_lock(root):
-            found = _load(root)
+        with _venv_lock(keep):
+            found = _load(root, keep)
             if found is None:
-                found = _make(root, python)
+                found = _make(root, python, keep)
     if python is not None:
         _check_version(found, python)
     return found
 
 
-def _make(root: Path, python: str | None) -> Venv:
+def _make(root: Path, python: str | None, state: Path) -> Venv:
     if not (root / "pyvenv.cfg").is_file() or not _bin_python(root).exists():
         _create(root, python)
     schemes = _query_schemes(root)
-    _write_cache(root, schemes)
+    _write_cache(state, schemes)
     return _from_cache(root, schemes)
 
 
@@ -228,9 +232,9 @@ def _cfg_digest(root: Path) -> str:
         return ""
 
 
-def _load(root: Path) -> Venv | None:
+def _load(root: Path, state: Path) -> Venv | None:
     try:
-        cache = cast(VenvCache, json.loads((root / CACHE_FILE).read_text()))
+        cache = cast(VenvCache, json.loads((state / CACHE_FILE).read_text()))
     except (OSError, ValueError):
         return None
     if cache.get("format") != CACHE_VERSION or cache.get("pyvenv_cfg_sha256") != _cfg_digest(root):
@@ -253,8 +257,8 @@ def _from_cache(root: Path, cache: VenvCache) -> Venv:
     )
 
 
-def _write_cache(root: Path, cache: VenvCache) -> None:
-    target = root / CACHE_FILE
+def _write_cache(state: Path, cache: VenvCache) -> None:
+    target = state / CACHE_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".venv.json.")
     try:
