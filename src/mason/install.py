@@ -503,8 +503,12 @@ class Installer:
 
     def _leave_other_store(self, recipe: Recipe, store: Prefix) -> None:
         """Uninstall ``recipe``'s old version from the other store (its tree changed)."""
+        if self._previous is not None and recipe.name not in self._previous:
+            return  # not installed when the run started
         other = self.trees.other(store)
-        if other is not None and other.record(recipe.name) is not None:
+        if other is None or other not in self.trees.stores:
+            return
+        if other.record(recipe.name) is not None:
             other.uninstall(recipe.name, force=True)
 
     def _after_merge(self, recipe: Recipe, spec: BuildSpec, store: Prefix) -> None:
