@@ -194,6 +194,8 @@ class Installer:
             built = time.monotonic()
             self._event("merging", recipe)
             store = self.trees.store(tree_of(recipe))
+            if store is not self.prefix:
+                remember_venv(self.trees.place)  # so that later commands find its store
             tree = store.scan(staged, recipe.name)
             if store is self.prefix:
                 # before the merge, so a build checked while it runs never looks them up
