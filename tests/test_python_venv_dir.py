@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from mason.errors import BadInput
+from mason.trees import VenvMismatch, VenvPlace, locate_venv, remember_venv, remembered_venv
 from pypackages import backend_sources, pip, sdist_recipe, wheel_recipe
 from recipefactory import write_recipe
 from test_install_support import install, mason, records, script_recipe, tarball_recipe
@@ -230,3 +232,22 @@ def test_a_package_whose_tree_changes_moves_to_the_other_store(tmp_path: Path) -
     assert (prefix / "share/x").is_file() and records(prefix)["mover"]["package_version"] == "2.0"
     assert not (venv / "share/x").exists() and "mover" not in records(venv)
     assert mason("verify", "--prefix", prefix).returncode == 0
+
+
+def test_the_prefix_remembers_the_first_venv_only(tmp_path: Path) -> None:
+    prefix = tmp_path / "local"
+    assert locate_venv(prefix) == VenvPlace(prefix, prefix)  # nothing remembered: the prefix
+    first = locate_venv(prefix, tmp_path / "a")
+    assert remembered_venv(prefix) is None  # locating writes nothing
+    remember_venv(first)
+    remember_venv(first)  # again: the same place, nothing to do
+    assert locate_venv(prefix) == first and first.separate
+    with pytest.raises(VenvMismatch) as refused:
+        remember_venv(VenvPlace(prefix, tmp_path / "b"))  # a racing second writer
+    assert refused.value.remembered == tmp_path / "a"
+    assert remembered_venv(prefix) == tmp_path / "a"
+    assert not VenvPlace(prefix, prefix / "var/lib/venv").separate
+
+    (prefix / "var/lib/mason/venv-location.json").write_text('{"venv": "relative"}')
+    with pytest.raises(BadInput, match=r"venv-location\.json"):
+        locate_venv(prefix)

@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from mason.errors import BadInput, UsageError
 from mason.layout import BOOKKEEPING, STATE_DIR, VENV_LOCATION
@@ -40,6 +40,13 @@ if TYPE_CHECKING:
     from mason.catalog.model import Tree
 
 LOCATION_FORMAT = 1
+
+
+class VenvLocation(TypedDict):
+    """On-disk form of :data:`~mason.layout.VENV_LOCATION` (version ``LOCATION_FORMAT``)."""
+
+    format: int
+    venv: str  # absolute
 
 
 @dataclass(frozen=True)
@@ -116,17 +123,19 @@ def remembered_venv(prefix: Path) -> Path | None:
     prefix = _normal(prefix)
     try:
         data = json.loads((prefix / VENV_LOCATION).read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return prefix if (prefix / "pyvenv.cfg").is_file() else None
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise BadInput(
             f"{prefix / VENV_LOCATION}: unreadable: {e}",
             hint="it names the prefix's venv; fix or remove it",
         ) from e
-    venv = data.get("venv") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or data.get("format") != LOCATION_FORMAT:
+        data = {}
+    venv = data.get("venv")
     if not isinstance(venv, str) or not os.path.isabs(venv):
         raise BadInput(
-            f"{prefix / VENV_LOCATION}: no absolute 'venv' path in it",
+            f"{prefix / VENV_LOCATION}: not format {LOCATION_FORMAT} with an absolute 'venv' path",
             hint="it names the prefix's venv; fix or remove it",
         )
     return Path(venv)
@@ -176,7 +185,8 @@ def remember_venv(place: VenvPlace) -> None:
             raise VenvMismatch(place.prefix, remembered or place.prefix, place.root)
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    data = json.dumps({"format": LOCATION_FORMAT, "venv": str(place.root)}, indent=2)
+    location = VenvLocation(format=LOCATION_FORMAT, venv=str(place.root))
+    data = json.dumps(location, indent=2)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".venv-location.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -276,7 +286,7 @@ class Trees:
     def verify(self, names: Sequence[str] | None = None) -> VerifyReport:
         """:meth:`Prefix.verify` of both stores, in one report."""
         if not names:
-            return _combined([(s, s.verify(None)) for s in self.stores], self)
+            return self._combined([(s, s.verify(None)) for s in self.stores])
         wanted = list(dict.fromkeys(names))
         by_store: dict[int, list[str]] = {}
         missing: list[str] = []
@@ -289,7 +299,18 @@ class Trees:
         if missing:
             raise NotInstalled(", ".join(missing), str(self.prefix.root))
         parts = [(s, s.verify(by_store[id(s)])) for s in self.stores if id(s) in by_store]
-        return _combined(parts, self)
+        return self._combined(parts)
+
+    def _combined(self, parts: list[tuple[Prefix, VerifyReport]]) -> VerifyReport:
+        def problems(store: Prefix, found: tuple[FileProblem, ...]) -> list[FileProblem]:
+            return [replace(p, path=self._shown(store, p.path)) for p in found]
+
+        return VerifyReport(
+            missing=tuple(p for s, r in parts for p in problems(s, r.missing)),
+            modified=tuple(p for s, r in parts for p in problems(s, r.modified)),
+            unclaimed=tuple(self._shown(s, p) for s, r in parts for p in r.unclaimed),
+            checked_files=sum(r.checked_files for _, r in parts),
+        )
 
     def recover(self) -> RecoveryReport:
         """:meth:`Prefix.recover` of both stores."""
@@ -324,15 +345,3 @@ class Trees:
         for store in (self.prefix, self.venv_store):
             if store is not None:
                 store.close()
-
-
-def _combined(parts: list[tuple[Prefix, VerifyReport]], trees: Trees) -> VerifyReport:
-    def problems(store: Prefix, found: tuple[FileProblem, ...]) -> list[FileProblem]:
-        return [replace(p, path=trees._shown(store, p.path)) for p in found]
-
-    return VerifyReport(
-        missing=tuple(p for s, r in parts for p in problems(s, r.missing)),
-        modified=tuple(p for s, r in parts for p in problems(s, r.modified)),
-        unclaimed=tuple(trees._shown(s, p) for s, r in parts for p in r.unclaimed),
-        checked_files=sum(r.checked_files for _, r in parts),
-    )
