@@ -149,6 +149,7 @@ def test_a_venv_outside_the_prefix_is_a_store_of_its_own(tmp_path: Path) -> None
     prefix, venv = tmp_path / "local", tmp_path / "venv"
     done = install(catalog, prefix, "pywheel", "chello", "-j2", "--venv", venv)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert f"installed 2, failed 0, skipped 0 (prefix {prefix}, venv {venv})" in done.stdout
 
     check_installed(catalog, prefix, venv)
     assert set(records(venv)) == {"python_venv", "pywheel"}

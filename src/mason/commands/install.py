@@ -43,6 +43,7 @@ def install(args: argparse.Namespace) -> int:
     from mason.plan import make_plan
     from mason.report import Recorder
     from mason.store import Prefix
+    from mason.trees import locate_venv
 
     if args.jobs < 1:
         raise UsageError(f"-j takes a number of jobs of at least 1, not {args.jobs}")
@@ -90,7 +91,9 @@ def install(args: argparse.Namespace) -> int:
                 print(f"mason: hint: {error.hint}", file=sys.stderr)
     done, failed = len(outcome.done), len(outcome.failed)
     skipped = len(outcome.skipped) + len(outcome.not_started)
-    print(f"installed {done}, failed {failed}, skipped {skipped} (prefix {prefix.root})")
+    venv = locate_venv(settings.prefix, settings.venv).root
+    where = f"prefix {prefix.root}" + (f", venv {venv}" if venv != prefix.root else "")
+    print(f"installed {done}, failed {failed}, skipped {skipped} ({where})")
     # Bad input found before the run (usage, catalog, unknown package) raised above: exit 2.
     # Once packages run, any failure is "a package failed", whatever its cause (a corrupt
     # archive fails its package like a failing configure does): exit 1.
