@@ -6,6 +6,8 @@ into the same tree -> scan -> merge (the store's journaled transaction) -> recor
 ``spkg-postinst``. The work directory (build directory and ``DESTDIR``) lives under the
 prefix, so the merge moves files with renames; it is removed on success (in the
 background, :mod:`mason.trash`) and kept, with its path in the error, on failure.
+Each package merges into the store of its tree (:mod:`mason.trees`): the prefix's, or the
+venv's own when ``--venv`` puts the venv outside the prefix.
 
 A run: the plan's packages go to :func:`mason.scheduler.run` with a
 :class:`~mason.jobserver.Jobserver` of ``jobs`` slots, shared by the builds' ``make``.
@@ -236,8 +238,9 @@ class Installer:
         return self._jobserver.pass_fds() if self._jobserver is not None else ()
 
     def _produce(self, recipe: Recipe, spec: BuildSpec) -> tuple[Path, list[Path]]:
-        """Make the staged tree of ``recipe`` (paths relative to the prefix); return it and
-        the wheels staged into it (for the wheel store, after the merge)."""
+        """Make the staged tree of ``recipe`` (paths relative to the root of its store: the
+        prefix, or a venv outside it); return it and the wheels staged into it (for the
+        wheel store, after the merge)."""
         staged = _staged_root(spec, self._tree_root(recipe))
         if recipe.kind in ("pip", "wheel"):
             staged.mkdir(parents=True)
