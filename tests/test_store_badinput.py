@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
@@ -148,3 +149,22 @@ def test_link_chains_dotdot_targets_and_outside_hard_links(prefix: Path, tmp_pat
     err = _staged_problems(prefix, staged)
     assert {p.path for p in err.problems} == {"share/escape", "share/abs", "share/linked"}
     assert stat.S_IMODE(outside.stat().st_mode) == 0o4755  # never chmod'ed
+
+
+def test_known_digests_are_trusted_only_for_their_own_files(prefix: Path, tmp_path: Path) -> None:
+    """What the caller hashed (or linked from mason's cache) is taken as it is, and may have
+    links outside the tree; an unknown outside link is still refused, a stale size hashed."""
+    outside = tmp_path / "cache-entry.py"
+    outside.write_text("X = 1\n")
+    staged = make_tree(tmp_path / "s", {"lib/mod.py": "Y = 2\n"})
+    os.link(outside, staged / "lib/cached.py")
+    with pytest.raises(StagedTreeError) as err:
+        scan_tree(staged, prefix, "pkg")
+    assert [p.path for p in err.value.problems] == ["lib/cached.py"]
+
+    claimed = "ab" * 32  # what the caller says; the scan does not read the file
+    known = {"lib/cached.py": (claimed, 6), "lib/mod.py": ("cd" * 32, 999)}
+    tree = scan_tree(staged, prefix, "pkg", known)
+    assert tree.entries["lib/cached.py"].sha256 == claimed
+    real = hashlib.sha256(b"Y = 2\n").hexdigest()
+    assert tree.entries["lib/mod.py"].sha256 == real  # the size did not match: hashed

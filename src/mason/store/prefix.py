@@ -23,7 +23,7 @@ from mason.store.merge import PackageMeta, PathTaken, Transaction, run_merge
 from mason.store.plan import Planner
 from mason.store.records import Record, RecordStore
 from mason.store.recover import RecoveryReport, recover_pending
-from mason.store.staged import StagedTree, scan_tree
+from mason.store.staged import KnownDigests, StagedTree, scan_tree
 from mason.store.uninstall import UninstallReport, uninstall
 from mason.store.verify import VerifyReport, check_records, unclaimed_files
 
@@ -105,8 +105,18 @@ class Prefix:
         base.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=base))
 
-    def scan(self, staged_dir: Path, package: str, *, copy: bool = False) -> StagedTree:
+    def scan(
+        self,
+        staged_dir: Path,
+        package: str,
+        *,
+        copy: bool = False,
+        known: KnownDigests | None = None,
+    ) -> StagedTree:
         """Validate, hash and sanitize a staged tree (no lock held; all problems at once).
+
+        ``known`` digests of files the caller wrote (``rel -> (sha256 hex, size)``) save
+        hashing them again.
 
         The tree is copied into a staging directory of the prefix when ``copy`` is set or
         when it lives on another filesystem (a rename cannot cross filesystems). A staging
@@ -120,7 +130,7 @@ class Prefix:
             os.rmdir(target)
             shutil.copytree(staged_dir, target, symlinks=True)
             staged_dir, own = target, True
-        tree = scan_tree(staged_dir, self.root, package)
+        tree = scan_tree(staged_dir, self.root, package, known)
         fsops.syncfs(staged_dir)  # file data durable before it becomes visible in the prefix
         # The record body is encoded here too, outside the lock (a replace() drops caches).
         return replace(tree, remove_root_after=own).precompute()

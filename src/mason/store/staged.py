@@ -109,11 +109,18 @@ def sha256_file(path: Path | str) -> str:
     return h.hexdigest()
 
 
+#: Digests the caller computed while writing a staged tree: ``rel -> (sha256 hex, size)``.
+KnownDigests = Mapping[str, tuple[str, int]]
+
+
 class _Scanner:
-    def __init__(self, root: Path, prefix: Path, package: str) -> None:
+    def __init__(
+        self, root: Path, prefix: Path, package: str, known: KnownDigests | None = None
+    ) -> None:
         self.root = root
         self.prefix = prefix
         self.package = package
+        self.known: KnownDigests = known or {}
         self.umask = current_umask()
         self.real_roots = (os.path.realpath(root), os.path.realpath(prefix))
         self.problems: list[Problem] = []
@@ -178,16 +185,21 @@ class _Scanner:
         return False
 
     def scan_file(self, rel: str, path: Path, st: os.stat_result) -> bool:
-        if st.st_nlink > 1:
+        # Known files were written, or linked from mason's own cache, by the caller.
+        if st.st_nlink > 1 and rel not in self.known:
             # Possibly linked to a file outside the tree: never chmod it before knowing.
             self.linked.setdefault((st.st_dev, st.st_ino), []).append((rel, path, st))
         elif not self.sanitize(rel, path, st, is_dir=False):
             return False
-        try:
-            digest = sha256_file(path)
-        except OSError as e:
-            self.problem(rel, f"cannot be read: {e.strerror}")
-            return False
+        known = self.known.get(rel)
+        if known is not None and known[1] == st.st_size:
+            digest = known[0]
+        else:
+            try:
+                digest = sha256_file(path)
+            except OSError as e:
+                self.problem(rel, f"cannot be read: {e.strerror}")
+                return False
         info = FileInfo("file", digest, st.st_size)
         _ = info.encoded  # serialize now, outside the lock
         self.add(StagedEntry(rel, "file", st.st_size, digest, None, info))
@@ -275,8 +287,15 @@ class _Scanner:
         return True
 
 
-def scan_tree(root: Path, prefix: Path, package: str) -> StagedTree:
+def scan_tree(
+    root: Path, prefix: Path, package: str, known: KnownDigests | None = None
+) -> StagedTree:
     """Validate, hash and sanitize the staged tree at ``root`` for ``package``.
+
+    ``known`` digests (files the caller wrote itself and hashed while writing, such as
+    unpacked wheels, or linked from mason's own cache) are taken as they are when the size
+    still matches, and such a file may have links outside the tree; every other file is
+    read and hashed.
 
     Raises :class:`StagedTreeError` listing every problem (unsafe names, special files,
     unreadable files, symlink loops, symlinks leaving the prefix). An absolute symlink
@@ -284,7 +303,7 @@ def scan_tree(root: Path, prefix: Path, package: str) -> StagedTree:
     """
     if not root.is_dir():
         raise StagedTreeError(package, str(root), [Problem(".", "is not a directory")])
-    scanner = _Scanner(root, prefix, package)
+    scanner = _Scanner(root, prefix, package, known)
     scanner.scan_dir("")
     scanner.check_hard_links()
     if scanner.problems:
