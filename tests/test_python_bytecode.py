@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import py_compile
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from mason.python.bytecode import CompileJob, CompilePool, pyc_name
+from mason.python.bytecode import CompileJob, CompilePool, compile_sources, pyc_name
+from mason.python.pyccache import BytecodeCache
+from mason.python.venv import SchemePaths, Venv
 
 TAG = sys.implementation.cache_tag
 
@@ -36,7 +40,8 @@ def test_pool_gives_the_same_bytes_as_in_process_and_flags_bad_sources(tmp_path:
         flags_here = inline.compile(here)
     with CompilePool(2) as pool:
         flags_there = pool.compile(there)
-    assert flags_here == flags_there == [i != 77 for i in range(150)]
+    assert flags_here == flags_there
+    assert [done is not None for done in flags_there] == [i != 77 for i in range(150)]
     assert compiled(here) == compiled(there)
     assert len(compiled(there)) == 149
     assert b"/final/m3.py" in compiled(there)[pyc_name("m3.py", TAG)]
@@ -69,3 +74,51 @@ def test_a_dead_worker_costs_no_byte_code(tmp_path: Path) -> None:
         assert all(j.target.is_file() for j in again)
         assert all(pool.compile(sources(tmp_path / "b", 5)))  # new workers
         assert pool._executor is not executor
+
+
+def test_the_bytes_are_py_compiles_and_the_digest_is_theirs(tmp_path: Path) -> None:
+    jobs = sources(tmp_path, 5)
+    done = compile_sources(jobs, _this_venv(tmp_path))
+    for job, result in zip(jobs, done, strict=True):
+        reference = tmp_path / "ref.pyc"
+        py_compile.compile(
+            str(job.source),
+            cfile=str(reference),
+            dfile=job.dfile,
+            doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+        )
+        data = job.target.read_bytes()
+        assert data == reference.read_bytes()
+        assert result == (hashlib.sha256(data).hexdigest(), len(data))
+
+
+def test_the_cache_gives_the_same_bytes_and_survives_a_bad_entry(tmp_path: Path) -> None:
+    cache = BytecodeCache(tmp_path / "cache")
+    venv = _this_venv(tmp_path)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = [_with_digest(j) for j in sources(tmp_path / "a", 20)]
+    again = [_with_digest(j) for j in sources(tmp_path / "b", 20)]
+    assert all(compile_sources(first, venv, cache=cache))
+    entries = sorted(cache.directory.rglob("*.pyc"))
+    assert len(entries) == 20
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(b"garbage, not byte-code")  # a disk error, say
+    os.replace(garbage, entries[0])
+    with CompilePool(2) as pool:
+        assert all(compile_sources(again, venv, pool, cache))
+    assert compiled(first) == compiled(again)
+    assert entries[0].read_bytes() != b"garbage, not byte-code"  # compiled and kept again
+    assert all(j.target.stat().st_nlink >= 2 for j in again)  # linked, not copied
+
+
+def _with_digest(job: CompileJob) -> CompileJob:
+    digest = hashlib.sha256(job.source.read_bytes()).hexdigest()
+    return CompileJob(job.source, job.target, job.dfile, digest)
+
+
+def _this_venv(tmp_path: Path) -> Venv:
+    """A Venv value for the running interpreter (compile_sources only reads its cache tag)."""
+    paths = {name: Path("lib") for name in ("purelib", "platlib", "scripts", "data", "headers")}
+    return Venv(tmp_path, Path(sys.executable), sys.version_info[:2], TAG, SchemePaths(**paths))
