@@ -26,6 +26,7 @@ Prints each variant's median wall time and its ratio to mason's.
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import os
 import re
@@ -99,10 +100,17 @@ def write_catalog(wheels: list[Path], work: Path) -> None:
         (recipe / "checksums.ini").write_text(f"tarball={wheel.name}\nsha256={digest}\n")
 
 
-def mason(wheels: list[Path], work: Path) -> None:
-    command = [sys.executable, "-m", "mason", "install", "--all", "-j2", "--upstream", str(CACHE)]
-    where = ["--catalog", str(work / "pkgs"), "--prefix", str(work / "local")]
-    subprocess.run([*command, *where], check=True, stdout=subprocess.DEVNULL)
+def mason(cache: Path | None) -> Callable[[list[Path], Path], None]:
+    """mason with its byte-code cache at ``cache`` (None: an empty one, in the run's directory)."""
+
+    def run(wheels: list[Path], work: Path) -> None:
+        command = [sys.executable, "-m", "mason", "install", "--all", "-j2"]
+        where = ["--catalog", str(work / "pkgs"), "--prefix", str(work / "local")]
+        env = {**os.environ, "MASON_CACHE": str(cache or work / "cache")}
+        command += ["--upstream", str(CACHE), *where]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
+
+    return run
 
 
 def venv_with_pip(wheels: list[Path], work: Path) -> None:
@@ -153,12 +161,16 @@ def once(variant: Variant, wheels: list[Path]) -> float:
 
 
 def variants(repeat: int, with_pip: bool) -> dict[str, Variant]:
-    out = {"mason install --all -j2": Variant(write_catalog, mason, repeat)}
+    out = {"mason install --all -j2": Variant(write_catalog, mason(None), repeat)}
+    warm = Path(tempfile.mkdtemp(prefix="mason-bench-cache-"))  # removed at exit
+    atexit.register(shutil.rmtree, warm, ignore_errors=True)
+    once(Variant(write_catalog, mason(warm), 1), download())  # fill mason's byte-code cache
+    out["mason install --all -j2 (warm cache)"] = Variant(write_catalog, mason(warm), repeat)
     if install_uv():
-        warm = tempfile.mkdtemp(prefix="mason-bench-uv-")
-        venv_without_pip([], Path(warm))
-        uv_install()(download(), Path(warm))  # fill uv's cache: uv at its best
-        shutil.rmtree(warm)
+        uv_warm = tempfile.mkdtemp(prefix="mason-bench-uv-")
+        venv_without_pip([], Path(uv_warm))
+        uv_install()(download(), Path(uv_warm))  # fill uv's cache: uv at its best
+        shutil.rmtree(uv_warm)
         out["uv pip install --no-deps (warm cache)"] = Variant(
             venv_without_pip, uv_install(), repeat
         )

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,18 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 SAGE_CATALOG = SHARED / "catalogs" / "sage-9.8" / "pkgs"
 DEMO_CATALOG = REPO / "examples" / "demo" / "pkgs"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """mason's user cache (byte-code shared by prefixes) in a directory of this test run."""
+    before = os.environ.get("MASON_CACHE")
+    os.environ["MASON_CACHE"] = str(tmp_path_factory.mktemp("mason-cache"))
+    yield
+    if before is None:
+        os.environ.pop("MASON_CACHE", None)
+    else:
+        os.environ["MASON_CACHE"] = before
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """Where mason's settings come from: command line, environment, ``mason.toml``.
 
 Precedence, highest first: a command-line option, the environment (``MASON_CATALOG``,
-``MASON_PREFIX``, ``MASON_UPSTREAM``), ``mason.toml`` in the current directory, defaults.
+``MASON_PREFIX``, ``MASON_UPSTREAM``, ``MASON_CACHE``), ``mason.toml`` in the current
+directory, defaults. ``MASON_CACHE=off`` (``cache = false`` in ``mason.toml``) turns the
+byte-code cache shared by every prefix off.
 Relative paths in ``mason.toml`` are relative to the directory holding it.
 """
 
@@ -34,6 +36,13 @@ class Settings:
     venv: Path | None = None
     find_links: tuple[str, ...] = ()
     index_url: str | None = None
+    cache: Path | None = None  # mason's cache shared by every prefix (None: no cache)
+
+
+def default_cache() -> Path:
+    """``$XDG_CACHE_HOME/mason``, or ``~/.cache/mason``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser().absolute() / "mason"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -108,6 +117,8 @@ def load_settings(
     py = python or (cfg.get("python") if isinstance(cfg.get("python"), str) else None)
     venv_path = pick_path(venv, "MASON_VENV", "venv")
     idx = index_url or (cfg.get("index_url") if isinstance(cfg.get("index_url"), str) else None)
+    off = os.environ.get("MASON_CACHE") == "off" or cfg.get("cache") is False
+    cache = None if off else pick_path(None, "MASON_CACHE", "cache") or default_cache()
     return Settings(
         catalog=cat,
         prefix=pre,
@@ -118,4 +129,5 @@ def load_settings(
         venv=venv_path,
         find_links=fl,
         index_url=idx,
+        cache=cache,
     )

@@ -19,8 +19,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,6 +57,7 @@ class InstallOptions:
     find_links: tuple[str, ...] = ()
     index_url: str | None = None
     venv: Path | None = None  # the venv's directory (None: the remembered one, or the prefix)
+    cache: Path | None = None  # the user's cache (byte-code shared by every prefix)
 
 
 class InstallFailed(MasonError):
@@ -123,13 +123,15 @@ class Installer:
         self._venv_lock = threading.Lock()
         self._venv: Venv | None = None
         self._jobserver: Jobserver | None = None
-        self._watch: PrefixWatch | None = None
+        self._watch: _LazyWatch | None = None
         self._trash = Trash(prefix.root)
         # Paths this run's merges made, replaced or removed: changes a build's stray-write
         # check must not blame on the build (noted before the merge where known then).
         self._merged: set[str] = set()
         self._merged_lock = threading.Lock()
         self._previous: dict[str, Record] | None = None
+        # per package: digests of the files its wheels wrote (the scan need not hash them)
+        self._digests: dict[str, dict[str, tuple[str, int]]] = {}
 
     # -- a run ----------------------------------------------------------------------------
 
@@ -142,14 +144,14 @@ class Installer:
             step.name: Job(
                 step.name,
                 deps=frozenset(step.prerequisites),
-                weight=_weight(records.get(step.name)),
+                weight=self._weight(step.name, records.get(step.name)),
             )
             for step in plan
         }
         self.emit(Event("planned", message=f"{len(jobs)} package(s) to install"))
         with (
             Jobserver(self.options.jobs) as jobserver,
-            _watching(self.prefix.root) as watch,
+            _LazyWatch(self.prefix.root) as watch,
             Trash(self.prefix.root) as self._trash,
         ):
             self._jobserver, self._watch = jobserver, watch
@@ -163,6 +165,20 @@ class Installer:
                 )
             finally:
                 self._jobserver = self._watch = None
+
+    def _weight(self, name: str, record: Record | None) -> float:
+        """How long ``name`` will take, for the scheduler's critical path: its last build
+        time, or for a wheel never installed its size (about a second per megabyte, so
+        that sympy starts first instead of running alone at the end)."""
+        if record is not None:
+            return _weight(record)
+        source = source_spec(self.catalog.recipes[name])
+        if self.catalog.recipes[name].kind == "wheel" and source is not None:
+            try:
+                return max((self.upstream / source.filename).stat().st_size / 1e6, 0.01)
+            except OSError:
+                pass
+        return 1.0
 
     def _scheduler_event(self, event: SchedulerEvent) -> None:
         recipe = self.catalog.recipes[event.job]
@@ -198,7 +214,7 @@ class Installer:
             store = self.trees.store(tree_of(recipe))
             if store is not self.prefix:
                 remember_venv(self.trees.place)  # so that later commands find its store
-            tree = store.scan(staged, recipe.name)
+            tree = store.scan(staged, recipe.name, known=self._digests.pop(name, None))
             if store is self.prefix:
                 # before the merge, so a build checked while it runs never looks them up
                 self._note_merged([*self._previous_files(recipe.name), *tree.entries])
@@ -304,16 +320,18 @@ class Installer:
 
     def _before_build(self) -> int | PrefixSnapshot:
         """Where the stray-write check starts: a mark of the run's watch, or a snapshot."""
-        if self._watch is not None:
-            return self._watch.mark()
+        watch = self._watch.get() if self._watch is not None else None
+        if watch is not None:
+            return watch.mark()
         return snapshot_prefix(self.prefix.root)
 
     def _changes_since(self, before: int | PrefixSnapshot) -> list[str] | None:
         """Prefix paths changed since ``before`` (``None``: unknown, events were lost)."""
         if isinstance(before, PrefixSnapshot):
             return prefix_changes(before)
-        assert self._watch is not None
-        return self._watch.changes_since(before)
+        watch = self._watch.get() if self._watch is not None else None
+        assert watch is not None
+        return watch.changes_since(before)
 
     def _check_stray_writes(self, recipe: Recipe, changes: list[str] | None) -> None:
         from mason.build.staged import check_changes
@@ -366,14 +384,16 @@ class Installer:
         the directory :attr:`trees` places it (the prefix itself by default)."""
         import weakref
 
-        from mason.python import CompilePool, ensure_venv
+        from mason.python import ensure_venv
+        from mason.python.pool import WheelPool
 
         with self._venv_lock:
             if self._venv is not None:
                 return self._venv
-            # byte-code of every wheel staged in this run, in at most `jobs` processes
-            self._compile_pool = CompilePool(self.options.jobs)
-            weakref.finalize(self, self._compile_pool.close)
+            # every wheel of this run is staged in one of at most `jobs` processes
+            self._wheel_pool = WheelPool(self.options.jobs, self.options.cache)
+            self._wheel_pool.warm_up()  # while the venv is made
+            weakref.finalize(self, self._wheel_pool.close)
             place = self.trees.place
             remember_venv(place)  # refuses a place other than the remembered one
             store = self.trees.store("venv")
@@ -473,12 +493,11 @@ class Installer:
         return self.trees.store(tree_of(recipe)).root
 
     def _stage_wheels(self, recipe: Recipe, wheels: list[Path], staged: Path) -> None:
-        from mason.python import stage_wheel
-
         venv = self.venv()
+        digests = self._digests.setdefault(recipe.name, {})
         for wheel in wheels:
-            root = self._tree_root(recipe)
-            stage_wheel(wheel, venv, staged, tree_root=root, compile_pool=self._compile_pool)
+            done = self._wheel_pool.stage(wheel, venv, staged, tree_root=self._tree_root(recipe))
+            digests.update(done.known_digests())
 
     def _keep_wheels(self, wheels: list[Path]) -> None:
         """Put the wheels into the wheel store (mason's bookkeeping, like the records)."""
@@ -548,16 +567,31 @@ class _IntactCheck:
         return info is not None and check_file(self._prefix.root / path, info) is None
 
 
-@contextmanager
-def _watching(root: Path) -> Iterator[PrefixWatch | None]:
-    """A :class:`PrefixWatch` of ``root`` for a run, or ``None`` (then builds snapshot)."""
-    root.mkdir(parents=True, exist_ok=True)
-    watch = PrefixWatch.start(root)
-    try:
-        yield watch
-    finally:
-        if watch is not None:
-            watch.close()
+class _LazyWatch:
+    """The run's :class:`PrefixWatch` of ``root``, started when the first build needs it
+    (a run of wheel packages, which build nothing, never walks the prefix); ``None``
+    where inotify cannot be used (builds then snapshot). A context manager."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock = threading.Lock()
+        self._started = False
+        self._watch: PrefixWatch | None = None
+
+    def get(self) -> PrefixWatch | None:
+        with self._lock:
+            if not self._started:
+                self._started = True
+                self.root.mkdir(parents=True, exist_ok=True)
+                self._watch = PrefixWatch.start(self.root)
+            return self._watch
+
+    def __enter__(self) -> _LazyWatch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._watch is not None:
+            self._watch.close()
 
 
 def _weight(record: Record | None) -> float:

@@ -72,6 +72,7 @@ def install(args: argparse.Namespace) -> int:
         find_links=settings.find_links,
         index_url=settings.index_url,
         venv=settings.venv,
+        cache=settings.cache,
     )
     with display(sys.stdout) as sink:
         recorder = Recorder(sink)

@@ -1,7 +1,7 @@
 """An ``installer`` destination that writes a wheel into a staging tree.
 
-Paths are laid out for the FINAL venv (shebangs name the venv's python, byte-code names the
-final source path, RECORD is relative to site-packages as pip writes it) while the bytes go
+Paths are laid out for the FINAL venv (shebangs name the venv's python, RECORD is relative
+to site-packages as pip writes it) while the bytes go
 to ``staged_root``, which stands for ``tree_root`` (the venv root unless the store merges
 relative to some directory above it). Nothing is ever overwritten: every file is created
 with ``O_EXCL``.
@@ -10,13 +10,13 @@ with ``O_EXCL``.
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import os
 import posixpath
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from installer.destinations import WheelDestination
 from installer.records import Hash, RecordEntry
@@ -25,6 +25,7 @@ from installer.utils import Scheme, construct_record_file, copyfileobj_with_hash
 
 from mason.python.bytecode import CompileJob, CompilePool, compile_sources, pyc_name
 from mason.python.errors import BadWheel, StagingWriteFailed, VenvError
+from mason.python.pyccache import BytecodeCache
 from mason.python.venv import SCHEME_NAMES, Venv
 
 if TYPE_CHECKING:  # only a Literal alias in installer's stubs
@@ -32,6 +33,31 @@ if TYPE_CHECKING:  # only a Literal alias in installer's stubs
 
 HASH = "sha256"
 _LIBS = ("purelib", "platlib")
+
+
+@dataclass(frozen=True)
+class LocatedScript:
+    """A file of the scripts scheme: its bytes name the venv's interpreter.
+
+    ``rel`` is relative to the tree root. ``entry`` is ``(name, module, attr, section)``
+    of an entry point launcher; otherwise ``raw`` holds the file as the wheel ships it
+    (``#!python``). :func:`script_bytes` makes it for any interpreter.
+    """
+
+    rel: str
+    executable: bool
+    entry: tuple[str, str, str, str] | None = None
+    raw: bytes | None = None
+
+
+def script_bytes(script: LocatedScript, interpreter: str) -> bytes:
+    """The content of ``script`` for a venv whose interpreter is ``interpreter``."""
+    if script.entry is not None:
+        name, module, attr, section = script.entry
+        launcher = Script(name, module, attr, cast("ScriptSection", section))
+        return launcher.generate(interpreter, "posix")[1]
+    with fix_shebang(io.BytesIO(script.raw or b""), interpreter) as fixed:
+        return fixed.read()
 
 
 class StagingDestination(WheelDestination):
@@ -45,9 +71,11 @@ class StagingDestination(WheelDestination):
         tree_root: Path,
         dist: str,
         compile_pool: CompilePool | None = None,
+        bytecode_cache: BytecodeCache | None = None,
     ):
         self.wheel = wheel
         self.compile_pool = compile_pool
+        self.bytecode_cache = bytecode_cache
         self.venv = venv
         self.staged_root = staged_root
         self.tree_root = tree_root
@@ -56,9 +84,13 @@ class StagingDestination(WheelDestination):
         # pip's venv layout: headers of distribution X go to include/site/pythonX.Y/X
         self.scheme_dirs["headers"] = venv.scheme("headers") / dist
         self.written: list[Path] = []
+        # rel (to tree_root) -> (sha256 hex, size) of every file written, for the store's scan
+        self.digests: dict[str, tuple[str, int]] = {}
         self._made_dirs: set[Path] = set()
         self.not_compiled: list[Path] = []
         self.bytecode: list[tuple[Path, Path]] = []
+        self.scripts: list[LocatedScript] = []
+        self.record: Path | None = None  # RECORD, relative to the tree root
         for name, where in self.scheme_dirs.items():
             if not where.is_relative_to(tree_root):
                 raise VenvError(venv.root, f"its {name} scheme {where} is not under {tree_root}")
@@ -76,6 +108,8 @@ class StagingDestination(WheelDestination):
                 except OSError:
                     break
         self.written.clear()
+        self.digests.clear()
+        self.scripts.clear()
         self._made_dirs.clear()
 
     def _final(self, scheme: Scheme, path: str) -> Path:
@@ -101,10 +135,15 @@ class StagingDestination(WheelDestination):
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         except FileExistsError:
             raise StagingWriteFailed(self.wheel, f"{target} is already staged") from None
-        self.written.append(final.relative_to(self.tree_root))
+        rel = final.relative_to(self.tree_root)
+        self.written.append(rel)
         with os.fdopen(fd, "wb") as f:
             digest, size = copyfileobj_with_hashing(stream, f, HASH)
+        self._note_digest(rel, digest, size)
         return RecordEntry(path, Hash(HASH, digest), size)
+
+    def _note_digest(self, rel: Path, digest: str, size: int) -> None:
+        self.digests[rel.as_posix()] = (_hex(digest), size)
 
     def write_file(
         self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool
@@ -112,17 +151,27 @@ class StagingDestination(WheelDestination):
         """Write one file of the wheel; scripts get the venv's python in their shebang."""
         path_ = os.fspath(path)
         if scheme == "scripts":
-            with fix_shebang(stream, self.interpreter) as fixed:
-                return self.write_to_fs(scheme, path_, fixed, is_executable)
+            script = LocatedScript(self._rel(scheme, path_), is_executable, raw=stream.read())
+            return self._write_script(scheme, path_, script)
         return self.write_to_fs(scheme, path_, stream, is_executable)
+
+    def _rel(self, scheme: Scheme, path: str) -> str:
+        return self._final(scheme, path).relative_to(self.tree_root).as_posix()
+
+    def _write_script(self, scheme: Scheme, path: str, script: LocatedScript) -> RecordEntry:
+        self.scripts.append(script)
+        with io.BytesIO(script_bytes(script, self.interpreter)) as stream:
+            return self.write_to_fs(scheme, path, stream, script.executable)
 
     def write_script(
         self, name: str, module: str, attr: str, section: ScriptSection
     ) -> RecordEntry:
         """Write a console or gui entry point as a launcher script."""
-        script_name, data = Script(name, module, attr, section).generate(self.interpreter, "posix")
-        with io.BytesIO(data) as stream:
-            return self.write_to_fs(Scheme("scripts"), script_name, stream, is_executable=True)
+        scheme = Scheme("scripts")
+        script_name = Script(name, module, attr, section).generate(self.interpreter, "posix")[0]
+        entry = (name, module, attr, str(section))
+        script = LocatedScript(self._rel(scheme, script_name), True, entry=entry)
+        return self._write_script(scheme, script_name, script)
 
     def finalize_installation(
         self, scheme: Scheme, record_file_path: str, records: Iterable[tuple[Scheme, RecordEntry]]
@@ -137,38 +186,47 @@ class StagingDestination(WheelDestination):
 
         with construct_record_file(entries, prefix) as record:
             self.write_to_fs(scheme, record_file_path, record, is_executable=False)
+        self.record = Path(self._rel(scheme, record_file_path))
 
     def _compile(self, libs: list[tuple[Scheme, RecordEntry]]) -> list[tuple[Scheme, RecordEntry]]:
-        planned: dict[CompileJob, tuple[Scheme, str]] = {}
+        jobs: list[CompileJob] = []
+        planned: list[tuple[Scheme, str, str]] = []  # scheme, RECORD path, rel of the source
+        staged_root, tree_root = str(self.staged_root), str(self.tree_root)
         for scheme, entry in libs:
             if not entry.path.endswith(".py"):
                 continue
-            source = self._final(scheme, entry.path)
-            rel_pyc = posixpath.join(
-                posixpath.dirname(entry.path),
-                "__pycache__",
-                pyc_name(posixpath.basename(entry.path), self.venv.cache_tag),
+            source = str(self._final(scheme, entry.path))
+            rel = source[len(tree_root) + 1 :]
+            head, name = posixpath.split(entry.path)
+            rel_pyc = posixpath.join(head, "__pycache__", pyc_name(name, self.venv.cache_tag))
+            pyc = posixpath.join(posixpath.dirname(rel), "__pycache__", posixpath.basename(rel_pyc))
+            digest = entry.hash_.value if entry.hash_ is not None else ""
+            jobs.append(
+                CompileJob(
+                    Path(staged_root, rel),
+                    Path(staged_root, pyc),
+                    source[len(str(self.venv.root)) + 1 :],
+                    _hex(digest) if digest else "",
+                )
             )
-            target = self._staged(self._final(scheme, rel_pyc))
-            job = CompileJob(self._staged(source), target, str(source))
-            planned[job] = (scheme, rel_pyc)
-            self.written.append(self._final(scheme, rel_pyc).relative_to(self.tree_root))
-        done = set(compile_sources(list(planned), self.venv, self.compile_pool))
-        self.not_compiled = [
-            Path(j.dfile).relative_to(self.tree_root) for j in planned if j not in done
-        ]
-        skipped = {j.target.relative_to(self.staged_root) for j in planned if j not in done}
-        self.written = [rel for rel in self.written if rel not in skipped]
-        self.bytecode = [
-            (Path(j.dfile).relative_to(self.tree_root), j.target.relative_to(self.staged_root))
-            for j in planned
-            if j in done
-        ]
-        return [self._pyc_entry(job, *planned[job]) for job in planned if job in done]
+            planned.append((scheme, rel_pyc, rel))
+            self.written.append(Path(pyc))  # removed again below if it does not compile
+        done = compile_sources(jobs, self.venv, self.compile_pool, self.bytecode_cache)
+        out: list[tuple[Scheme, RecordEntry]] = []
+        for job, (scheme, rel_pyc, rel), compiled in zip(jobs, planned, done, strict=True):
+            pyc_rel = job.target.relative_to(self.staged_root)
+            if compiled is None:
+                self.not_compiled.append(Path(rel))
+                self.written.remove(pyc_rel)
+                continue
+            self.bytecode.append((Path(rel), pyc_rel))
+            hexdigest, size = compiled
+            self.digests[pyc_rel.as_posix()] = (hexdigest, size)
+            b64 = base64.urlsafe_b64encode(bytes.fromhex(hexdigest)).decode().rstrip("=")
+            out.append((scheme, RecordEntry(rel_pyc, Hash(HASH, b64), size)))
+        return out
 
-    def _pyc_entry(
-        self, job: CompileJob, scheme: Scheme, rel_pyc: str
-    ) -> tuple[Scheme, RecordEntry]:
-        data = job.target.read_bytes()
-        digest = base64.urlsafe_b64encode(hashlib.new(HASH, data).digest()).decode().rstrip("=")
-        return scheme, RecordEntry(rel_pyc, Hash(HASH, digest), len(data))
+
+def _hex(urlsafe_b64: str) -> str:
+    """A RECORD digest (urlsafe base64, unpadded) as hex."""
+    return base64.urlsafe_b64decode(urlsafe_b64 + "=" * (-len(urlsafe_b64) % 4)).hex()

@@ -29,8 +29,9 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from mason.errors import MasonError
 from mason.python.bytecode import CompilePool
-from mason.python.destination import StagingDestination
+from mason.python.destination import LocatedScript, StagingDestination
 from mason.python.errors import BadWheel, StagingFailed, StagingWriteFailed
+from mason.python.pyccache import BytecodeCache
 from mason.python.venv import Venv
 
 PoolKind = Literal["thread", "process"]
@@ -46,6 +47,8 @@ class StagedWheel:
     ``bytecode`` pairs each compiled source with its ``.pyc``: when the store keeps another
     package's equivalent namespace ``__init__.py`` instead of this one, it must keep that
     package's ``.pyc`` too (a CHECKED_HASH ``.pyc`` embeds the hash of its own source).
+    ``digests`` holds ``(rel, sha256 hex, size)`` of each written file; ``scripts`` the
+    files that name the venv's interpreter, ``record`` the RECORD (which lists their hashes).
     """
 
     wheel: Path
@@ -57,6 +60,14 @@ class StagedWheel:
     files: tuple[Path, ...]
     not_compiled: tuple[Path, ...] = ()
     bytecode: tuple[tuple[Path, Path], ...] = ()
+    digests: tuple[tuple[str, str, int], ...] = ()
+    scripts: tuple[LocatedScript, ...] = ()
+    record: Path | None = None
+
+    def known_digests(self) -> dict[str, tuple[str, int]]:
+        """``rel -> (sha256 hex, size)`` of every file written, hashed while writing
+        (what :meth:`mason.store.Prefix.scan` takes as ``known``)."""
+        return {rel: (digest, size) for rel, digest, size in self.digests}
 
 
 def stage_wheel(
@@ -67,12 +78,14 @@ def stage_wheel(
     installer_name: str = "mason",
     tree_root: Path | None = None,
     compile_pool: CompilePool | None = None,
+    bytecode_cache: BytecodeCache | None = None,
 ) -> StagedWheel:
     """Unpack ``wheel`` under ``staged_root``, laid out for ``venv``.
 
     ``staged_root`` stands for ``tree_root`` (default ``venv.root``); it may exist but must
     not hold any of the wheel's files. ``compile_pool`` byte-compiles in worker processes
-    (callers staging from several threads at once want that). Raises :class:`BadWheel`
+    (callers staging from several threads at once want that); ``bytecode_cache`` gives
+    byte-code compiled before, by any prefix. Raises :class:`BadWheel`
     for a broken wheel (nothing is written then) and :class:`StagingWriteFailed` when
     writing fails; on any failure the files this call wrote are removed again.
     """
@@ -80,7 +93,7 @@ def stage_wheel(
     with _open_wheel(wheel) as (source, names):
         check_wheel(wheel, source, names, venv)
         destination = StagingDestination(
-            wheel, venv, staged_root, tree, source.distribution, compile_pool
+            wheel, venv, staged_root, tree, source.distribution, compile_pool, bytecode_cache
         )
         try:
             _install(wheel, source, destination, installer_name)
@@ -98,6 +111,9 @@ def stage_wheel(
         files=tuple(sorted(destination.written)),
         not_compiled=tuple(sorted(destination.not_compiled)),
         bytecode=tuple(sorted(destination.bytecode)),
+        digests=tuple(sorted((rel, d, n) for rel, (d, n) in destination.digests.items())),
+        scripts=tuple(destination.scripts),
+        record=destination.record,
     )
 
 
