@@ -186,12 +186,23 @@ def variants(repeat: int, with_pip: bool) -> dict[str, Variant]:
     return out
 
 
+def compile_mason() -> None:
+    """Byte-compile mason's own modules, as installing it does: with an editable install and
+    PYTHONDONTWRITEBYTECODE (set on some machines), every run would compile them again."""
+    import compileall
+
+    import mason
+
+    compileall.compile_dir(Path(mason.__file__).parent, quiet=1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs of the fast variants")
     parser.add_argument("--skip-pip", action="store_true", help="skip pip per wheel (~1 min)")
     args = parser.parse_args()
     wheels = download()
+    compile_mason()
     size = sum(w.stat().st_size for w in wheels) / 1e6
     print(f"{len(wheels)} wheels, {size:.1f} MB, Python {sys.version.split()[0]}")
     chosen = variants(args.repeat, not args.skip_pip)

@@ -133,3 +133,16 @@ def test_install_with_unreadable_cache_still_works(tmp_path: Path) -> None:
     done = mason("install", "--catalog", catalog, "--prefix", prefix, "--all", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert record_problems(prefix) == []
+
+
+def test_a_cache_others_may_write_is_not_used(tmp_path: Path) -> None:
+    catalog = catalog_with_scripts(tmp_path)
+    shared = tmp_path / "shared-cache"
+    shared.mkdir()
+    shared.chmod(0o777)  # anyone could plant files there
+    env = {"MASON_CACHE": str(shared)}
+    prefix = tmp_path / "local"
+    done = mason("install", "--catalog", catalog, "--prefix", prefix, "--all", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert list(shared.iterdir()) == []
+    assert (prefix / SITE / "cachemod" / "__init__.py").stat().st_nlink == 1

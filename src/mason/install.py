@@ -392,7 +392,6 @@ class Installer:
                 return self._venv
             # every wheel of this run is staged in one of at most `jobs` processes
             self._wheel_pool = WheelPool(self.options.jobs, self.options.cache)
-            self._wheel_pool.warm_up()  # while the venv is made
             weakref.finalize(self, self._wheel_pool.close)
             place = self.trees.place
             remember_venv(place)  # refuses a place other than the remembered one

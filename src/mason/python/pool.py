@@ -10,6 +10,9 @@ replaced when one dies).
 
 from __future__ import annotations
 
+import os
+import stat
+import zipfile
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +25,9 @@ from mason.python.unpacked import UnpackedCache
 from mason.python.venv import Venv
 from mason.python.wheels import StagedWheel, stage_wheel
 
-#: Wheels at least this big are unpacked by the calling thread, their byte-code compiled
-#: in chunks by every worker.
-SPREAD_SIZE = 1 << 20
+#: Wheels with at least this many sources are unpacked by the calling thread, their
+#: byte-code compiled in chunks by every worker.
+SPREAD_SOURCES = 200
 
 
 class WheelPool(CompilePool):
@@ -37,18 +40,11 @@ class WheelPool(CompilePool):
 
     def __init__(self, workers: int, cache: Path | None = None) -> None:
         super().__init__(workers)
+        cache = private(cache) if cache is not None else None
         self.caches = _Caches(
             BytecodeCache(cache / "bytecode") if cache else None,
             UnpackedCache(cache / "unpacked") if cache else None,
         )
-
-    def warm_up(self) -> None:
-        """Start the workers now, in the background (they import mason's staging code
-        while the caller does something else, such as making the venv)."""
-        if self.workers > 1:
-            executor = self._start()
-            for _ in range(self.workers):
-                executor.submit(_ready)
 
     def stage(
         self,
@@ -59,14 +55,22 @@ class WheelPool(CompilePool):
         tree_root: Path | None = None,
         installer_name: str = "mason",
     ) -> StagedWheel:
-        """:func:`~mason.python.wheels.stage_wheel` in a worker; raises what it raises."""
+        """:func:`~mason.python.wheels.stage_wheel` in a worker; raises what it raises.
+
+        A wheel in the unpacked cache is linked out by the calling thread: that is a few
+        system calls per file, not worth a process (nor starting the workers for).
+        """
         unpacked = self.caches.unpacked
         key = unpacked.key(wheel, venv, installer_name) if unpacked else None
         root = tree_root or venv.root
+        if unpacked is not None and key is not None:
+            done = unpacked.take(key, wheel, venv, staged_root, root)
+            if done is not None:
+                return done
         args = (wheel, venv, staged_root, root, installer_name, self.caches, key)
         if self.workers <= 1:
             result = _stage(*args)
-        elif _size(wheel) >= SPREAD_SIZE and not (unpacked and key and unpacked.has(key)):
+        elif _sources(wheel) >= SPREAD_SOURCES:
             # a big wheel (sympy: 1,500 sources) would keep one worker busy long after the
             # others are done: unpack it here, and spread its byte-code over every worker
             result = _stage(*args, compile_pool=self)
@@ -84,20 +88,32 @@ class WheelPool(CompilePool):
         return result
 
 
-def _ready() -> None:
-    """A first task: importing this module is the worker's real start-up."""
-
-
 @dataclass(frozen=True)
 class _Caches:
     bytecode: BytecodeCache | None
     unpacked: UnpackedCache | None
 
 
-def _size(wheel: Path) -> int:
+def private(cache: Path) -> Path | None:
+    """``cache``, created private (mode 0700) if missing; ``None`` (no cache) when it is
+    not a directory of this user that only this user may write: whoever can write the
+    cache chooses the files of every prefix installed from it."""
     try:
-        return wheel.stat().st_size
+        cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = cache.stat()
     except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        return None
+    return cache
+
+
+def _sources(wheel: Path) -> int:
+    """How many Python sources ``wheel`` ships (0 when it cannot be read)."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            return sum(1 for name in archive.namelist() if name.endswith(".py"))
+    except (OSError, zipfile.BadZipFile):
         return 0  # stage_wheel reports it
 
 
@@ -113,10 +129,6 @@ def _stage(
 ) -> StagedWheel | MasonError:
     # Errors travel back as values: the caller re-raises them in its own thread.
     try:
-        if caches.unpacked is not None and key is not None:
-            done = caches.unpacked.take(key, wheel, venv, staged_root, tree_root)
-            if done is not None:
-                return done
         staged = stage_wheel(
             wheel,
             venv,

@@ -23,6 +23,7 @@ unpacks the wheel.
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import hashlib
 import importlib.util
@@ -62,10 +63,6 @@ class UnpackedCache:
         what = [FORMAT, digest, venv.cache_tag, magic, layout, installer_name]
         return hashlib.sha256(json.dumps(what).encode()).hexdigest()
 
-    def has(self, key: str) -> bool:
-        """Whether entry ``key`` exists (:meth:`take` still checks it is sound)."""
-        return (self.root / key / MANIFEST).is_file()
-
     def take(
         self, key: str, wheel: Path, venv: Venv, staged_root: Path, tree_root: Path
     ) -> StagedWheel | None:
@@ -79,12 +76,13 @@ class UnpackedCache:
             _drop(entry)
             return None
         offset = _offset(venv, tree_root)
-        placed: list[Path] = []
+        placed: list[str] = []
         try:
             return _link_out(entry, manifest, wheel, venv, staged_root, tree_root, offset, placed)
         except (OSError, KeyError, TypeError, ValueError):  # a link failed, or a bad manifest
             for path in reversed(placed):
-                path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
             return None
 
     def keep(self, key: str, staged: StagedWheel, venv: Venv) -> None:
@@ -173,10 +171,10 @@ def _read_manifest(entry: Path) -> dict[str, Any] | None:
 
 def _intact(entry: Path, manifest: dict[str, Any]) -> bool:
     """Every file still has the size and modification time it had when kept."""
-    tree = entry / "tree"
+    tree = f"{entry}/tree/"
     for rel, _, size, mtime in manifest["files"]:
         try:
-            st = os.lstat(tree / rel)
+            st = os.lstat(tree + rel)
         except OSError:
             return False
         if not stat.S_ISREG(st.st_mode) or st.st_size != size or st.st_mtime_ns != mtime:
@@ -201,18 +199,20 @@ def _link_out(
     staged_root: Path,
     tree_root: Path,
     offset: str,
-    placed: list[Path],
+    placed: list[str],
 ) -> StagedWheel:
-    tree = entry / "tree"
+    # Strings, not Paths: pathlib costs more than the links here (sympy: 3,100 files).
+    tree = f"{entry}/tree/"
+    base = f"{staged_root}/{offset}"
     made: set[str] = set()
 
-    def place(rel: str) -> Path:
-        target = os.path.join(staged_root, offset + rel)
-        parent = os.path.dirname(target)
+    def place(rel: str) -> str:
+        target = base + rel
+        parent = target.rpartition("/")[0]
         if parent not in made:
             os.makedirs(parent, exist_ok=True)
             made.add(parent)
-        return Path(target)
+        return target
 
     record = manifest["record"]
     rewrite = record is not None and bool(manifest["scripts"])
@@ -221,7 +221,7 @@ def _link_out(
         if rewrite and rel == record:
             continue
         target = place(rel)
-        os.link(tree / rel, target)
+        os.link(tree + rel, target)
         placed.append(target)
         digests[offset + rel] = (digest, size)
     renamed: dict[str, tuple[str, int]] = {}  # RECORD's old hash of a script -> new one
@@ -235,7 +235,8 @@ def _link_out(
         renamed[raw["digest"]] = (_b64(digest.digest()), len(data))
         scripts.append(script)
     if rewrite:
-        data = _rewrite_record((tree / record).read_bytes(), renamed)
+        with open(tree + record, "rb") as f:
+            data = _rewrite_record(f.read(), renamed)
         placed.append(_write_new(place(record), data, False))
         digests[offset + record] = (hashlib.sha256(data).hexdigest(), len(data))
     return StagedWheel(
@@ -281,7 +282,7 @@ def _rewrite_record(data: bytes, renamed: dict[str, tuple[str, int]]) -> bytes:
     return out.getvalue().encode()
 
 
-def _write_new(target: Path, data: bytes, executable: bool) -> Path:
+def _write_new(target: str, data: bytes, executable: bool) -> str:
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o777 if executable else 0o666)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
