@@ -155,6 +155,9 @@ def once(variant: Variant, wheels: list[Path]) -> float:
     """Wall time of ``variant.run`` in a fresh directory, after its setup."""
     with tempfile.TemporaryDirectory(prefix="mason-bench-") as tmp:
         variant.setup(wheels, Path(tmp))
+        # Write back what earlier runs left dirty (pip and uv never sync): mason's syncfs
+        # would otherwise pay for their data.
+        os.sync()
         start = time.perf_counter()
         variant.run(wheels, Path(tmp))
         return time.perf_counter() - start
