@@ -118,3 +118,10 @@ def test_one_path_staged_twice_through_a_followed_symlink_is_a_conflict(
         ("duplicate", f"lib/{'foo/x' if name == 'foo' else name}")
     ]
     assert tree_digest(p) == before
+
+
+def test_a_file_entry_is_encoded_as_json_dumps_would() -> None:
+    from mason.store.records import FileInfo
+
+    for info in (FileInfo("file", "0f" * 32, 0), FileInfo("file", "ab" * 32, 123456789)):
+        assert info.encoded == json.dumps(info.to_json(), sort_keys=True, separators=(",", ":"))

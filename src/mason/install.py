@@ -494,8 +494,13 @@ class Installer:
     def _stage_wheels(self, recipe: Recipe, wheels: list[Path], staged: Path) -> None:
         venv = self.venv()
         digests = self._digests.setdefault(recipe.name, {})
+        source = source_spec(recipe) if recipe.kind == "wheel" else None
         for wheel in wheels:
-            done = self._wheel_pool.stage(wheel, venv, staged, tree_root=self._tree_root(recipe))
+            # a wheel package's wheel was verified against the catalog's sha256 by fetch
+            verified = source.sha256 if source and wheel.name == source.filename else None
+            done = self._wheel_pool.stage(
+                wheel, venv, staged, tree_root=self._tree_root(recipe), sha256=verified
+            )
             digests.update(done.known_digests())
 
     def _keep_wheels(self, wheels: list[Path]) -> None:

@@ -54,14 +54,16 @@ class WheelPool(CompilePool):
         *,
         tree_root: Path | None = None,
         installer_name: str = "mason",
+        sha256: str | None = None,
     ) -> StagedWheel:
         """:func:`~mason.python.wheels.stage_wheel` in a worker; raises what it raises.
+        ``sha256``: the wheel's, when the caller verified it (saves hashing it again).
 
         A wheel in the unpacked cache is linked out by the calling thread: that is a few
         system calls per file, not worth a process (nor starting the workers for).
         """
         unpacked = self.caches.unpacked
-        key = unpacked.key(wheel, venv, installer_name) if unpacked else None
+        key = unpacked.key(wheel, venv, installer_name, sha256) if unpacked else None
         root = tree_root or venv.root
         if unpacked is not None and key is not None:
             done = unpacked.take(key, wheel, venv, staged_root, root)

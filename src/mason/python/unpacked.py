@@ -51,13 +51,16 @@ class UnpackedCache:
 
     root: Path
 
-    def key(self, wheel: Path, venv: Venv, installer_name: str) -> str | None:
-        """The entry name of ``wheel`` staged for ``venv`` (any location of it); ``None``
-        when the wheel cannot be read (staging it says why)."""
+    def key(
+        self, wheel: Path, venv: Venv, installer_name: str, sha256: str | None = None
+    ) -> str | None:
+        """The entry name of ``wheel`` (whose verified ``sha256`` the caller may know)
+        staged for ``venv`` (any location of it); ``None`` when the wheel cannot be read
+        (staging it says why)."""
         layout = [str(venv.relative.get(name)) for name in SCHEME_NAMES]
         magic = importlib.util.MAGIC_NUMBER.hex()
         try:
-            digest = _sha256(wheel)
+            digest = sha256.lower() if sha256 else _sha256(wheel)
         except OSError:
             return None
         what = [FORMAT, digest, venv.cache_tag, magic, layout, installer_name]

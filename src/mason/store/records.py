@@ -69,6 +69,9 @@ class FileInfo:
     @cached_property
     def encoded(self) -> str:
         """This entry as JSON text (computed once, while scanning, outside the lock)."""
+        if self.kind == "file" and self.target is None and self.sha256 is not None:
+            # what json.dumps gives, written out: a hex digest and an int need no escaping
+            return f'{{"sha256":"{self.sha256}","size":{self.size},"type":"file"}}'
         return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
 
     @classmethod
