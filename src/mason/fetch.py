@@ -28,12 +28,9 @@ the same file at once. The library never prints: progress and warnings go to
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -273,6 +270,8 @@ def _name_in(mirror: str, filename: str) -> str:
 def _open_source(source: str) -> tuple[BinaryIO, int | None]:
     """Open a URL or a local path for reading; returns the stream and its size if known."""
     if _is_url(source):
+        import urllib.request  # here, not at the top: with ssl it costs ~15 ms of start-up
+
         request = urllib.request.Request(source, headers={"User-Agent": USER_AGENT})
         resp = urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS)
         length = resp.headers.get("Content-Length")
@@ -326,6 +325,9 @@ def _progress(
 
 
 def _why(error: Exception) -> str:
+    import http.client
+    import urllib.error
+
     if isinstance(error, urllib.error.HTTPError):
         return f"HTTP {error.code} {error.reason}"
     if isinstance(error, urllib.error.URLError):
@@ -391,6 +393,8 @@ def fetch(
     if _use_cached(spec, target, on_event):
         _warn_weak(spec, on_event)
         return target
+    import http.client  # only when something is downloaded (it imports ssl)
+
     attempts: list[FetchAttempt] = []
     for source in _sources(spec, mirrors):
         _emit(on_event, spec, "trying", source=source)
