@@ -90,6 +90,8 @@ class StagingDestination(WheelDestination):
         self.not_compiled: list[Path] = []
         self.bytecode: list[tuple[Path, Path]] = []
         self.scripts: list[LocatedScript] = []
+        # mismatches with RECORD found while unpacking (filled by the wheel's streams)
+        self.content_problems: list[str] = []
         self.record: Path | None = None  # RECORD, relative to the tree root
         for name, where in self.scheme_dirs.items():
             if not where.is_relative_to(tree_root):
@@ -177,6 +179,8 @@ class StagingDestination(WheelDestination):
         self, scheme: Scheme, record_file_path: str, records: Iterable[tuple[Scheme, RecordEntry]]
     ) -> None:
         """Byte-compile the library sources, then write RECORD listing everything."""
+        if self.content_problems:  # every file was read: all mismatches are known now
+            raise BadWheel(self.wheel, list(self.content_problems))
         entries = list(records)
         entries += self._compile([(s, r) for s, r in entries if s in _LIBS])
 

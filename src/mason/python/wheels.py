@@ -9,6 +9,9 @@ store merges it into the venv like any other staged tree.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import multiprocessing
 import posixpath
 import shutil
@@ -19,12 +22,12 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal, cast
 
 import installer
 from installer.exceptions import InstallerError
-from installer.records import parse_record_file
-from installer.sources import WheelFile
+from installer.records import RecordEntry, parse_record_file
+from installer.sources import WheelContentElement, WheelFile
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from mason.errors import MasonError
@@ -86,19 +89,27 @@ def stage_wheel(
     not hold any of the wheel's files. ``compile_pool`` byte-compiles in worker processes
     (callers staging from several threads at once want that); ``bytecode_cache`` gives
     byte-code compiled before, by any prefix. Raises :class:`BadWheel`
-    for a broken wheel (nothing is written then) and :class:`StagingWriteFailed` when
-    writing fails; on any failure the files this call wrote are removed again.
+    for a broken wheel and :class:`StagingWriteFailed` when writing fails; on any failure
+    the files this call wrote are removed again.
+
+    The contents are checked against RECORD while they are unpacked (one pass over the
+    data): a mismatch is reported before anything is compiled, every mismatch at once.
     """
     tree = tree_root.absolute() if tree_root is not None else venv.root
     with _open_wheel(wheel) as (source, names):
-        check_wheel(wheel, source, names, venv)
+        check_wheel(wheel, source, names, venv, contents=False)
         destination = StagingDestination(
             wheel, venv, staged_root, tree, source.distribution, compile_pool, bytecode_cache
         )
+        destination.content_problems = source.problems
+        existed = staged_root.exists()
         try:
             _install(wheel, source, destination, installer_name)
         except BaseException:
             destination.discard()
+            if not existed:
+                with contextlib.suppress(OSError):
+                    staged_root.rmdir()
             raise
     dist_info = venv.root / venv.relative.purelib / source.dist_info_dir
     return StagedWheel(
@@ -117,15 +128,59 @@ def stage_wheel(
     )
 
 
+class _CheckedWheel(WheelFile):
+    """A wheel whose member streams check their RECORD hash and size as they are read;
+    mismatches go to :attr:`problems`."""
+
+    def __init__(self, f: zipfile.ZipFile) -> None:
+        super().__init__(f)
+        self.problems: list[str] = []
+
+    def get_contents(self) -> Iterator[WheelContentElement]:
+        for record, stream, is_executable in super().get_contents():
+            checked = _CheckedStream(stream, record, self.problems)
+            yield record, cast(BinaryIO, checked), is_executable
+
+
+class _CheckedStream:
+    """Passes reads through, hashing them; at the end, compares with RECORD."""
+
+    def __init__(self, stream: BinaryIO, record: tuple[str, str, str], problems: list[str]):
+        self._stream = stream
+        self._path = record[0]
+        entry = RecordEntry.from_elements(*record) if record[1] else None
+        self._entry = entry
+        self._hash = hashlib.new(entry.hash_.name) if entry and entry.hash_ else None
+        self._size = 0
+        self._problems = problems
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._stream.read(n)
+        if self._hash is not None:
+            self._hash.update(data)
+            self._size += len(data)
+            if not data or n < 0:
+                self._finish()
+        return data
+
+    def _finish(self) -> None:
+        assert self._hash is not None and self._entry is not None and self._entry.hash_
+        digest = base64.urlsafe_b64encode(self._hash.digest()).decode().rstrip("=")
+        size = self._entry.size
+        if digest != self._entry.hash_.value or (size is not None and size != self._size):
+            self._problems.append(f"hash / size of {self._path} didn't match RECORD")
+        self._hash = None
+
+
 @contextmanager
-def _open_wheel(wheel: Path) -> Iterator[tuple[WheelFile, list[str]]]:
+def _open_wheel(wheel: Path) -> Iterator[tuple[_CheckedWheel, list[str]]]:
     try:
         archive = zipfile.ZipFile(wheel)
     except (OSError, zipfile.BadZipFile) as e:
         raise BadWheel(wheel, [f"cannot read it as a zip archive: {e}"]) from e
     with archive:
         try:
-            source = WheelFile(archive)
+            source = _CheckedWheel(archive)
         except ValueError as e:
             raise BadWheel(wheel, [str(e)]) from e
         yield source, archive.namelist()
@@ -139,6 +194,8 @@ def _install(
         installer.install(source, destination, metadata)
     except MasonError:
         raise
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise BadWheel(wheel, [f"corrupt archive: {e}"]) from e
     except OSError as e:
         raise StagingWriteFailed(wheel, str(e)) from e
     # installer asserts on malformed entry points
@@ -146,11 +203,14 @@ def _install(
         raise BadWheel(wheel, [f"{type(e).__name__}: {e}"]) from e
 
 
-def check_wheel(wheel: Path, source: WheelFile, names: list[str], venv: Venv) -> None:
+def check_wheel(
+    wheel: Path, source: WheelFile, names: list[str], venv: Venv, *, contents: bool = True
+) -> None:
     """Raise :class:`BadWheel` listing every problem of the wheel, before anything is written.
 
     Checked: the file name and its tags (against ``venv``), member and RECORD paths that
-    would escape the venv, every RECORD hash and size. ``names`` are the archive's members.
+    would escape the venv, that RECORD lists every member with a hash and size, and (with
+    ``contents``) every member's hash and size. ``names`` are the archive's members.
     """
     problems = _tag_problems(wheel, venv)
     try:
@@ -160,18 +220,28 @@ def check_wheel(wheel: Path, source: WheelFile, names: list[str], venv: Venv) ->
     rows = [row[0] for row in parse_record_file(record.splitlines())]
     every = dict.fromkeys(names + rows)
     problems += [f"{name} escapes the venv" for name in every if _escapes(name)]
-    try:
-        source.validate_record(validate_contents=True)
-    except source.validation_error as e:
-        issues: list[str] = getattr(e, "issues", [str(e)])
-        problems += [_strip_wheel_name(issue, wheel) for issue in issues]
-    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
-        problems.append(f"corrupt archive: {e}")
-    except ValueError:
-        if not problems:  # installer chokes on absolute member names we already reported
-            raise
+    issues = _record_issues(wheel, source, contents or bool(problems), bool(problems))
+    if issues and not contents and not problems:
+        # broken anyway: check the contents now too, so that every problem is reported at once
+        issues = _record_issues(wheel, source, True, False)
+    problems += issues
     if problems:
         raise BadWheel(wheel, problems)
+
+
+def _record_issues(wheel: Path, source: WheelFile, contents: bool, reported: bool) -> list[str]:
+    """What ``validate_record`` finds (``reported``: other problems are already known)."""
+    try:
+        source.validate_record(validate_contents=contents)
+    except source.validation_error as e:
+        issues: list[str] = getattr(e, "issues", [str(e)])
+        return [_strip_wheel_name(issue, wheel) for issue in issues]
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        return [f"corrupt archive: {e}"]
+    except ValueError:
+        if not reported:  # installer chokes on absolute member names we already reported
+            raise
+    return []
 
 
 def _tag_problems(wheel: Path, venv: Venv) -> list[str]:
