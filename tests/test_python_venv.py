@@ -140,3 +140,23 @@ def test_missing_interpreter_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(VenvError, match="'no-such-python' not found"):
         ensure_venv(tmp_path / "v", python="no-such-python")
     assert not (tmp_path / "v" / "pyvenv.cfg").exists()
+
+
+def test_a_venv_of_this_python_is_asked_in_process_with_the_same_answer(tmp_path: Path) -> None:
+    """For a venv of the running interpreter mason computes the schemes and tags itself;
+    they must be what the venv's own interpreter says."""
+    import json
+
+    from mason.python import venv as venv_module
+
+    root = tmp_path / "v"
+    ensure_venv(root)
+    assert venv_module._made_by_this_python(root)
+    query = f"PACKAGING_DIR = {venv_module._packaging_dir()!r}\n{venv_module._QUERY}"
+    asked = subprocess.run(
+        [str(root / "bin" / "python"), "-I", "-c", query],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert venv_module._ask_here(root) == json.loads(asked.stdout)

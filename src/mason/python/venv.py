@@ -16,16 +16,18 @@ import fcntl
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import venv as stdlib_venv
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypedDict, cast
+from typing import Any, Literal, TypedDict, cast
 
 from mason.python.errors import VenvError
 
@@ -193,11 +195,14 @@ def run_checked(root: Path, command: list[str], what: str) -> str:
 
 
 def _query_schemes(root: Path) -> VenvCache:
-    query = f"PACKAGING_DIR = {_packaging_dir()!r}\n{_QUERY}"
-    out = run_checked(
-        root, [str(_bin_python(root)), "-I", "-c", query], "cannot ask its interpreter"
-    )
-    raw = json.loads(out)
+    if _made_by_this_python(root):
+        raw = _ask_here(root)
+    else:
+        query = f"PACKAGING_DIR = {_packaging_dir()!r}\n{_QUERY}"
+        out = run_checked(
+            root, [str(_bin_python(root)), "-I", "-c", query], "cannot ask its interpreter"
+        )
+        raw = json.loads(out)
     schemes: dict[str, str] = {}
     for name in SCHEME_NAMES:
         schemes[name] = str(_relative_to_root(root, Path(raw[name]), name))
@@ -209,6 +214,41 @@ def _query_schemes(root: Path) -> VenvCache:
         schemes=schemes,
         tags=raw.get("tags"),
     )
+
+
+def _made_by_this_python(root: Path) -> bool:
+    """Whether ``pyvenv.cfg`` names the interpreter running mason (same binary, version)."""
+    try:
+        lines = (root / "pyvenv.cfg").read_text().splitlines()
+    except OSError:
+        return False
+    cfg = {k.strip(): v.strip() for k, _, v in (line.partition("=") for line in lines)}
+    running = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    exe = cfg.get("executable")
+    return (
+        exe is not None
+        and os.path.realpath(exe) == running
+        and cfg.get("version") == platform.python_version()
+    )
+
+
+def _ask_here(root: Path) -> dict[str, Any]:
+    """What :data:`_QUERY` answers, computed in this process for a venv of this very
+    interpreter (the 'venv' install scheme, which a venv's interpreter uses): a fresh
+    prefix is then ready without starting a Python."""
+    from packaging import tags
+
+    v = sys.version_info
+    where = {"base": str(root), "platbase": str(root)}
+    where |= {"installed_base": str(root), "installed_platbase": str(root)}
+    paths = sysconfig.get_paths(scheme="venv", vars=where)
+    return {
+        "version": [v.major, v.minor],
+        "cache_tag": sys.implementation.cache_tag,
+        **{name: paths[name] for name in ("purelib", "platlib", "scripts", "data")},
+        "headers": f"{root}/include/site/python{v.major}.{v.minor}",
+        "tags": [str(t) for t in tags.sys_tags()],
+    }
 
 
 def _packaging_dir() -> str:
