@@ -16,6 +16,7 @@ from mason.config import Settings, load_settings
 from mason.errors import MasonError, UsageError
 from mason.layout import RECORDS_DIR
 from mason.plan import Installed, Plan, dependency_graph, make_plan, select
+from mason.trees import tree_of
 
 _DIGESTS = ("sha256", "sha1", "md5", "cksum")
 
@@ -175,7 +176,7 @@ def _recipe_row(recipe: Recipe) -> dict[str, Any]:
         "version": recipe.version,
         "type": recipe.type,
         "kind": recipe.kind,
-        "tree": recipe.tree,
+        "tree": tree_of(recipe),  # where it really goes (pip/wheel: always the venv)
         "summary": recipe.summary,
     }
 
