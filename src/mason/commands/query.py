@@ -16,7 +16,6 @@ from mason.config import Settings, load_settings
 from mason.errors import MasonError, UsageError
 from mason.layout import RECORDS_DIR
 from mason.plan import Installed, Plan, dependency_graph, make_plan, select
-from mason.trees import tree_of
 
 _DIGESTS = ("sha256", "sha1", "md5", "cksum")
 
@@ -171,6 +170,8 @@ def plan(args: argparse.Namespace) -> int:
 
 
 def _recipe_row(recipe: Recipe) -> dict[str, Any]:
+    from mason.trees import tree_of
+
     return {
         "name": recipe.name,
         "version": recipe.version,
