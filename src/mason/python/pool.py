@@ -1,11 +1,18 @@
-"""Staging whole wheels in worker processes, for the threads of an install run.
+"""Staging wheels for the threads of an install run: from the cache, or in worker processes.
 
 Unpacking, hashing and byte-compiling a wheel is Python work: threads doing it in mason's
 process take turns on the GIL, and each file written waits for the GIL again after its
-system call. A :class:`WheelPool` runs all of :func:`~mason.python.wheels.stage_wheel` in
-a worker process instead; the calling thread just waits for the result. The workers are
-those of a :class:`~mason.python.bytecode.CompilePool` (started on first use, forkserver,
-replaced when one dies).
+system call. A :class:`WheelPool` therefore stages a wheel one of three ways:
+
+- found in the user's unpacked-wheel cache (:mod:`mason.python.unpacked`): linked out by
+  the calling thread (a few system calls per file, no process needed);
+- a wheel with many sources (sympy): unpacked by the calling thread, its byte-code
+  compiled in chunks by every worker, so it does not keep one worker busy alone;
+- any other: all of :func:`~mason.python.wheels.stage_wheel` in a worker process, the
+  calling thread waiting for the result.
+
+The workers are those of a :class:`~mason.python.bytecode.CompilePool` (started on first
+use, forkserver, replaced when one dies). A freshly staged wheel is kept in the cache.
 """
 
 from __future__ import annotations
