@@ -78,9 +78,9 @@ class UnpackedCache:
         if not _intact(entry, manifest):
             _drop(entry)
             return None
-        offset = _offset(venv, tree_root)
         placed: list[str] = []
         try:
+            offset = _offset(venv, tree_root)
             return _link_out(entry, manifest, wheel, venv, staged_root, tree_root, offset, placed)
         except (OSError, KeyError, TypeError, ValueError):  # a link failed, or a bad manifest
             for path in reversed(placed):
@@ -99,7 +99,7 @@ class UnpackedCache:
             manifest = _link_in(staged, venv, tmp)
             _write_json(tmp / MANIFEST, manifest)
             os.rename(tmp, entry)  # whole, or not at all (another process was first)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: the venv is not under the tree root
             shutil.rmtree(tmp, ignore_errors=True)
 
 
