@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -146,3 +148,35 @@ def test_a_cache_others_may_write_is_not_used(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert list(shared.iterdir()) == []
     assert (prefix / SITE / "cachemod" / "__init__.py").stat().st_nlink == 1
+
+
+def test_two_runs_filling_one_cache_at_once(tmp_path: Path) -> None:
+    """Two prefixes installed at the same moment from an empty cache: both whole, and the
+    entry one of them kept serves a third."""
+    catalog = tmp_path / "pkgs"
+    for i in range(6):
+        files = {f"race{i}/__init__.py": f"N = {i}\n", f"race{i}/more.py": "M = 1\n"}
+        wheel_recipe(catalog, f"race{i}", make_wheel(tmp_path / "w", f"race{i}", "1.0", files))
+    env = {"MASON_CACHE": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "mason", "install", "--catalog", str(catalog), "--all"]
+    runs = [
+        subprocess.Popen(
+            [*command, "-j2", "--prefix", str(tmp_path / name / "local")],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name in ("one", "two")
+    ]
+    for run in runs:
+        out, _ = run.communicate(timeout=300)
+        assert run.returncode == 0, out
+    third = tmp_path / "three" / "local"
+    done = mason("install", "--catalog", catalog, "--prefix", third, "--all", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for prefix in (tmp_path / "one" / "local", tmp_path / "two" / "local", third):
+        assert record_problems(prefix) == []
+        assert mason("verify", "--catalog", catalog, "--prefix", prefix).returncode == 0
+    assert (third / SITE / "race0" / "more.py").stat().st_nlink >= 3  # from the cache
+    assert len(list((tmp_path / "cache" / "unpacked").iterdir())) == 6  # no temporaries left
