@@ -1,10 +1,11 @@
 """An ``installer`` destination that writes a wheel into a staging tree.
 
 Paths are laid out for the FINAL venv (shebangs name the venv's python, RECORD is relative
-to site-packages as pip writes it) while the bytes go
-to ``staged_root``, which stands for ``tree_root`` (the venv root unless the store merges
-relative to some directory above it). Nothing is ever overwritten: every file is created
-with ``O_EXCL``.
+to site-packages as pip writes it) while the bytes go to ``staged_root``, which stands for
+``tree_root`` (the venv root unless the store merges relative to some directory above
+it). Nothing is ever overwritten: every file is created with ``O_EXCL``, and hashed as it
+is written (the digests go to the store's scan). The files that name the venv's location
+(:class:`LocatedScript`) are remembered, so that a cached copy can be remade elsewhere.
 """
 
 from __future__ import annotations
