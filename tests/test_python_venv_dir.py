@@ -252,3 +252,23 @@ def test_the_prefix_remembers_the_first_venv_only(tmp_path: Path) -> None:
     (prefix / "var/lib/mason/venv-location.json").write_text('{"venv": "relative"}')
     with pytest.raises(BadInput, match=r"venv-location\.json"):
         locate_venv(prefix)
+
+
+def test_a_build_writing_into_an_outside_venv_is_caught(tmp_path: Path) -> None:
+    """The stray-write check watches the venv's own store too, not only the prefix."""
+    catalog = tmp_path / "pkgs"
+    wheel = make_wheel(tmp_path / "w", "wheelmod", "1.0", {"wheelmod/__init__.py": "X = 1\n"})
+    wheel_recipe(catalog, "pywheel", wheel)
+    body = (
+        'echo sneaky > "$SAGE_VENV/sneaky.txt"\n'  # straight into the live venv
+        'mkdir -p "$SAGE_DESTDIR$SAGE_LOCAL/share"\n'
+        'echo ok > "$SAGE_DESTDIR$SAGE_LOCAL/share/ok.txt"\n'
+    )
+    script_recipe(catalog, "sneaky", deps="pywheel", body=body)
+    prefix, venv = tmp_path / "local", tmp_path / "venv"
+    done = install(catalog, prefix, "sneaky", "--venv", venv)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"sneaky-1.0: the build wrote into the live prefix {venv}" in done.stderr
+    assert "sneaky.txt" in done.stderr
+    assert "sneaky" not in records(prefix)
+    assert "pywheel" in records(venv)

@@ -15,6 +15,7 @@ A run: the plan's packages go to :func:`mason.scheduler.run` with a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -125,11 +126,12 @@ class Installer:
         self._venv_lock = threading.Lock()
         self._venv: Venv | None = None
         self._jobserver: Jobserver | None = None
-        self._watch: _LazyWatch | None = None
+        # per store root: the run's watch of it (the prefix, and a venv apart from it)
+        self._watches: dict[Path, _LazyWatch] = {}
         self._trash = Trash(prefix.root)
         # Paths this run's merges made, replaced or removed: changes a build's stray-write
         # check must not blame on the build (noted before the merge where known then).
-        self._merged: set[str] = set()
+        self._merged: dict[Path, set[str]] = {}  # per store root
         self._merged_lock = threading.Lock()
         self._previous: dict[str, Record] | None = None
         # per package: digests of the files its wheels wrote (the scan need not hash them)
@@ -151,13 +153,17 @@ class Installer:
             for step in plan
         }
         self.emit(Event("planned", message=f"{len(jobs)} package(s) to install"))
+        roots = [self.prefix.root]
+        if self.trees.venv_store is not None:
+            roots.append(self.trees.venv_store.root)
         with (
             Jobserver(self.options.jobs) as jobserver,
-            _LazyWatch(self.prefix.root) as watch,
+            contextlib.ExitStack() as watches,
             Trash(self.prefix.root) as self._trash,
             _short_switch_interval(),
         ):
-            self._jobserver, self._watch = jobserver, watch
+            self._jobserver = jobserver
+            self._watches = {root: watches.enter_context(_LazyWatch(root)) for root in roots}
             try:
                 return scheduler.run(
                     jobs,
@@ -167,7 +173,8 @@ class Installer:
                     on_event=self._scheduler_event,
                 )
             finally:
-                self._jobserver = self._watch = None
+                self._jobserver = None
+                self._watches = {}
 
     def _weight(self, name: str, record: Record | None) -> float:
         """How long ``name`` will take, for the scheduler's critical path: its last build
@@ -218,9 +225,8 @@ class Installer:
             if store is not self.prefix:
                 remember_venv(self.trees.place)  # so that later commands find its store
             tree = store.scan(staged, recipe.name, known=self._digests.pop(name, None))
-            if store is self.prefix:
-                # before the merge, so a build checked while it runs never looks them up
-                self._note_merged([*self._previous_files(recipe.name), *tree.entries])
+            # before the merge, so a build checked while it runs never looks them up
+            self._note_merged(store, [*self._previous_files(recipe.name), *tree.entries])
             record = store.merge(
                 tree,
                 self._meta(recipe, built - started),
@@ -321,33 +327,58 @@ class Installer:
         if top != tmp:
             shutil.rmtree(tmp)
 
-    def _before_build(self) -> int | PrefixSnapshot:
-        """Where the stray-write check starts: a mark of the run's watch, or a snapshot."""
-        watch = self._watch.get() if self._watch is not None else None
-        if watch is not None:
-            return watch.mark()
-        return snapshot_prefix(self.prefix.root)
+    def _live_stores(self) -> list[Prefix]:
+        """The stores a build must not write into: the prefix, and a venv apart from it."""
+        venv = self.trees.venv_store
+        return [self.prefix] if venv is None else [self.prefix, venv]
 
-    def _changes_since(self, before: int | PrefixSnapshot) -> list[str] | None:
-        """Prefix paths changed since ``before`` (``None``: unknown, events were lost)."""
-        if isinstance(before, PrefixSnapshot):
-            return prefix_changes(before)
-        watch = self._watch.get() if self._watch is not None else None
-        assert watch is not None
-        return watch.changes_since(before)
+    def _before_build(self) -> list[tuple[Prefix, int | PrefixSnapshot]]:
+        """Where the stray-write check starts, per live store: a mark of the run's watch
+        of it, or a snapshot."""
+        marks: list[tuple[Prefix, int | PrefixSnapshot]] = []
+        for store in self._live_stores():
+            if not store.root.is_dir():
+                continue  # a venv not made yet: nothing to protect there
+            lazy = self._watches.get(store.root)
+            watch = lazy.get() if lazy is not None else None
+            mark = watch.mark() if watch is not None else snapshot_prefix(store.root)
+            marks.append((store, mark))
+        return marks
 
-    def _check_stray_writes(self, recipe: Recipe, changes: list[str] | None) -> None:
+    def _changes_since(
+        self, before: list[tuple[Prefix, int | PrefixSnapshot]]
+    ) -> list[tuple[Prefix, list[str] | None]]:
+        """Per store, its paths changed since ``before`` (``None``: unknown, events lost)."""
+        out: list[tuple[Prefix, list[str] | None]] = []
+        for store, mark in before:
+            if isinstance(mark, PrefixSnapshot):
+                out.append((store, prefix_changes(mark)))
+                continue
+            watch = self._watches[store.root].get()
+            assert watch is not None
+            out.append((store, watch.changes_since(mark)))
+        return out
+
+    def _check_stray_writes(
+        self, recipe: Recipe, changed: list[tuple[Prefix, list[str] | None]]
+    ) -> None:
+        for store, changes in changed:
+            self._check_store(recipe, store, changes)
+
+    def _check_store(self, recipe: Recipe, store: Prefix, changes: list[str] | None) -> None:
         from mason.build.staged import check_changes
 
         if changes is None:
-            message = "writes into the live prefix could not be checked (inotify lost events)"
+            where = "prefix" if store is self.prefix else f"venv {store.root}"
+            message = f"writes into the live {where} could not be checked (inotify lost events)"
             self._event("warning", recipe, message)
             return
         with self._merged_lock:
-            changes = [path for path in changes if path not in self._merged]
+            merged = self._merged.get(store.root, set())
+            changes = [path for path in changes if path not in merged]
         if not changes:
             return
-        root = self.prefix.root
+        root = store.root
 
         def legitimate(path: str) -> bool:
             # Other packages merge while this one builds: the directories they created
@@ -358,9 +389,9 @@ class Installer:
         changes = [path for path in changes if not legitimate(path)]
         if not changes:
             return
-        with self.prefix.read_locked() as index:
+        with store.read_locked() as index:
             owners = {path: index.owners_of(path) for path in changes}
-        intact = _IntactCheck(self.prefix)
+        intact = _IntactCheck(store)
         check_changes(
             f"{recipe.name}-{recipe.version}",
             root,
@@ -376,9 +407,11 @@ class Installer:
             record = self.prefix.record(name)
         return tuple(record.files) if record is not None else ()
 
-    def _note_merged(self, paths: Iterable[str]) -> None:
+    def _note_merged(self, store: Prefix, paths: Iterable[str]) -> None:
+        """Paths of ``store`` that this run's merges make, replace or remove (changes a
+        build's stray-write check must not blame on the build)."""
         with self._merged_lock:
-            self._merged.update(paths)
+            self._merged.setdefault(store.root, set()).update(paths)
 
     # -- Python ---------------------------------------------------------------------------
 
@@ -415,8 +448,7 @@ class Installer:
         stage_venv(staged / root.relative_to(store.root), root, self.options.python)
         tree = store.scan(staged, VENV_PACKAGE)
         meta = PackageMeta(VENV_PACKAGE, venv_version(self.options.python), kind="venv")
-        if store is self.prefix:
-            self._note_merged(tree.entries)
+        self._note_merged(store, tree.entries)
         store.merge(tree, meta)
         self._trash.put(work)
 
@@ -539,7 +571,9 @@ class Installer:
         other = self.trees.other(store)
         if other is None or other not in self.trees.stores:
             return
-        if other.record(recipe.name) is not None:
+        old = other.record(recipe.name)
+        if old is not None:
+            self._note_merged(other, old.files)
             other.uninstall(recipe.name, force=True)
 
     def _after_merge(self, recipe: Recipe, spec: BuildSpec, store: Prefix) -> None:
