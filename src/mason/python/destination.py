@@ -227,9 +227,14 @@ class StagingDestination(WheelDestination):
             self.bytecode.append((Path(rel), pyc_rel))
             hexdigest, size = compiled
             self.digests[pyc_rel.as_posix()] = (hexdigest, size)
-            b64 = base64.urlsafe_b64encode(bytes.fromhex(hexdigest)).decode().rstrip("=")
+            b64 = record_digest(bytes.fromhex(hexdigest))
             out.append((scheme, RecordEntry(rel_pyc, Hash(HASH, b64), size)))
         return out
+
+
+def record_digest(raw: bytes) -> str:
+    """A digest as RECORD writes it: urlsafe base64, unpadded."""
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def _hex(urlsafe_b64: str) -> str:

@@ -37,9 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mason.python.destination import LocatedScript, script_bytes
+from mason.python.destination import LocatedScript, record_digest, script_bytes
 from mason.python.venv import SCHEME_NAMES, Venv
 from mason.python.wheels import StagedWheel
+from mason.store.staged import sha256_file
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -60,7 +61,7 @@ class UnpackedCache:
         layout = [str(venv.relative.get(name)) for name in SCHEME_NAMES]
         magic = importlib.util.MAGIC_NUMBER.hex()
         try:
-            digest = sha256.lower() if sha256 else _sha256(wheel)
+            digest = sha256.lower() if sha256 else sha256_file(wheel)
         except OSError:
             return None
         what = [FORMAT, digest, venv.cache_tag, magic, layout, installer_name]
@@ -101,14 +102,6 @@ class UnpackedCache:
             os.rename(tmp, entry)  # whole, or not at all (another process was first)
         except (OSError, ValueError):  # ValueError: the venv is not under the tree root
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _offset(venv: Venv, tree_root: Path) -> str:
@@ -152,7 +145,7 @@ def _link_in(staged: StagedWheel, venv: Venv, tmp: Path) -> dict[str, Any]:
                 "executable": s.executable,
                 "entry": list(s.entry) if s.entry else None,
                 "raw": base64.b64encode(s.raw).decode() if s.raw is not None else None,
-                "digest": _b64(bytes.fromhex(digests[s.rel][0])),  # as RECORD lists it
+                "digest": record_digest(bytes.fromhex(digests[s.rel][0])),  # as RECORD lists it
             }
             for s in staged.scripts
         ],
@@ -235,7 +228,7 @@ def _link_out(
         placed.append(_write_new(place(raw["rel"]), data, script.executable))
         digest = hashlib.sha256(data)
         digests[script.rel] = (digest.hexdigest(), len(data))
-        renamed[raw["digest"]] = (_b64(digest.digest()), len(data))
+        renamed[raw["digest"]] = (record_digest(digest.digest()), len(data))
         scripts.append(script)
     if rewrite:
         with open(tree + record, "rb") as f:
@@ -266,10 +259,6 @@ def _script(raw: dict[str, Any], offset: str) -> LocatedScript:
         entry=(entry[0], entry[1], entry[2], entry[3]) if entry else None,
         raw=base64.b64decode(raw["raw"]) if raw["raw"] is not None else None,
     )
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def _rewrite_record(data: bytes, renamed: dict[str, tuple[str, int]]) -> bytes:

@@ -9,7 +9,6 @@ store merges it into the venv like any other staged tree.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import multiprocessing
@@ -32,7 +31,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from mason.errors import MasonError
 from mason.python.bytecode import CompilePool
-from mason.python.destination import LocatedScript, StagingDestination
+from mason.python.destination import LocatedScript, StagingDestination, record_digest
 from mason.python.errors import BadWheel, StagingFailed, StagingWriteFailed
 from mason.python.pyccache import BytecodeCache
 from mason.python.venv import Venv
@@ -165,7 +164,7 @@ class _CheckedStream:
 
     def _finish(self) -> None:
         assert self._hash is not None and self._entry is not None and self._entry.hash_
-        digest = base64.urlsafe_b64encode(self._hash.digest()).decode().rstrip("=")
+        digest = record_digest(self._hash.digest())
         size = self._entry.size
         if digest != self._entry.hash_.value or (size is not None and size != self._size):
             self._problems.append(f"hash / size of {self._path} didn't match RECORD")
