@@ -153,9 +153,6 @@ class Installer:
             for step in plan
         }
         self.emit(Event("planned", message=f"{len(jobs)} package(s) to install"))
-        roots = [self.prefix.root]
-        if self.trees.venv_store is not None:
-            roots.append(self.trees.venv_store.root)
         with (
             Jobserver(self.options.jobs) as jobserver,
             contextlib.ExitStack() as watches,
@@ -163,7 +160,10 @@ class Installer:
             _short_switch_interval(),
         ):
             self._jobserver = jobserver
-            self._watches = {root: watches.enter_context(_LazyWatch(root)) for root in roots}
+            self._watches = {
+                store.root: watches.enter_context(_LazyWatch(store.root))
+                for store in self._live_stores()
+            }
             try:
                 return scheduler.run(
                     jobs,
@@ -181,9 +181,10 @@ class Installer:
         time, or for a wheel never installed its size (about a second per megabyte, so
         that sympy starts first instead of running alone at the end)."""
         if record is not None:
-            return _weight(record)
-        source = source_spec(self.catalog.recipes[name])
-        if self.catalog.recipes[name].kind == "wheel" and source is not None:
+            return max(float(record.timings.get("build", 1.0)), 0.01)
+        recipe = self.catalog.recipes[name]
+        source = source_spec(recipe)
+        if recipe.kind == "wheel" and source is not None:
             try:
                 return max((self.upstream / source.filename).stat().st_size / 1e6, 0.01)
             except OSError:
@@ -647,12 +648,6 @@ class _LazyWatch:
     def __exit__(self, *exc: object) -> None:
         if self._watch is not None:
             self._watch.close()
-
-
-def _weight(record: Record | None) -> float:
-    if record is None:
-        return 1.0
-    return max(float(record.timings.get("build", 1.0)), 0.01)
 
 
 def _only_lib64(staged: Path) -> bool:
