@@ -96,7 +96,7 @@ def stage_wheel(
     """
     tree = tree_root.absolute() if tree_root is not None else venv.root
     with _open_wheel(wheel) as (source, names):
-        check_wheel(wheel, source, names, venv, contents=False)
+        check_wheel(wheel, source, names, venv)
         destination = StagingDestination(
             wheel, venv, staged_root, tree, source.distribution, compile_pool, bytecode_cache
         )
@@ -202,14 +202,14 @@ def _install(
         raise BadWheel(wheel, [f"{type(e).__name__}: {e}"]) from e
 
 
-def check_wheel(
-    wheel: Path, source: WheelFile, names: list[str], venv: Venv, *, contents: bool = True
-) -> None:
+def check_wheel(wheel: Path, source: WheelFile, names: list[str], venv: Venv) -> None:
     """Raise :class:`BadWheel` listing every problem of the wheel, before anything is written.
 
     Checked: the file name and its tags (against ``venv``), member and RECORD paths that
-    would escape the venv, that RECORD lists every member with a hash and size, and (with
-    ``contents``) every member's hash and size. ``names`` are the archive's members.
+    would escape the venv, that RECORD lists every member with a hash and size. Contents
+    are checked while unpacking (:class:`_CheckedWheel`), except in a wheel found broken
+    here: then here too, so that every problem is reported at once. ``names`` are the
+    archive's members.
     """
     problems = _tag_problems(wheel, venv)
     try:
@@ -219,9 +219,8 @@ def check_wheel(
     rows = [row[0] for row in parse_record_file(record.splitlines())]
     every = dict.fromkeys(names + rows)
     problems += [f"{name} escapes the venv" for name in every if _escapes(name)]
-    issues = _record_issues(wheel, source, contents or bool(problems), bool(problems))
-    if issues and not contents and not problems:
-        # broken anyway: check the contents now too, so that every problem is reported at once
+    issues = _record_issues(wheel, source, bool(problems), bool(problems))
+    if issues and not problems:  # broken anyway: its contents too, for every problem at once
         issues = _record_issues(wheel, source, True, False)
     problems += issues
     if problems:
