@@ -3,7 +3,7 @@
 Precedence, highest first: a command-line option, the environment (``MASON_CATALOG``,
 ``MASON_PREFIX``, ``MASON_UPSTREAM``, ``MASON_CACHE``), ``mason.toml`` in the current
 directory, defaults. ``MASON_CACHE=off`` (``cache = false`` in ``mason.toml``) turns the
-byte-code cache shared by every prefix off.
+user's cache (byte-code and unpacked wheels, shared by every prefix) off.
 Relative paths in ``mason.toml`` are relative to the directory holding it.
 """
 

@@ -115,8 +115,9 @@ class Prefix:
     ) -> StagedTree:
         """Validate, hash and sanitize a staged tree (no lock held; all problems at once).
 
-        ``known`` digests of files the caller wrote (``rel -> (sha256 hex, size)``) save
-        hashing them again.
+        ``known`` digests of files the caller wrote or linked from mason's own cache
+        (``rel -> (sha256 hex, size)``) save hashing them again; those files may have
+        links outside the tree.
 
         The tree is copied into a staging directory of the prefix when ``copy`` is set or
         when it lives on another filesystem (a rename cannot cross filesystems). A staging
