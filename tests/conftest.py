@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from mason.python.venv import Venv
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 SAGE_CATALOG = SHARED / "catalogs" / "sage-9.8" / "pkgs"
@@ -22,6 +24,14 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ.pop("MASON_CACHE", None)
     else:
         os.environ["MASON_CACHE"] = before
+
+
+@pytest.fixture
+def venv(tmp_path: Path) -> Venv:
+    """A real venv of the running interpreter, made by mason (``tmp_path/prefix``)."""
+    from mason.python import ensure_venv
+
+    return ensure_venv(tmp_path / "prefix")
 
 
 @pytest.fixture

@@ -9,16 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from mason.python import Venv, ensure_venv
+from mason.python import Venv
 from mason.python.errors import StagingWriteFailed
 from mason.python.pool import SPREAD_SOURCES, WheelPool
 from mason.python.wheels import StagedWheel, stage_wheel
 from wheelfactory import make_wheel
-
-
-@pytest.fixture
-def venv(tmp_path: Path) -> Venv:
-    return ensure_venv(tmp_path / "prefix")
 
 
 def small_wheel(directory: Path) -> Path:

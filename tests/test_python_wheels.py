@@ -37,11 +37,6 @@ def run_py(venv: Venv, code: str) -> str:
     return done.stdout.strip()
 
 
-@pytest.fixture
-def venv(tmp_path: Path) -> Venv:
-    return ensure_venv(tmp_path / "prefix")
-
-
 def demo_wheel(directory: Path) -> Path:
     return make_wheel(
         directory,
