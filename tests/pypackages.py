@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from recipefactory import write_recipe
-from test_install_support import make_tarball
+from test_install_support import tarball_recipe
 
 # An in-tree build backend: packs every file of the sdist but pyproject.toml and _build/
 # into a py3-none-any wheel. NAME and VERSION are prepended.
@@ -116,13 +116,8 @@ def sdist_recipe(
     install: str = "cd src && sdh_pip_install .\n",
 ) -> Path:
     """A ``normal`` package ``name`` from a real tarball of ``sources``, run by ``install``."""
-    upstream_version = version.split(".p")[0]
-    filename = f"{name}-{upstream_version}.tar.gz"
-    top = f"{name}-{upstream_version}"
-    digest = make_tarball(catalog.parent / "upstream" / filename, top, sources)
-    checksums = f"tarball={name}-VERSION.tar.gz\nsha256={digest}\n"
-    files = {"checksums.ini": checksums, "spkg-install.in": install}
-    return write_recipe(catalog, name, version=version, deps=deps, files=files)
+    tarball_recipe(catalog, name, sources, version=version, deps=deps, script=install)
+    return catalog / name
 
 
 def write_simple_index(root: Path, wheels: list[Path]) -> None:
