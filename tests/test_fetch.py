@@ -26,6 +26,10 @@ from mason.fetch import (
     fetch,
     verify,
 )
+from mason.transfer import Policy
+
+FAST = Policy(timeout=5, attempts=3, backoff=0.01)
+"""Retries without the real backoff, so a test of three tries takes milliseconds."""
 
 
 def make_tarball(path: Path, size: int = 2000) -> bytes:
@@ -104,13 +108,14 @@ def test_404_and_refused_mirrors_fall_back_to_the_next(
     events: list[FetchEvent] = []
     with serve(empty) as missing, serve(root) as good:
         mirrors = [refused_url(), missing.url, good.url]
-        path = fetch(spec_for(data), tmp_path / "up", mirrors, on_event=events.append)
-        assert missing.requests == ["/foo-1.0.tar.gz"]
+        path = fetch(spec_for(data), tmp_path / "up", mirrors, on_event=events.append, policy=FAST)
+        assert missing.requests == ["/foo-1.0.tar.gz", "/spkg/upstream/foo/foo-1.0.tar.gz"]
     assert path.read_bytes() == data
     failures = [(e.source, e.message) for e in events if e.kind == "failed"]
     assert failures[0][1].startswith("cannot connect")
-    assert failures[1] == (f"{missing.url}/foo-1.0.tar.gz", "HTTP 404 Not Found")
-    assert len(failures) == 2
+    assert failures[2] == (f"{missing.url}/foo-1.0.tar.gz", "HTTP 404 Not Found")
+    assert failures[3] == (f"{missing.url}/spkg/upstream/foo/foo-1.0.tar.gz", "HTTP 404 Not Found")
+    assert len(failures) == 4
 
 
 @pytest.mark.parametrize("as_url", [False, True], ids=["path", "file-url"])
@@ -131,32 +136,56 @@ def test_upstream_url_is_tried_after_the_mirrors(
         assert fetch(spec, tmp_path / "up", []).read_bytes() == data
 
 
-def test_bad_cached_file_is_discarded_and_fetched_again(
+def test_bad_cached_file_is_moved_aside_and_fetched_again(
     tmp_path: Path, served: tuple[Path, bytes]
 ) -> None:
     root, data = served
     cache = tmp_path / "upstream"
     cache.mkdir()
     (cache / "foo-1.0.tar.gz").write_bytes(data[:100])
+    actual = hashlib.sha256(data[:100]).hexdigest()
     events: list[FetchEvent] = []
     with serve(root) as server:
         path = fetch(spec_for(data), cache, [server.url], on_event=events.append)
     assert path.read_bytes() == data
-    discarded = [e for e in events if e.kind == "discarded"]
-    assert len(discarded) == 1
-    assert discarded[0].source == str(cache / "foo-1.0.tar.gz")
-    assert discarded[0].message.startswith(f"cached {cache / 'foo-1.0.tar.gz'} is bad (sha256 ")
-    assert discarded[0].message.endswith("); fetching it again")
-    assert cache_files(cache) == ["foo-1.0.tar.gz"]
+    [discarded] = [e for e in events if e.kind == "discarded"]
+    kept = cache / f"foo-1.0.tar.gz.mismatch-{actual[:12]}"
+    assert discarded.source == str(cache / "foo-1.0.tar.gz")
+    assert discarded.message == (
+        f"{cache / 'foo-1.0.tar.gz'} does not match checksums.ini: sha256 expected "
+        f"{hashlib.sha256(data).hexdigest()}, actual {actual}; kept as {kept}; fetching it again"
+    )
+    assert cache_files(cache) == ["foo-1.0.tar.gz", kept.name]
+    assert kept.read_bytes() == data[:100]
 
 
-def test_bad_cached_file_is_removed_when_nothing_else_works(tmp_path: Path) -> None:
+def test_the_only_copy_of_a_source_is_never_deleted(tmp_path: Path) -> None:
+    """A version bump's new tarball in upstream/ with the old checksum: kept, and the fix named."""
     cache = tmp_path / "upstream"
     cache.mkdir()
-    (cache / "foo-1.0.tar.gz").write_bytes(b"junk")
-    with pytest.raises(FetchFailed):
-        fetch(spec_for(b"the real thing"), cache, [])
-    assert cache_files(cache) == []
+    (cache / "foo-1.0.tar.gz").write_bytes(b"the new release")
+    actual = hashlib.sha256(b"the new release").hexdigest()
+    expected = hashlib.sha256(b"the old release").hexdigest()
+    with pytest.raises(FetchFailed) as info:
+        fetch(spec_for(b"the old release"), cache, [])
+    kept = cache / f"foo-1.0.tar.gz.mismatch-{actual[:12]}"
+    assert cache_files(cache) == [kept.name]
+    assert kept.read_bytes() == b"the new release"
+    err = info.value
+    assert err.set_aside is not None and err.set_aside.kept_as == kept
+    assert f"sha256 expected {expected}, actual {actual}; kept as {kept}" in str(err)
+    assert err.hint is not None
+    assert f"mv {kept} {cache / 'foo-1.0.tar.gz'} && mason fix-checksum foo" in err.hint
+
+
+def test_a_mismatch_on_sha1_only_still_names_the_sha256(tmp_path: Path) -> None:
+    cache = tmp_path / "upstream"
+    cache.mkdir()
+    (cache / "foo-1.0.tar.gz").write_bytes(b"new")
+    spec = spec_for(b"x", sha256=None, sha1=hashlib.sha1(b"old").hexdigest())
+    with pytest.raises(FetchFailed) as info:
+        fetch(spec, cache, [])
+    assert f"(its sha256 is {hashlib.sha256(b'new').hexdigest()})" in str(info.value)
 
 
 def test_redirects_are_followed_and_names_quoted(tmp_path: Path) -> None:
@@ -177,11 +206,14 @@ def test_a_download_cut_short_moves_on(tmp_path: Path, served: tuple[Path, bytes
     with serve(root) as server:
         events: list[FetchEvent] = []
         mirrors = [f"{server.url}/short", server.url]
-        path = fetch(spec_for(data), tmp_path / "up", mirrors, on_event=events.append)
+        path = fetch(spec_for(data), tmp_path / "up", mirrors, on_event=events.append, policy=FAST)
     assert path.read_bytes() == data
-    [failed] = [e for e in events if e.kind == "failed"]
+    [failed, _] = [e for e in events if e.kind == "failed"]  # both layouts of /short
     assert failed.source == f"{server.url}/short/foo-1.0.tar.gz"
-    assert failed.message.startswith("connection closed early: got ")
+    assert (
+        failed.message
+        == f"connection closed early: got {len(data)} of {len(data) + 1000} bytes (3 tries)"
+    )
     assert cache_files(tmp_path / "up") == ["foo-1.0.tar.gz"]
 
 
@@ -193,20 +225,25 @@ def test_every_failure_is_listed_in_one_error(tmp_path: Path, served: tuple[Path
     with serve(empty) as missing, serve(root) as wrong:
         spec = spec_for(b"x", upstream_url=f"{missing.url}/upstream/foo-1.0.tar.gz")
         with pytest.raises(FetchFailed) as info:
-            fetch(spec, tmp_path / "up", [refused, missing.url, wrong.url, str(empty)])
+            mirrors = [refused, missing.url, wrong.url, str(empty)]
+            fetch(spec, tmp_path / "up", mirrors, policy=FAST)
     err = info.value
     assert [a.source for a in err.attempts] == [
         f"{refused}/foo-1.0.tar.gz",
+        f"{refused}/spkg/upstream/foo/foo-1.0.tar.gz",
         f"{missing.url}/foo-1.0.tar.gz",
+        f"{missing.url}/spkg/upstream/foo/foo-1.0.tar.gz",
         f"{wrong.url}/foo-1.0.tar.gz",
+        f"{wrong.url}/spkg/upstream/foo/foo-1.0.tar.gz",
         f"{empty}/foo-1.0.tar.gz",
+        f"{empty}/spkg/upstream/foo/foo-1.0.tar.gz",
         f"{missing.url}/upstream/foo-1.0.tar.gz",
     ]
     reasons = [a.reason for a in err.attempts]
-    assert reasons[0].startswith("cannot connect")
-    assert reasons[1] == reasons[4] == "HTTP 404 Not Found"
-    assert reasons[2].startswith("sha256 mismatch")
-    assert reasons[3] == "no such file"
+    assert reasons[0].startswith("cannot connect") and reasons[0].endswith("(3 tries)")
+    assert reasons[2] == reasons[3] == reasons[5] == reasons[8] == "HTTP 404 Not Found"
+    assert reasons[4].startswith("sha256 mismatch")
+    assert reasons[6] == reasons[7] == "no such file"
     for a in err.attempts:
         assert f"  {a.source}: {a.reason}" in str(err)
     assert err.exit_code == 1

@@ -75,7 +75,7 @@ def test_a_404_mirror_falls_back_to_the_next(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with serve(tmp_path / "empty") as empty, serve(tmp_path / "www") as good:
         proc = install(catalog, prefix, "thing", "--mirror", empty.url, "--mirror", good.url)
-        assert empty.requests == ["/thing-1.0.tar.gz"]
+        assert empty.requests == ["/thing-1.0.tar.gz", "/spkg/upstream/thing/thing-1.0.tar.gz"]
         assert good.requests == ["/thing-1.0.tar.gz"]
     assert proc.returncode == 0, proc.stderr
     assert (prefix / "share/thing/thing.txt").read_text() == "built\n"

@@ -2,74 +2,81 @@
 
 A source is looked for first in the upstream cache (a flat directory of tarballs, by
 default ``upstream/`` beside the catalog; the caller passes it). A cached file is
-verified before use; a bad one is reported with a ``discarded`` event and fetched again.
-Otherwise the mirrors are tried in order (each an ``http(s)://`` base URL, a
-``file://`` URL or a local directory, holding the files flat: ``<mirror>/<filename>``),
-then the recipe's ``upstream_url``. A 404, a refused connection, a timeout, a short read
-or a bad checksum moves on to the next place; when every place failed, one
-:class:`FetchFailed` lists each place and why.
+verified before use. A cached file that does not match the recipe is never deleted (it
+may be the only copy, e.g. the new tarball of a version bump): it is moved aside to
+``<name>.mismatch-<sha256 prefix>`` beside it, a ``discarded`` event names both, and the
+source is fetched again; if that fails too, :class:`FetchFailed` says where the file was
+kept, its expected and actual sha256, and how to fix the recipe.
 
-Checksum policy (the recipe's ``checksums.ini``):
+Otherwise each mirror is tried in order (an ``http(s)://`` base URL, a ``file://`` URL
+or a local directory), in both layouts: flat, ``<mirror>/<filename>``, then SageMath's
+``<mirror>/spkg/upstream/<package>/<filename>``; then the recipe's ``upstream_url``. One
+place is tried with :func:`mason.transfer.transfer` (retries with backoff, resuming with
+``Range``, a bounded timeout); when it fails, or serves bytes that do not match, the next
+place is tried; when every place failed, one :class:`FetchFailed` lists each and why.
 
-* every ``sha256`` / ``sha1`` the recipe gives must match (sha256 is preferred; SageMath
-  catalogs up to 9.8 only carry sha1);
-* with neither, ``md5`` and ``cksum`` (POSIX ``cksum`` CRC) are checked instead and the
-  file is accepted with a ``weak`` warning event;
-* with no checksum at all the source is refused (:class:`MissingChecksum`): sources
-  without a matching checksum are never built.
-
-Downloads go to a hidden temporary file in the cache directory, are hashed while being
-written, verified, fsync'd and then renamed onto the final name, so a partial or
-unverified file is never visible under that name and any number of processes may fetch
-the same file at once. The library never prints: progress and warnings go to
-``on_event``.
+Downloads go to a hidden temporary file ``.<name>.<random>.part`` in the cache directory,
+held under ``flock`` while being written, hashed while written, verified, fsync'd and
+renamed onto the final name: a partial or unverified file is never visible under that
+name, and any number of processes may fetch the same file at once. Temporary files of a
+process that died (SIGKILL, power cut) are removed by the next fetch of the same file. A
+full disk raises :class:`mason.errors.DiskFull` at once (no mirror can help). The
+library never prints: progress and warnings go to ``on_event``.
 """
 
 from __future__ import annotations
 
-import hashlib
+import fcntl
 import os
 import tempfile
+import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 
-from mason import __version__
-from mason.errors import BadInput, MasonError
+from mason.checksums import (
+    ChecksumMismatch,
+    MissingChecksum,
+    SourceSpec,
+    check,
+    expected,
+    hashers,
+    is_weak,
+    verify,
+)
+from mason.errors import BadInput, MasonError, disk_full_is_typed
 
-TIMEOUT_SECONDS = 30.0
-"""Connect/read timeout for one HTTP request."""
+if TYPE_CHECKING:
+    from mason.transfer import Policy
 
-USER_AGENT = f"mason/{__version__}"
+__all__ = [
+    "BadFilename",
+    "ChecksumMismatch",
+    "FetchAttempt",
+    "FetchEvent",
+    "FetchFailed",
+    "MissingChecksum",
+    "SetAside",
+    "SourceSpec",
+    "fetch",
+    "is_weak",
+    "verify",
+]
 
-_CHUNK = 1 << 20
+STALE_PART_SECONDS = 10.0
+"""A ``.part`` file nobody holds a lock on and untouched this long belongs to a dead fetch."""
 
-FetchEventKind = Literal["cached", "discarded", "trying", "failed", "progress", "fetched", "weak"]
-"""``cached``: a verified file was already in the cache; ``discarded``: a bad cached file
-(warning); ``trying``: a download from ``source`` starts; ``progress``: bytes arrived;
-``failed``: ``source`` did not work (``message`` says why; the next one is tried);
-``fetched``: the verified file is in the cache; ``weak``: only md5/cksum vouch for it
-(warning)."""
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """One upstream source file of a package, as its ``checksums.ini`` describes it.
-
-    ``filename`` is the tarball name with ``VERSION`` already substituted; ``upstream_url``
-    likewise is final.
-    """
-
-    package: str
-    version: str
-    filename: str
-    sha256: str | None = None
-    sha1: str | None = None
-    md5: str | None = None
-    cksum: str | None = None
-    upstream_url: str | None = None
+FetchEventKind = Literal[
+    "cached", "discarded", "trying", "retrying", "failed", "progress", "fetched", "weak"
+]
+"""``cached``: a verified file was already in the cache; ``discarded``: a cached file did
+not match and was moved aside (warning); ``trying``: a download from ``source`` starts;
+``retrying``: it failed transiently and is tried again (``message`` says why and when);
+``progress``: bytes arrived; ``failed``: ``source`` did not work (``message`` says why;
+the next one is tried); ``fetched``: the verified file is in the cache; ``weak``: only
+md5/cksum vouch for it (warning)."""
 
 
 @dataclass(frozen=True)
@@ -94,31 +101,22 @@ class FetchAttempt:
     reason: str
 
 
-class ChecksumMismatch(BadInput):
-    """A file's content does not match the recipe's checksum."""
+@dataclass(frozen=True)
+class SetAside:
+    """A cached file that did not match the recipe, and where it was kept."""
 
-    def __init__(self, package: str, file: Path, algorithm: str, expected: str, actual: str):
-        self.package = package
-        self.file = file
-        self.algorithm = algorithm
-        self.expected = expected
-        self.actual = actual
-        super().__init__(
-            f"{package}: {file.name}: {algorithm} mismatch: expected {expected}, got {actual}",
-            hint=f"the file is not the one build/pkgs/{package}/checksums.ini describes; "
-            "fetch it again or fix the checksum",
-        )
+    file: Path
+    kept_as: Path
+    algorithm: str
+    expected: str
+    actual: str
+    sha256: str
 
-
-class MissingChecksum(BadInput):
-    """The recipe gives no checksum at all, so its source can never be trusted."""
-
-    def __init__(self, package: str, filename: str):
-        self.package = package
-        self.filename = filename
-        super().__init__(
-            f"{package}: checksums.ini gives no sha256, sha1, md5 or cksum for {filename}",
-            hint=f"add sha256=... to {package}/checksums.ini",
+    def describe(self) -> str:
+        sha = "" if self.algorithm == "sha256" else f" (its sha256 is {self.sha256})"
+        return (
+            f"{self.file} does not match checksums.ini: {self.algorithm} expected "
+            f"{self.expected}, actual {self.actual}{sha}; kept as {self.kept_as}"
         )
 
 
@@ -136,102 +134,30 @@ class BadFilename(BadInput):
 class FetchFailed(MasonError):
     """No place had a good copy of the source; ``attempts`` lists each and why."""
 
-    def __init__(self, package: str, filename: str, attempts: Sequence[FetchAttempt]):
+    def __init__(
+        self,
+        package: str,
+        filename: str,
+        attempts: Sequence[FetchAttempt],
+        set_aside: SetAside | None = None,
+    ):
         self.package = package
         self.filename = filename
         self.attempts = tuple(attempts)
+        self.set_aside = set_aside
         lines = [f"  {a.source}: {a.reason}" for a in self.attempts] or ["  (no mirror configured)"]
+        if set_aside is not None:
+            lines.append(f"  {set_aside.describe()}")
+        hint = "add a mirror (--mirror URL|DIR) or put the file into the upstream directory"
+        if set_aside is not None:
+            hint = (
+                f"if {set_aside.kept_as.name} is the tarball you want (a new version), put it "
+                f"back and record its checksum: mv {set_aside.kept_as} {set_aside.file} && "
+                f"mason fix-checksum {package}; otherwise {hint}"
+            )
         super().__init__(
-            f"{package}: cannot fetch {filename}; tried:\n" + "\n".join(lines),
-            hint="add a mirror (--mirror URL|DIR) or put the file into the upstream directory",
+            f"{package}: cannot fetch {filename}; tried:\n" + "\n".join(lines), hint=hint
         )
-
-
-class _ShortRead(OSError):
-    """The source ended before the size it announced."""
-
-
-class _Hasher(Protocol):
-    def update(self, data: bytes, /) -> None: ...
-    def hexdigest(self) -> str: ...
-
-
-class _Cksum:
-    """POSIX ``cksum``: CRC-32 (polynomial 0x04C11DB7, MSB first) over data then length."""
-
-    _TABLE: tuple[int, ...] = ()
-
-    def __init__(self) -> None:
-        if not _Cksum._TABLE:
-            _Cksum._TABLE = tuple(_cksum_entry(i) for i in range(256))
-        self._crc = 0
-        self._length = 0
-
-    def update(self, data: bytes, /) -> None:
-        crc, table = self._crc, self._TABLE
-        for byte in data:
-            crc = ((crc << 8) & 0xFFFFFFFF) ^ table[(crc >> 24) ^ byte]
-        self._crc = crc
-        self._length += len(data)
-
-    def hexdigest(self) -> str:
-        """The decimal CRC, as ``cksum`` prints it and ``checksums.ini`` stores it."""
-        crc, n, table = self._crc, self._length, self._TABLE
-        while n:
-            crc = ((crc << 8) & 0xFFFFFFFF) ^ table[(crc >> 24) ^ (n & 0xFF)]
-            n >>= 8
-        return str(~crc & 0xFFFFFFFF)
-
-
-def _cksum_entry(i: int) -> int:
-    crc = i << 24
-    for _ in range(8):
-        crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
-    return crc & 0xFFFFFFFF
-
-
-def _expected(spec: SourceSpec) -> dict[str, str]:
-    """The checksums to check: sha256/sha1 if any, else the weak md5/cksum."""
-    strong = {k: v for k, v in (("sha256", spec.sha256), ("sha1", spec.sha1)) if v}
-    if strong:
-        return {k: v.strip().lower() for k, v in strong.items()}
-    weak = {k: v for k, v in (("md5", spec.md5), ("cksum", spec.cksum)) if v}
-    if not weak:
-        raise MissingChecksum(spec.package, spec.filename)
-    return {k: v.strip().lower() for k, v in weak.items()}
-
-
-def is_weak(spec: SourceSpec) -> bool:
-    """True when only md5/cksum vouch for the source (accepted, with a warning)."""
-    return not (spec.sha256 or spec.sha1)
-
-
-def _hashers(algorithms: Sequence[str]) -> dict[str, _Hasher]:
-    return {a: (_Cksum() if a == "cksum" else hashlib.new(a)) for a in algorithms}
-
-
-def _check(
-    spec: SourceSpec, file: Path, expected: dict[str, str], hashers: dict[str, _Hasher]
-) -> None:
-    for algorithm, want in expected.items():
-        got = hashers[algorithm].hexdigest()
-        if got != want:
-            raise ChecksumMismatch(spec.package, file, algorithm, want, got)
-
-
-def verify(path: Path, spec: SourceSpec) -> None:
-    """Check ``path`` against the checksums of ``spec``.
-
-    Raises :class:`ChecksumMismatch` naming the package, the file and both digests,
-    or :class:`MissingChecksum` if the recipe gives none.
-    """
-    expected = _expected(spec)
-    hashers = _hashers(list(expected))
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            for h in hashers.values():
-                h.update(chunk)
-    _check(spec, path, expected, hashers)
 
 
 EventSink = Callable[[FetchEvent], None]
@@ -251,110 +177,141 @@ def _emit(
 
 
 def _sources(spec: SourceSpec, mirrors: Sequence[str]) -> list[str]:
-    """Every place to try, in order: each mirror's copy, then ``upstream_url``."""
-    places = [m.rstrip("/") + "/" + _name_in(m, spec.filename) for m in mirrors]
+    """Every place to try, in order: each mirror in both layouts, then ``upstream_url``."""
+    places = []
+    for mirror in mirrors:
+        base = mirror.rstrip("/")
+        places.append(f"{base}/{_name_in(mirror, spec.filename)}")
+        places.append(f"{base}/spkg/upstream/{spec.package}/{_name_in(mirror, spec.filename)}")
     if spec.upstream_url:
         places.append(spec.upstream_url)
     return places
 
 
-def _is_url(place: str) -> bool:
-    return place.startswith(("http://", "https://", "file://"))
-
-
 def _name_in(mirror: str, filename: str) -> str:
     """The file name as it appears after the mirror: %-quoted in a URL."""
-    return urllib.parse.quote(filename) if _is_url(mirror) else filename
+    is_url = mirror.startswith(("http://", "https://", "file://"))
+    return urllib.parse.quote(filename) if is_url else filename
 
 
-def _open_source(source: str) -> tuple[BinaryIO, int | None]:
-    """Open a URL or a local path for reading; returns the stream and its size if known."""
-    if _is_url(source):
-        import urllib.request  # here, not at the top: with ssl it costs ~15 ms of start-up
+class _Part:
+    """The hidden temporary file one download is written to, locked while in use."""
 
-        request = urllib.request.Request(source, headers={"User-Agent": USER_AGENT})
-        resp = urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS)
-        length = resp.headers.get("Content-Length")
-        return resp, int(length) if length and length.isdigit() else None
-    path = Path(source)
-    return path.open("rb"), path.stat().st_size
+    def __init__(self, spec: SourceSpec, cache: Path, wanted: dict[str, str]) -> None:
+        self.spec = spec
+        self.wanted = wanted
+        self.total: int | None = None
+        with disk_full_is_typed(cache, f"downloading {spec.filename}", None):
+            fd, name = tempfile.mkstemp(dir=cache, prefix=f".{spec.filename}.", suffix=".part")
+        self.path = Path(name)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self.file = os.fdopen(fd, "r+b")
+        self.running = hashers(list(wanted))
+        self._size = 0
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def write(self, data: bytes) -> None:
+        with disk_full_is_typed(self.path, f"downloading {self.spec.filename}", self.total):
+            self.file.write(data)
+        for h in self.running.values():
+            h.update(data)
+        self._size += len(data)
+
+    def restart(self) -> None:
+        self.file.seek(0)
+        self.file.truncate()
+        self.running = hashers(list(self.wanted))
+        self._size = 0
+
+    def commit(self, target: Path) -> None:
+        """Verify, make durable and rename onto ``target`` (raises ChecksumMismatch)."""
+        with disk_full_is_typed(self.path, f"downloading {self.spec.filename}", self.total):
+            self.file.flush()
+            os.fsync(self.file.fileno())
+        check(self.spec, target, self.wanted, self.running)
+        os.chmod(self.path, 0o644)
+        os.replace(self.path, target)
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self.file.close()
+
+
+def _sweep_dead_parts(cache: Path, filename: str) -> None:
+    """Remove ``.part`` files of ``filename`` left by fetches that died."""
+    prefix = f".{filename}."
+    for entry in os.scandir(cache):
+        if not (entry.name.startswith(prefix) and entry.name.endswith(".part")):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            if time.time() - os.fstat(fd).st_mtime < STALE_PART_SECONDS:
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held: a live fetch; skipped
+            os.unlink(entry.path)
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)
 
 
 def _download(
-    spec: SourceSpec, source: str, cache: Path, expected: dict[str, str], on_event: EventSink | None
+    spec: SourceSpec,
+    source: str,
+    cache: Path,
+    wanted: dict[str, str],
+    policy: Policy,
+    on_event: EventSink | None,
 ) -> None:
     """Copy ``source`` into a temp file in ``cache``, verify it, rename it into place."""
-    fd, tmp_name = tempfile.mkstemp(dir=cache, prefix=f".{spec.filename}.", suffix=".part")
-    tmp = Path(tmp_name)
+    from mason.transfer import transfer
+
+    part = _Part(spec, cache, wanted)
+
+    def tick(done: int, total: int | None) -> None:
+        part.total = total
+        _emit(on_event, spec, "progress", source=source, done=done, total=total)
+
+    def retrying(why: str, attempt: int, delay: float, offset: int) -> None:
+        resume = f", resuming at byte {offset}" if offset else ""
+        message = f"{why}; try {attempt} of {policy.attempts} in {delay:g} s{resume}"
+        _emit(on_event, spec, "retrying", source=source, message=message)
+
     try:
-        hashers = _hashers(list(expected))
-        stream, total = _open_source(source)
-        with stream, os.fdopen(fd, "wb") as out:
-            done = _copy(
-                stream, out, hashers, lambda n: _progress(on_event, spec, source, n, total)
-            )
-            if total is not None and done != total:
-                raise _ShortRead(f"got {done} of {total} bytes")
-            out.flush()
-            os.fsync(out.fileno())
-        _check(spec, cache / spec.filename, expected, hashers)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, cache / spec.filename)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        transfer(source, part, policy, on_retry=retrying, tick=tick)
+        part.commit(cache / spec.filename)
+    finally:
+        part.discard()
 
 
-def _copy(
-    src: BinaryIO, dst: BinaryIO, hashers: dict[str, _Hasher], tick: Callable[[int], None]
-) -> int:
-    done = 0
-    while chunk := src.read(_CHUNK):
-        dst.write(chunk)
-        for h in hashers.values():
-            h.update(chunk)
-        done += len(chunk)
-        tick(done)
-    return done
-
-
-def _progress(
-    on_event: EventSink | None, spec: SourceSpec, source: str, done: int, total: int | None
-) -> None:
-    _emit(on_event, spec, "progress", source=source, done=done, total=total)
-
-
-def _why(error: Exception) -> str:
-    import http.client
-    import urllib.error
-
-    if isinstance(error, urllib.error.HTTPError):
-        return f"HTTP {error.code} {error.reason}"
-    if isinstance(error, urllib.error.URLError):
-        return f"cannot connect: {error.reason}"
-    if isinstance(error, ChecksumMismatch):
-        return f"{error.algorithm} mismatch: expected {error.expected}, got {error.actual}"
-    if isinstance(error, FileNotFoundError):
-        return "no such file"
-    if isinstance(error, TimeoutError):
-        return f"timed out after {TIMEOUT_SECONDS:g} s"
-    if isinstance(error, http.client.IncompleteRead) or type(error) is _ShortRead:
-        return f"connection closed early: {error}"
-    return f"{type(error).__name__}: {error}"
-
-
-def _use_cached(spec: SourceSpec, target: Path, on_event: EventSink | None) -> bool:
-    """True if a good copy is cached; a bad one is reported as discarded."""
+def _look_in_cache(
+    spec: SourceSpec, target: Path, on_event: EventSink | None
+) -> Literal["good"] | SetAside | None:
+    """``good``, or None when nothing is cached, or the bad file moved aside (never deleted)."""
+    before = _stat(target)
+    if before is None:
+        return None
     try:
         verify(target, spec)
+    except ChecksumMismatch as e:
+        kept = target.with_name(f"{target.name}.mismatch-{e.sha256[:12]}")
+        now = _stat(target)
+        if now is None or (now.st_ino, now.st_mtime_ns) != (before.st_ino, before.st_mtime_ns):
+            return None  # another process replaced it meanwhile: look again next time
+        os.rename(target, kept)
+        aside = SetAside(target, kept, e.algorithm, e.expected, e.actual, e.sha256)
+        message = f"{aside.describe()}; fetching it again"
+        _emit(on_event, spec, "discarded", source=str(target), message=message)
+        return aside
     except FileNotFoundError:
-        return False
-    except (ChecksumMismatch, OSError) as e:
-        why = f"cached {target} is bad ({_why(e)}); fetching it again"
-        _emit(on_event, spec, "discarded", source=str(target), message=why)
-        return False
-    _emit(on_event, spec, "cached", source=str(target))
-    return True
+        return None
+    return "good"
 
 
 def _stat(path: Path) -> os.stat_result | None:
@@ -364,51 +321,58 @@ def _stat(path: Path) -> os.stat_result | None:
         return None
 
 
-def _discard(target: Path, bad: os.stat_result | None) -> None:
-    """Remove the bad cached file, unless another process has replaced it meanwhile."""
-    now = _stat(target)
-    if bad is not None and now is not None and (now.st_dev, now.st_ino) == (bad.st_dev, bad.st_ino):
-        target.unlink(missing_ok=True)
-
-
 def fetch(
     spec: SourceSpec,
     cache: Path,
     mirrors: Sequence[str],
     *,
     on_event: EventSink | None = None,
+    policy: Policy | None = None,
 ) -> Path:
     """Return the path of a verified copy of ``spec`` in ``cache``, fetching it if needed.
 
     ``mirrors`` are ``http(s)://`` or ``file://`` base URLs or local directories, tried
-    in order, then ``spec.upstream_url``. Raises :class:`FetchFailed` listing every
-    place tried, :class:`MissingChecksum` or :class:`BadFilename`.
+    in order, then ``spec.upstream_url``. ``policy`` bounds the tries of one place.
+    Raises :class:`FetchFailed` listing every place tried, :class:`MissingChecksum`,
+    :class:`BadFilename` or :class:`mason.errors.DiskFull`.
     """
     if "/" in spec.filename or spec.filename.startswith(".") or not spec.filename:
         raise BadFilename(spec.package, spec.filename)
-    expected = _expected(spec)
-    cache.mkdir(parents=True, exist_ok=True)
+    wanted = expected(spec)
+    with disk_full_is_typed(cache, f"creating {cache}", None):
+        cache.mkdir(parents=True, exist_ok=True)
     target = cache / spec.filename
-    bad = _stat(target)
-    if _use_cached(spec, target, on_event):
+    aside = _look_in_cache(spec, target, on_event)
+    if aside == "good":
+        _emit(on_event, spec, "cached", source=str(target))
         _warn_weak(spec, on_event)
         return target
-    import http.client  # only when something is downloaded (it imports ssl)
+    _sweep_dead_parts(cache, spec.filename)
+    from mason.transfer import Policy, TransferFailed
 
     attempts: list[FetchAttempt] = []
     for source in _sources(spec, mirrors):
         _emit(on_event, spec, "trying", source=source)
         try:
-            _download(spec, source, cache, expected, on_event)
-        except (OSError, http.client.HTTPException, ChecksumMismatch, ValueError) as e:
-            attempts.append(FetchAttempt(source, _why(e)))
-            _emit(on_event, spec, "failed", source=source, message=_why(e))
+            _download(spec, source, cache, wanted, policy or Policy(), on_event)
+        except (TransferFailed, ChecksumMismatch) as e:
+            reason = _why(e)
+            attempts.append(FetchAttempt(source, reason))
+            _emit(on_event, spec, "failed", source=source, message=reason)
             continue
         _emit(on_event, spec, "fetched", source=source)
         _warn_weak(spec, on_event)
         return target
-    _discard(target, bad)
-    raise FetchFailed(spec.package, spec.filename, attempts)
+    raise FetchFailed(spec.package, spec.filename, attempts, aside)
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, ChecksumMismatch):
+        return (
+            f"{error.algorithm} mismatch: expected {error.expected}, got {error.actual} "
+            "(the mirror serves other bytes than checksums.ini describes)"
+        )
+    return str(error)
 
 
 def _warn_weak(spec: SourceSpec, on_event: EventSink | None) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from mason.catalog import Catalog
 from mason.commands.query import _catalog, installed_in
 from mason.config import Settings, load_settings
-from mason.errors import BadInput, UsageError
+from mason.errors import BadInput, MasonError, UsageError
 from mason.layout import LOG_DIR
 
 LOG_TAIL = 40
@@ -122,6 +122,8 @@ def download(args: argparse.Namespace) -> int:
             raise
         except Exception as e:  # report each package, go on with the others
             print(f"[{name}] failed: {e}", file=sys.stderr)
+            if isinstance(e, MasonError) and e.hint:
+                print(f"mason: hint: {e.hint}", file=sys.stderr)
             failures += 1
             continue
         print(f"[{name}-{spec.version}] ok: {path}")
