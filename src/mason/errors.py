@@ -73,8 +73,20 @@ class DiskFull(MasonError):
 
 
 def is_disk_full(error: BaseException) -> bool:
-    """True for an ``OSError`` meaning "no space left" (``ENOSPC``) or "quota exceeded"."""
-    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+    """True for an ``OSError`` meaning "no space left" (``ENOSPC``) or "quota exceeded".
+
+    ``shutil.copytree`` gathers its failures into one ``shutil.Error`` whose entries keep
+    only the text of each ``OSError``; those are looked at too.
+    """
+    if not isinstance(error, OSError):
+        return False
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    texts = error.args[0] if error.errno is None and error.args else ()
+    marks = (f"[Errno {errno.ENOSPC}]", f"[Errno {errno.EDQUOT}]")
+    return isinstance(texts, list) and any(
+        isinstance(t, tuple) and any(m in str(t[-1]) for m in marks) for t in texts
+    )
 
 
 @contextmanager

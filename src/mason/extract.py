@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from mason.errors import BadInput, MasonError
+from mason.errors import BadInput, DiskFull, MasonError, disk_full_is_typed, is_disk_full
 
 ArchiveFormat = Literal["tar", "zip"]
 
@@ -165,7 +165,8 @@ def _fresh_dir_beside(dest: Path) -> Path:
     while True:
         tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.extracting")
         try:
-            tmp.mkdir()
+            with disk_full_is_typed(dest.parent, f"creating {tmp}"):
+                tmp.mkdir()
         except FileExistsError:
             continue
         return tmp
@@ -334,9 +335,10 @@ def _extract_tar(archive: Path, root: Path) -> None:
     with _open_tar(archive) as tf:
         infos = _read_members(archive, tf)
         _reject_if_any(archive, [_tar_member(i) for i in infos], root)
+        size = sum(i.size for i in infos if i.isreg())
         for info in infos:
             if _clean_name(info.name):
-                _extract_tar_member(archive, tf, info, root)
+                _extract_tar_member(archive, tf, info, root, size)
 
 
 def _read_members(archive: Path, tf: tarfile.TarFile) -> list[tarfile.TarInfo]:
@@ -349,7 +351,7 @@ def _read_members(archive: Path, tf: tarfile.TarFile) -> list[tarfile.TarInfo]:
 
 
 def _extract_tar_member(
-    archive: Path, tf: tarfile.TarFile, info: tarfile.TarInfo, root: Path
+    archive: Path, tf: tarfile.TarFile, info: tarfile.TarInfo, root: Path, size: int
 ) -> None:
     try:
         if info.islnk() or info.issym():
@@ -361,7 +363,7 @@ def _extract_tar_member(
     except _CORRUPT as e:
         raise CorruptArchive(archive, info.name, str(e) or type(e).__name__) from e
     except OSError as e:
-        raise _os_error(archive, info.name, e) from e
+        raise _os_error(archive, info.name, e, size, root) from e
 
 
 def _make_link(info: tarfile.TarInfo, root: Path) -> None:
@@ -391,7 +393,9 @@ def _make_link(info: tarfile.TarInfo, root: Path) -> None:
 _MEMBER_CONFLICTS = (errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOTEMPTY, errno.ELOOP)
 
 
-def _os_error(archive: Path, member: str, e: OSError) -> BadArchive | ExtractFailed:
+def _os_error(archive: Path, member: str, e: OSError, size: int, root: Path) -> MasonError:
+    if is_disk_full(e):
+        return DiskFull(root, what=f"extracting {archive.name}", needed=size)
     if e.errno == errno.ENAMETOOLONG:
         return ArchiveRejected(archive, [Problem(member, "name too long for the filesystem")])
     if e.errno in _MEMBER_CONFLICTS:
@@ -427,14 +431,15 @@ def _extract_zip(archive: Path, root: Path) -> None:
     with zf:
         infos = zf.infolist()
         _reject_if_any(archive, [_zip_member(i) for i in infos], root)
+        size = sum(i.file_size for i in infos)
         for info in infos:
             name = _clean_name(info.filename)
             if name:
-                _extract_zip_member(archive, zf, info, root / name)
+                _extract_zip_member(archive, zf, info, root / name, size)
 
 
 def _extract_zip_member(
-    archive: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path
+    archive: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, size: int
 ) -> None:
     try:
         if info.is_dir():
@@ -449,7 +454,7 @@ def _extract_zip_member(
     except (*_CORRUPT, NotImplementedError) as e:  # NotImplementedError: compression method
         raise CorruptArchive(archive, info.filename, str(e)) from e
     except OSError as e:
-        raise _os_error(archive, info.filename, e) from e
+        raise _os_error(archive, info.filename, e, size, target.parent) from e
 
 
 def _set_mtime(target: Path, date_time: tuple[int, int, int, int, int, int]) -> None:

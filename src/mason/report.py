@@ -70,9 +70,13 @@ class Recorder:
             "events": [EventJSON(**asdict(e)) for e in self.events],  # type: ignore[typeddict-item]
         }
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".last-run.")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(data, f)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)  # a full disk leaves no temporary behind
+            raise
         return path
 
 

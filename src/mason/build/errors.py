@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from mason.errors import BadInput, MasonError
+from mason.errors import BadInput, DiskFull, MasonError
 
 
 class BuildError(MasonError):
@@ -19,16 +19,28 @@ class BuildError(MasonError):
 class ScriptFailed(BuildError):
     """A recipe script (``spkg-install``, ...) exited with a non-zero status."""
 
-    def __init__(self, package: str, script: str, status: int, log_path: Path) -> None:
+    def __init__(
+        self,
+        package: str,
+        script: str,
+        status: int,
+        log_path: Path,
+        disk_full: DiskFull | None = None,
+    ) -> None:
         how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
+        full = f"; {disk_full}" if disk_full is not None else ""
         super().__init__(
             package,
-            f"{package}: {script} {how}; the full log is {log_path}",
-            hint=f"read {log_path}; the build directory is kept for inspection",
+            f"{package}: {script} {how}{full}; the full log is {log_path}",
+            hint=disk_full.hint
+            if disk_full is not None
+            else f"read {log_path}; the build directory is kept for inspection",
         )
         self.script = script
         self.status = status
         self.log_path = log_path
+        self.disk_full = disk_full
+        """Set when the build failed because its filesystem was full."""
 
     def log_tail(self, lines: int = 30) -> list[str]:
         """The last ``lines`` lines of the log (empty if it cannot be read)."""

@@ -9,6 +9,7 @@ package log.
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from typing import Literal
 
 from mason.build.env import BuildSpec, build_environment
 from mason.build.errors import BadFragment, ScriptFailed
+from mason.errors import DiskFull, is_disk_full
 
 ScriptName = Literal[
     "spkg-preinst",
@@ -125,9 +127,8 @@ def run_script(
         return False
     env = build_environment(spec, base_env)
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-    with spec.log_path.open("ab") as log:
+    with spec.log_path.open("ab", buffering=0) as log:  # unbuffered: no write left for close
         log.write(f"=== mason: {which} of {spec.package} ({time.strftime('%c')}) ===\n".encode())
-        log.flush()
         status = subprocess.run(
             command,
             cwd=spec.build_dir,
@@ -138,10 +139,42 @@ def run_script(
             pass_fds=tuple(pass_fds),
             check=False,
         ).returncode
-        log.write(f"=== mason: {which} exited with status {status} ===\n".encode())
+        try:
+            log.write(f"=== mason: {which} exited with status {status} ===\n".encode())
+        except OSError as e:  # a full disk: said below, with the status, not as a traceback
+            if not is_disk_full(e):
+                raise
     if status != 0:
-        raise ScriptFailed(spec.package, which, status, spec.log_path)
+        full = out_of_space(spec, which)
+        raise ScriptFailed(spec.package, which, status, spec.log_path, full)
     return True
+
+
+_NO_SPACE = (b"No space left on device", b"Disk quota exceeded")
+
+
+def out_of_space(spec: BuildSpec, which: str) -> DiskFull | None:
+    """The full filesystem a failed script most likely ran into, if any.
+
+    Full now (under 64 KiB or no inode free where the build writes), or full a moment
+    ago: the log's tail says "No space left on device" (make may have removed its
+    partial output since).
+    """
+    what = f"running {which} of {spec.package}"
+    for where in (spec.destdir, spec.build_dir):
+        try:
+            st = os.statvfs(where)
+        except OSError:
+            continue
+        if st.f_bavail * st.f_frsize < 65536 or (st.f_files and st.f_favail == 0):
+            return DiskFull(where, what=what)
+    try:
+        with spec.log_path.open("rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - 8192))
+            tail = log.read()
+    except OSError:
+        return None
+    return DiskFull(spec.build_dir, what=what) if any(m in tail for m in _NO_SPACE) else None
 
 
 def run_build(

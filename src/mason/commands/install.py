@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mason.catalog import Catalog
 from mason.commands.query import _catalog, installed_in
 from mason.config import Settings, load_settings
-from mason.errors import BadInput, MasonError, UsageError
+from mason.errors import BadInput, DiskFull, MasonError, UsageError, is_disk_full
 from mason.layout import LOG_DIR
+
+if TYPE_CHECKING:
+    from mason.report import Recorder
 
 LOG_TAIL = 40
 
@@ -79,7 +83,7 @@ def install(args: argparse.Namespace) -> int:
         try:
             outcome = Installer(catalog, prefix, options, recorder).run(plan)
         finally:
-            recorder.save(prefix.root)
+            _save_run(recorder, prefix.root)
     for error in outcome.failed.values():
         print(f"\nmason: error: {error}", file=sys.stderr)
         if isinstance(error, InstallFailed):
@@ -99,6 +103,17 @@ def install(args: argparse.Namespace) -> int:
     # Once packages run, any failure is "a package failed", whatever its cause (a corrupt
     # archive fails its package like a failing configure does): exit 1.
     return 0 if outcome.ok else 1
+
+
+def _save_run(recorder: Recorder, root: Path) -> None:
+    """Keep the run for ``mason report``; a full disk costs the report, not the run."""
+    try:
+        recorder.save(root)
+    except OSError as e:
+        if not is_disk_full(e):
+            raise
+        full = DiskFull(root, what="saving the run log for `mason report`")
+        print(f"mason: warning: {full}", file=sys.stderr)
 
 
 def download(args: argparse.Namespace) -> int:

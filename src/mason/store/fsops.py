@@ -157,8 +157,11 @@ def write_atomic(path: Path, data: bytes) -> None:
         while view:
             view = view[os.write(fd, view) :]
         os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        tmp.unlink(missing_ok=True)  # a full disk leaves no temporary behind
+        raise
+    os.close(fd)
     _tick()
     os.rename(tmp, path)
     _tick()

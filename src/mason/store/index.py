@@ -7,9 +7,12 @@ are the source of truth and :meth:`OwnerIndex.rebuild` recreates it from them.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+
+from mason.errors import DiskFull, is_disk_full
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS claims (
@@ -38,7 +41,13 @@ class OwnerIndex:
         self._db = sqlite3.connect(
             path, isolation_level=None, timeout=60.0, check_same_thread=False
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as e:  # its -wal and -shm files cannot be made
+            self._db.close()
+            if is_full(e) or _no_room(path.parent):
+                raise DiskFull(path, what="opening the ownership index") from e
+            raise
         # FULL (the WAL is fsync'd at each commit), not NORMAL: the index is rebuilt from the
         # records only by `mason recover` or when missing, and a merge's journal entry (whose
         # presence makes the next command recover) is removed right after the claims commit.
@@ -109,15 +118,42 @@ class OwnerIndex:
         return {r[0] for r in self._db.execute("SELECT DISTINCT package FROM claims")}
 
     def _transaction(self) -> _Txn:
-        return _Txn(self._db)
+        return _Txn(self._db, self.path)
+
+
+def _no_room(directory: Path) -> bool:
+    st = os.statvfs(directory)
+    return st.f_bavail == 0 or (st.f_files > 0 and st.f_favail == 0)
+
+
+def is_full(error: BaseException) -> bool:
+    """SQLite's "database or disk is full" (``SQLITE_FULL``), or ENOSPC/EDQUOT."""
+    if isinstance(error, sqlite3.Error):
+        return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    return is_disk_full(error)
 
 
 class _Txn:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    """One write transaction; a full disk rolls it back (the index is as before) and
+    raises :class:`DiskFull`."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self.db = db
+        self.path = path
 
     def __enter__(self) -> None:
         self.db.execute("BEGIN IMMEDIATE")
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            try:
+                self.db.execute("COMMIT")
+                return
+            except sqlite3.Error as e:
+                exc = e  # a failed COMMIT leaves the transaction open: roll it back
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+        if is_full(exc):
+            raise DiskFull(self.path, what="updating the ownership index") from exc
+        if exc_type is None:
+            raise exc

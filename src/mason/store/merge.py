@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mason.errors import DiskFull, is_disk_full
 from mason.store import fsops
 from mason.store.errors import CollisionError, Conflict, StoreError
 from mason.store.index import OwnerIndex
@@ -104,6 +105,9 @@ def move_all(tx: Transaction, intent: Intent) -> None:
     except OSError as e:
         roll_back(tx.prefix, intent, tx.journal)
         tx.journal.finish(intent.txid)
+        if is_disk_full(e):
+            where = Path(e.filename2 or e.filename or tx.prefix)
+            raise DiskFull(where, what=f"merging {intent.package}") from e
         if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
             path = os.path.relpath(e.filename2 or e.filename or "?", tx.prefix)
             raise PathTaken(intent.package, path) from e
@@ -125,15 +129,66 @@ def commit(
     """Write the record (the commit point), then finish: claims, old files, old record."""
     record = make_record(meta, plan, intent.txid, time.monotonic() - started)
     body = plan.body(staged)
-    tx.records.write(record, body)
+    try:
+        tx.records.write(record, body)
+    except OSError as e:
+        if not is_disk_full(e):
+            raise  # the journal stays: the next command rolls back
+        _undo(tx, intent)
+        raise DiskFull(tx.records.directory, what=f"writing the record of {meta.name}") from e
     previous = old.files if (old := tx.old) is not None else ()
-    tx.index.set_package_json(meta.name, body.files, previous)
+    try:
+        tx.index.set_package_json(meta.name, body.files, previous)
+    except DiskFull:
+        _uncommit(tx, intent, record)
+        raise
     remove_stale(tx.prefix, meta.name, intent.stale, tx.index)
     if intent.old_version is not None and intent.old_version != intent.version:
         fsops.unlink(tx.records.path(meta.name, intent.old_version))
         fsops.fsync_dir(tx.records.directory)
     tx.journal.finish(intent.txid)
     return record
+
+
+def _undo(tx: Transaction, intent: Intent) -> None:
+    """Roll back an uncommitted merge now (renames only: it needs no free space)."""
+    roll_back(tx.prefix, intent, tx.journal)
+    tx.journal.finish(intent.txid)
+
+
+def _uncommit(tx: Transaction, intent: Intent, record: Record) -> None:
+    """Take back a record whose claims could not be indexed (the disk is full), so the
+    package is what it was before the merge; the index still holds the old claims.
+
+    A reinstall of the same version replaced the old record: it is written back (that
+    needs space again; if it fails, the journal stays and the next command rolls the
+    merge forward, which is consistent too).
+    """
+    path = tx.records.path(record.name, record.version)
+    if tx.old is not None and tx.old.version == record.version:
+        try:
+            tx.records.write(tx.old)
+        except OSError as e:
+            if is_disk_full(e):
+                return
+            raise
+    else:
+        fsops.unlink(path)
+        fsops.fsync_dir(path.parent)
+    _undo(tx, intent)
+
+
+def _journal(tx: Transaction, intent: Intent) -> None:
+    """Write the intent; on a full disk, leave nothing of it behind."""
+    try:
+        tx.journal.write(intent)
+    except OSError as e:
+        if not is_disk_full(e):
+            raise
+        tx.journal.finish(intent.txid)
+        raise DiskFull(
+            tx.journal.directory, what=f"journaling the merge of {intent.package}"
+        ) from e
 
 
 def run_merge(
@@ -146,6 +201,6 @@ def run_merge(
 ) -> Record:
     """Journal the intent, move, commit (call under the write lock, after planning)."""
     intent = make_intent(staged, meta, plan, old)
-    tx.journal.write(intent)
+    _journal(tx, intent)
     move_all(tx, intent)
     return commit(tx, intent, staged, meta, plan, started)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from mason.errors import BadInput
+from mason.errors import BadInput, disk_full_is_typed
 from mason.store import fsops
 from mason.store.errors import CollisionError, NotInstalled
 from mason.store.index import OwnerIndex
@@ -102,8 +102,9 @@ class Prefix:
     def staging_dir(self, label: str) -> Path:
         """A fresh directory under ``<prefix>/var/tmp/mason`` (same filesystem as the prefix)."""
         base = self.root / "var" / "tmp" / "mason"
-        base.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=base))
+        with disk_full_is_typed(base, f"creating the build directory of {label}"):
+            base.mkdir(parents=True, exist_ok=True)
+            return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=base))
 
     def scan(
         self,
@@ -129,7 +130,12 @@ class Prefix:
         if copy or not self._same_filesystem(staged_dir):
             target = self.staging_dir(package)
             os.rmdir(target)
-            shutil.copytree(staged_dir, target, symlinks=True)
+            try:
+                with disk_full_is_typed(target, f"copying the staged tree of {package}"):
+                    shutil.copytree(staged_dir, target, symlinks=True)
+            except BaseException:
+                shutil.rmtree(target, ignore_errors=True)
+                raise
             staged_dir, own = target, True
         tree = scan_tree(staged_dir, self.root, package, known)
         fsops.syncfs(staged_dir)  # file data durable before it becomes visible in the prefix
