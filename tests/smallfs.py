@@ -37,6 +37,22 @@ def small_fs(where: Path, size: str = "16m", inodes: int = 4096) -> Iterator[Pat
         subprocess.run(["umount", "-l", str(where)], check=True)
 
 
+@contextmanager
+def scratch_fs(where: Path) -> Iterator[Path]:
+    """A roomy tmpfs at ``where`` when we may mount one (many small files are created and
+    removed much faster there), else just the directory."""
+    where.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256m", "mason-scratch", str(where)],
+        capture_output=True,
+    )
+    try:
+        yield where
+    finally:
+        if proc.returncode == 0:
+            subprocess.run(["umount", "-l", str(where)], check=True)
+
+
 def resize(mount: Path, size: str) -> None:
     """Grow (or shrink) the tmpfs, as freeing space elsewhere on a disk would."""
     subprocess.run(["mount", "-o", f"remount,size={size}", str(mount)], check=True)

@@ -8,6 +8,7 @@ with its hash; no file that no record claims; an ownership index matching the re
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 from collections.abc import Callable
@@ -16,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from mason.store import PackageMeta, Prefix
-from mason.store.fsops import KILL_ENV
+from mason.store.fsops import KILL_ENV, POWER_LOG_ENV
+from powercut import Model, lost_sets, read_log, replay
+from smallfs import scratch_fs
 from test_store_support import (
     NAMESPACE_INIT,
     Link,
@@ -182,3 +185,74 @@ def test_kill_at_every_op_of_a_first_install(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_kill_at_every_op_of_a_large_first_install(tmp_path: Path) -> None:
     assert step_through_every_op(tmp_path, 40, False, recover_some_way) >= 40
+
+
+# -- power loss, modelled (docs/merge.md) ---------------------------------------------------
+
+
+def merge_logged(root: Path, staged: Path, log: Path) -> None:
+    """Fork; the child merges pkga 2 to the end, logging every operation and fsync."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 3
+        try:
+            os.environ[POWER_LOG_ENV] = str(log)
+            p = Prefix(root)
+            p.merge(p.scan(staged, "pkga"), PackageMeta("pkga", "2"))
+            code = 0
+        finally:
+            os._exit(code)
+    assert wait_child(pid) == 0
+
+
+def power_cut_sweep(
+    tmp_path: Path, extra: int, upgrade: bool, model: Model, limit: int
+) -> dict[str, int]:
+    """Every state a power cut after every operation of the merge may leave (up to
+    ``limit`` per crash point), recovered and checked; returns the counts."""
+    with scratch_fs(tmp_path / "scratch") as scratch:
+        return _power_cut_sweep(scratch, extra, upgrade, model, limit)
+
+
+def _power_cut_sweep(
+    tmp_path: Path, extra: int, upgrade: bool, model: Model, limit: int
+) -> dict[str, int]:
+    expected = reference(tmp_path, extra, upgrade)
+    root, base, log = tmp_path / "p", tmp_path / "base", tmp_path / "ops.jsonl"
+    base_prefix(root, extra, upgrade)
+    staged = make_tree(Prefix(root).staging_dir("pkga"), new_version(extra))
+    shutil.copytree(root, base, symlinks=True)
+    merge_logged(root, staged, log)
+    ops = read_log(log)
+    record = str(root / "var/lib/mason/installed/pkga-2")
+    rng = random.Random(16)
+    stats = {"operations": len(ops), "crash points": len(ops) + 1, "states": 0, "replay gaps": 0}
+    for n in range(len(ops) + 1):
+        for lost in lost_sets(ops, n, model, limit, rng):
+            fresh_copy(base, root)
+            stats["replay gaps"] += replay(ops, n, lost, root / "var/lib/mason/owners.sqlite")
+            Prefix(root).recover()
+            outcome = check_invariants(root, expected)
+            stats["states"] += 1
+            committed = any(o.kind == "rename" and o.fields["dst"] == record for o in ops[:n])
+            if committed and not any(ops[i].fields.get("dst") == record for i in lost):
+                assert outcome == "pkga-2", f"a durable commit was rolled back (cut after op {n})"
+            if n == len(ops):
+                assert outcome == "pkga-2", "a merge that returned was lost"
+    return stats
+
+
+@pytest.mark.parametrize("model", ["ext4-ordered", "weak"])
+def test_power_cut_at_every_op_of_an_upgrade(tmp_path: Path, model: Model) -> None:
+    stats = power_cut_sweep(tmp_path, 2, True, model, limit=8)
+    print(f"power cut ({model}): {stats}")
+    assert stats["states"] > stats["crash points"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["ext4-ordered", "weak"])
+@pytest.mark.parametrize("upgrade", [True, False], ids=["upgrade", "first-install"])
+def test_power_cut_states_of_a_merge_in_depth(tmp_path: Path, model: Model, upgrade: bool) -> None:
+    stats = power_cut_sweep(tmp_path, 6, upgrade, model, limit=128)
+    print(f"power cut ({model}, {'upgrade' if upgrade else 'first install'}): {stats}")
+    assert stats["states"] > stats["crash points"]

@@ -3,12 +3,19 @@
 Every operation that changes the disk during a merge or a recovery goes through this
 module, so the test hook ``MASON_TEST_KILL_AFTER_OPS=N`` can SIGKILL the process right
 after its Nth operation and the crash tests can step through every instant.
+
+The second test hook, ``MASON_TEST_POWER_LOG=FILE``, appends each operation and each
+fsync to FILE as a JSON line (written before the operation is counted, so a kill never
+loses it). The power-cut model of the tests replays subsets of that log to rebuild the
+states a power cut could leave (``docs/merge.md``, "Power loss, modelled").
 """
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import errno
+import json
 import os
 import shutil
 import signal
@@ -23,16 +30,31 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _renameat2 = getattr(_libc, "renameat2", None)
 
 KILL_ENV = "MASON_TEST_KILL_AFTER_OPS"
+POWER_LOG_ENV = "MASON_TEST_POWER_LOG"
 _ops = 0
 _kill_after: int | None = None
+_power_log: str | None = None
 
 
 def arm_crash_hook() -> None:
-    """Start counting operations; read the kill threshold from the environment."""
-    global _ops, _kill_after
+    """Start counting operations; read the kill threshold and the log from the environment."""
+    global _ops, _kill_after, _power_log
     raw = os.environ.get(KILL_ENV)
     _ops = 0
     _kill_after = int(raw) if raw else None
+    _power_log = os.environ.get(POWER_LOG_ENV) or None
+
+
+def note(op: str, **fields: object) -> None:
+    """Log one operation for the power-cut model (a no-op unless the hook is armed)."""
+    if _power_log is None:
+        return
+    line = json.dumps({"op": op, **fields}, default=str) + "\n"
+    fd = os.open(_power_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
 
 
 def _tick() -> None:
@@ -57,6 +79,7 @@ def rename_noreplace(src: StrPath, dst: StrPath) -> None:
     if _renameat2 is not None:
         rc = _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE)
         if rc == 0:
+            note("rename", src=src, dst=dst)
             _tick()
             return
         err = ctypes.get_errno()
@@ -68,39 +91,47 @@ def rename_noreplace(src: StrPath, dst: StrPath) -> None:
 def _fallback_noreplace(src: StrPath, dst: StrPath) -> None:
     if os.path.isdir(src) and not os.path.islink(src):
         os.mkdir(dst)  # EEXIST if taken
+        note("mkdir", path=dst)
         _tick()
         for child in os.listdir(src):
             rename_noreplace(os.path.join(src, child), os.path.join(dst, child))
         os.rmdir(src)
+        note("rmdir", path=src)
         _tick()
         return
     os.link(src, dst, follow_symlinks=False)
+    note("link", src=src, dst=dst)
     _tick()
     os.unlink(src)
+    note("unlink", path=src)
     _tick()
 
 
 def rename_over(src: StrPath, dst: StrPath) -> None:
     """Rename ``src`` onto ``dst``, replacing it atomically (only when policy decided so)."""
     os.rename(src, dst)
+    note("rename", src=src, dst=dst)
     _tick()
 
 
 def link(src: StrPath, dst: StrPath) -> None:
     """Hard-link ``src`` (not following a symlink) to the new name ``dst``."""
     os.link(src, dst, follow_symlinks=False)
+    note("link", src=src, dst=dst)
     _tick()
 
 
 def unlink(path: Path) -> None:
     """Remove a file or symlink."""
     os.unlink(path)
+    note("unlink", path=path)
     _tick()
 
 
 def rmdir(path: Path) -> None:
     """Remove an empty directory."""
     os.rmdir(path)
+    note("rmdir", path=path)
     _tick()
 
 
@@ -110,6 +141,7 @@ def rmtree(path: Path) -> None:
         path.unlink()
     else:
         shutil.rmtree(path)
+    note("rmtree", path=path)
     _tick()
 
 
@@ -117,6 +149,7 @@ def makedirs(path: Path) -> None:
     """Create a directory and its parents if missing."""
     if not path.is_dir():
         path.mkdir(parents=True, exist_ok=True)
+        note("mkdir", path=path)
         _tick()
 
 
@@ -127,6 +160,7 @@ def fsync_dir(path: StrPath) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+    note("fsync_dir", path=path)
 
 
 # Above this many directories one syncfs() (a single journal commit on ext4) is cheaper
@@ -162,8 +196,12 @@ def write_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)  # a full disk leaves no temporary behind
         raise
     os.close(fd)
+    if _power_log is not None:
+        note("write", path=tmp, data=base64.b64encode(data).decode())
+        note("fsync", path=tmp)
     _tick()
     os.rename(tmp, path)
+    note("rename", src=tmp, dst=path)
     _tick()
     fsync_dir(path.parent)
 
@@ -177,3 +215,4 @@ def syncfs(path: Path) -> None:
             os.sync()
     finally:
         os.close(fd)
+    note("syncfs", path=path)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from mason.errors import DiskFull, is_disk_full
+from mason.store import fsops
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS claims (
@@ -103,6 +104,7 @@ class OwnerIndex:
                     ((p, package) for p in previous),
                 )
             self._db.execute(_INSERT_JSON, (package, paths_json.decode("ascii")))
+        fsops.note("index", package=package, paths=paths_json.decode("ascii"))
 
     def drop_package(self, package: str) -> None:
         self.set_package(package, ())

@@ -85,21 +85,37 @@ def make_record(meta: PackageMeta, plan: MergePlan, txid: str, seconds: float) -
     )
 
 
+def _back_up(tx: Transaction, intent: Intent) -> None:
+    """Hard-link every inode a ``replace`` step will rename over into the transaction
+    directory, then make those links durable with one fsync.
+
+    The links come first so that a path is never missing and can be restored; they are
+    fsync'd before the first rename over, because a power cut may otherwise keep a rename
+    (its directory is fsync'd after the moves) but lose the backup link that recovery needs
+    to undo it (found by the power-cut model, docs/merge.md).
+    """
+    txn = tx.journal.txn_dir(intent.txid)
+    replaced = [s for s in intent.steps if s.op == "replace"]
+    for step in replaced:
+        assert step.backup is not None
+        fsops.link(f"{tx.prefix}/{step.dst}", f"{txn}/{step.backup}")
+    if replaced:
+        fsops.fsync_dir(txn)
+
+
 def _do_step(tx: Transaction, intent: Intent, step: Step) -> None:
     src = f"{intent.staged_root}/{step.src}"
     dst = f"{tx.prefix}/{step.dst}"
     if step.op == "move":
         fsops.rename_noreplace(src, dst)
-        return
-    assert step.backup is not None
-    # Keep the old inode reachable first, so the path is never missing and can be restored.
-    fsops.link(dst, f"{tx.journal.txn_dir(intent.txid)}/{step.backup}")
-    fsops.rename_over(src, dst)
+    else:
+        fsops.rename_over(src, dst)
 
 
 def move_all(tx: Transaction, intent: Intent) -> None:
     """Make every move; on failure undo what was done and raise."""
     try:
+        _back_up(tx, intent)
         for step in intent.steps:
             _do_step(tx, intent, step)
     except OSError as e:

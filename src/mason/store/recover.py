@@ -90,16 +90,24 @@ def remove_stale(prefix: Path, package: str, stale: tuple[str, ...], index: Owne
 
 
 def prune_empty_dirs(prefix: Path, dirs: set[Path]) -> None:
-    """Remove directories that became empty, walking up; never the prefix itself."""
+    """Remove directories that became empty, walking up; never the prefix itself.
+
+    The parents of removed directories are fsync'd (once each) before the transaction
+    ends: otherwise a power cut may bring an emptied directory back after the journal
+    entry is gone (found by the power-cut model, docs/merge.md).
+    """
+    parents: set[Path] = set()
     for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
         while d != prefix and prefix in d.parents:
             try:
                 fsops.rmdir(d)
+                parents.add(d.parent)
             except FileNotFoundError:
-                pass  # pruned before a crash: go on with its parent
+                parents.add(d.parent)  # pruned before a crash: go on with its parent
             except OSError:
                 break  # not empty (or not a directory): stop here
             d = d.parent
+    fsops.fsync_dirs(parents)
 
 
 def roll_forward(
