@@ -30,6 +30,7 @@ HANDLERS: dict[str, str] = {
     "uninstall": "remove:uninstall",
     "log": "install:log",
     "report": "install:report",
+    "selftest": "selftest:selftest",
 }
 
 
@@ -152,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("report", "write an HTML timeline of the last run")
     p.add_argument("-o", "--output", metavar="FILE", default="mason-report.html")
+
+    p = add("selftest", "check that mason's guarantees hold on a filesystem (exit 1 if not)")
+    p.add_argument(
+        "--dir", metavar="DIR", help="where to test (default: the directory holding the prefix)"
+    )
+    p.add_argument("--workers", type=int, default=8, help="processes of the race stress")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of the race stress")
+    _json(p)
     return parser
 
 

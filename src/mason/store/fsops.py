@@ -83,7 +83,7 @@ def rename_noreplace(src: StrPath, dst: StrPath) -> None:
             _tick()
             return
         err = ctypes.get_errno()
-        if err not in (errno.EINVAL, errno.ENOSYS):
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
             raise OSError(err, os.strerror(err), str(src), None, str(dst))
     _fallback_noreplace(src, dst)
 
@@ -154,10 +154,15 @@ def makedirs(path: Path) -> None:
 
 
 def fsync_dir(path: StrPath) -> None:
-    """Make the names in a directory durable."""
+    """Make the names in a directory durable (by ``syncfs`` where a filesystem refuses
+    to fsync a directory, as some network and FUSE filesystems do)."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF):
+            raise
+        syncfs(Path(path))
     finally:
         os.close(fd)
     note("fsync_dir", path=path)
