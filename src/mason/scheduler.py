@@ -76,6 +76,8 @@ class Outcome:
     not_started: tuple[str, ...]
     """Jobs never started because the run stopped (a failure without -k, or Ctrl-C)."""
     interrupted: bool = False
+    signal: int = 0
+    """The signal that stopped the run (SIGINT or SIGTERM; 0 if none did)."""
     lost_tokens: int = 0
     """Tokens found missing from the pool when all jobs were idle, and put back."""
 
@@ -103,6 +105,7 @@ def run(
     jobserver: Jobserver,
     keep_going: bool,
     on_event: Callable[[SchedulerEvent], None] | None = None,
+    on_stop: Callable[[int, int], None] | None = None,
 ) -> Outcome:
     """Run ``work(name)`` for every job, dependencies first, within ``jobserver``'s budget.
 
@@ -111,9 +114,15 @@ def run(
     Called from the main thread with Python's default SIGINT handler, a first Ctrl-C stops
     new starts and waits for running jobs (on a terminal their processes got the signal
     too) and the outcome says ``interrupted``; a second one raises KeyboardInterrupt.
+
+    With ``on_stop``, SIGTERM is caught too, and every SIGINT or SIGTERM calls
+    ``on_stop(signal, how many so far)`` on the main thread instead (the caller stops
+    its jobs' processes, harder each time); running jobs are still waited for, so a job
+    that must not be cut short (a merge) always finishes. The outcome's ``signal`` is the
+    first one.
     """
     validate(jobs)
-    return _Run(jobs, work, jobserver, keep_going, on_event).execute()
+    return _Run(jobs, work, jobserver, keep_going, on_event, on_stop).execute()
 
 
 def validate(jobs: Mapping[str, Job]) -> None:
@@ -167,9 +176,12 @@ class _Run:
         jobserver: Jobserver,
         keep_going: bool,
         on_event: Callable[[SchedulerEvent], None] | None,
+        on_stop: Callable[[int, int], None] | None = None,
     ) -> None:
         self.jobs, self.work, self.js, self.keep_going = jobs, work, jobserver, keep_going
         self.on_event = on_event
+        self.on_stop = on_stop
+        self.signals: list[int] = []
         self.priority = critical_paths(jobs)
         self.dependents = _dependents(jobs)
         self.waiting = {name: set(job.prerequisites) for name, job in jobs.items()}
@@ -187,12 +199,15 @@ class _Run:
 
     def execute(self) -> Outcome:
         catching = self._catch_sigint()
+        saved_term = self._catch_sigterm()
         try:
             while self._step():
                 pass
         finally:
             if catching:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
+            if saved_term is not None:
+                signal.signal(signal.SIGTERM, saved_term)
             self._release_spare()
             if not self.running:
                 # A finished worker may not have written its wake-up byte yet: closing the
@@ -217,9 +232,21 @@ class _Run:
         signal.signal(signal.SIGINT, self._on_sigint)
         return True
 
+    def _catch_sigterm(
+        self,
+    ) -> signal.Handlers | Callable[[int, FrameType | None], object] | int | None:
+        """With ``on_stop``, SIGTERM stops the run like Ctrl-C; returns the old handler."""
+        if self.on_stop is None or threading.current_thread() is not threading.main_thread():
+            return None
+        return signal.signal(signal.SIGTERM, self._on_sigint)
+
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
         self.interrupted = self.stopping = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second one interrupts
+        self.signals.append(signum)
+        if self.on_stop is None:
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # a second one interrupts
+        else:
+            self.on_stop(signum, len(self.signals))
         os.write(self.wake_w, b"!")
 
     def _step(self) -> bool:
@@ -336,5 +363,6 @@ class _Run:
             skipped=dict(self.skipped),
             not_started=not_started,
             interrupted=self.interrupted,
+            signal=self.signals[0] if self.signals else 0,
             lost_tokens=self.lost_tokens,
         )

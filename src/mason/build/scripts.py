@@ -21,6 +21,7 @@ from typing import Literal
 
 from mason.build.env import BuildSpec, build_environment
 from mason.build.errors import BadFragment, ScriptFailed
+from mason.build.groups import BUILDS
 from mason.errors import DiskFull, is_disk_full
 
 ScriptName = Literal[
@@ -129,7 +130,7 @@ def run_script(
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
     with spec.log_path.open("ab", buffering=0) as log:  # unbuffered: no write left for close
         log.write(f"=== mason: {which} of {spec.package} ({time.strftime('%c')}) ===\n".encode())
-        status = subprocess.run(
+        proc = subprocess.Popen(
             command,
             cwd=spec.build_dir,
             env=env,
@@ -137,8 +138,10 @@ def run_script(
             stdout=log,
             stderr=subprocess.STDOUT,
             pass_fds=tuple(pass_fds),
-            check=False,
-        ).returncode
+            process_group=0,  # its own group: stopped as a whole (mason.build.groups)
+        )
+        with BUILDS.running(proc):
+            status = proc.wait()
         try:
             log.write(f"=== mason: {which} exited with status {status} ===\n".encode())
         except OSError as e:  # a full disk: said below, with the status, not as a traceback

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from mason.layout import LOG_DIR
 
 if TYPE_CHECKING:
     from mason.report import Recorder
+    from mason.scheduler import Outcome
 
 LOG_TAIL = 40
 
@@ -84,7 +86,10 @@ def install(args: argparse.Namespace) -> int:
             outcome = Installer(catalog, prefix, options, recorder).run(plan)
         finally:
             _save_run(recorder, prefix.root)
-    for error in outcome.failed.values():
+    stopped = _stopped_builds(outcome) if outcome.interrupted else set()
+    for name, error in outcome.failed.items():
+        if name in stopped:
+            continue
         print(f"\nmason: error: {error}", file=sys.stderr)
         if isinstance(error, InstallFailed):
             tail = _log_tail(error.log)
@@ -99,10 +104,43 @@ def install(args: argparse.Namespace) -> int:
     venv = locate_venv(settings.prefix, settings.venv).root
     where = f"prefix {prefix.root}" + (f", venv {venv}" if venv != prefix.root else "")
     print(f"installed {done}, failed {failed}, skipped {skipped} ({where})")
+    if outcome.interrupted:
+        return _interrupted(outcome, stopped)
     # Bad input found before the run (usage, catalog, unknown package) raised above: exit 2.
     # Once packages run, any failure is "a package failed", whatever its cause (a corrupt
     # archive fails its package like a failing configure does): exit 1.
     return 0 if outcome.ok else 1
+
+
+def _stopped_builds(outcome: Outcome) -> set[str]:
+    """Packages whose build mason itself stopped (its script ended by SIGTERM/SIGKILL)."""
+    import signal
+
+    from mason.build.errors import ScriptFailed
+    from mason.install import InstallFailed
+
+    out = set()
+    for name, error in outcome.failed.items():
+        cause = error.cause if isinstance(error, InstallFailed) else error
+        if isinstance(cause, ScriptFailed) and -cause.status in (signal.SIGTERM, signal.SIGKILL):
+            out.add(name)
+    return out
+
+
+def _interrupted(outcome: Outcome, stopped: set[str]) -> int:
+    """What a Ctrl-C or SIGTERM left done and not done; exit 128 + the signal."""
+    import signal
+
+    name = signal.Signals(outcome.signal).name if outcome.signal else "SIGINT"
+
+    def listed(names: Iterable[str]) -> str:
+        return ", ".join(sorted(names)) or "none"
+
+    print(f"mason: interrupted by {name}; no merge was cut short", file=sys.stderr)
+    print(f"  installed: {listed(outcome.done)}", file=sys.stderr)
+    print(f"  stopped while building: {listed(stopped)}", file=sys.stderr)
+    print(f"  not started: {listed([*outcome.not_started, *outcome.skipped])}", file=sys.stderr)
+    return 128 + (outcome.signal or signal.SIGINT)
 
 
 def _save_run(recorder: Recorder, root: Path) -> None:

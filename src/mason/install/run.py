@@ -6,11 +6,14 @@ trash, the Python session and a short thread switch interval."""
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from mason.build.groups import BUILDS
 from mason.catalog import Catalog
 from mason.events import Event, EventSink, Phase, ignore
 from mason.install.context import RunContext
@@ -24,6 +27,9 @@ from mason.scheduler import Job, Outcome, SchedulerEvent
 from mason.store import Prefix, Record
 from mason.trash import Trash
 from mason.trees import Trees, locate_venv
+
+STOP_GRACE = 10.0
+"""Seconds a stopped build's processes get to exit on SIGTERM before SIGKILL."""
 
 
 class Installer:
@@ -43,6 +49,7 @@ class Installer:
         self.trees = Trees(prefix, locate_venv(prefix.root, options.venv))
         self.emit = on_event
         self.upstream = options.upstream or default_upstream(catalog)
+        self._escalation: threading.Timer | None = None
 
     def run(self, plan: Plan) -> Outcome:
         """Build and merge every step of ``plan``, dependencies first, within the budget."""
@@ -67,13 +74,32 @@ class Installer:
             def work(name: str) -> None:
                 install_package(ctx, name)
 
-            return scheduler.run(
-                jobs,
-                work,
-                jobserver=jobserver,
-                keep_going=self.options.keep_going,
-                on_event=self._scheduler_event,
-            )
+            BUILDS.reset()
+            try:
+                return scheduler.run(
+                    jobs,
+                    work,
+                    jobserver=jobserver,
+                    keep_going=self.options.keep_going,
+                    on_event=self._scheduler_event,
+                    on_stop=self._stop,
+                )
+            finally:
+                if self._escalation is not None:
+                    self._escalation.cancel()
+
+    def _stop(self, signum: int, count: int) -> None:
+        """Ctrl-C or SIGTERM during the run (on the main thread): every build's process
+        group gets SIGTERM, and SIGKILL from the second signal on or after
+        :data:`STOP_GRACE` seconds. A merge in progress is not a build: it finishes, as
+        does the merge of a build that already ended; nothing new starts."""
+        if count > 1:
+            BUILDS.stop(signal.SIGKILL)
+            return
+        BUILDS.stop(signal.SIGTERM)
+        self._escalation = threading.Timer(STOP_GRACE, BUILDS.stop, (signal.SIGKILL,))
+        self._escalation.daemon = True
+        self._escalation.start()
 
     def install_one(self, name: str) -> Record:
         """Build ``name`` and merge it, outside a run (no job budget; builds are checked
