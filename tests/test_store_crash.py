@@ -242,7 +242,7 @@ def _power_cut_sweep(
     return stats
 
 
-@pytest.mark.parametrize("model", ["ext4-ordered", "weak"])
+@pytest.mark.parametrize("model", [pytest.param("ext4-ordered", marks=pytest.mark.slow), "weak"])
 def test_power_cut_at_every_op_of_an_upgrade(tmp_path: Path, model: Model) -> None:
     stats = power_cut_sweep(tmp_path, 2, True, model, limit=8)
     print(f"power cut ({model}): {stats}")

@@ -71,7 +71,7 @@ def sweep(tmp_path: Path, mount: Path, upgrade: bool, resource: str) -> dict[str
     [True, pytest.param(False, marks=pytest.mark.slow)],
     ids=["upgrade", "first-install"],
 )
-@pytest.mark.parametrize("resource", ["inodes", "bytes"])
+@pytest.mark.parametrize("resource", ["inodes", pytest.param("bytes", marks=pytest.mark.slow)])
 def test_a_full_disk_at_every_point_of_a_merge(
     tmp_path: Path, upgrade: bool, resource: str
 ) -> None:

@@ -14,6 +14,7 @@ from typing import Literal
 Phase = Literal[
     "planned",  # the run knows its packages (message: the count)
     "started",
+    "waiting",  # another mason run is building it (message: who)
     "fetching",
     "building",
     "checking",

@@ -51,6 +51,12 @@ class ProcessGroups:
             _signal_group(pgid, signum)
         return len(groups)
 
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called (and not :meth:`reset` since)."""
+        with self._lock:
+            return self._stop_signal is not None
+
     def reset(self) -> None:
         """Let scripts run again (a new run in the same process)."""
         with self._lock:

@@ -118,11 +118,16 @@ def _stopped_builds(outcome: Outcome) -> set[str]:
 
     from mason.build.errors import ScriptFailed
     from mason.install import InstallFailed
+    from mason.install.claim import StoppedWaiting
 
     out = set()
     for name, error in outcome.failed.items():
         cause = error.cause if isinstance(error, InstallFailed) else error
-        if isinstance(cause, ScriptFailed) and -cause.status in (signal.SIGTERM, signal.SIGKILL):
+        killed = isinstance(cause, ScriptFailed) and -cause.status in (
+            signal.SIGTERM,
+            signal.SIGKILL,
+        )
+        if killed or isinstance(cause, StoppedWaiting):
             out.add(name)
     return out
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from mason.build import BuildSpec
 from mason.catalog import Recipe
 from mason.install import steps
+from mason.install.claim import build_claim
 from mason.install.context import RunContext
 from mason.install.guard import guarded
 from mason.install.options import InstallFailed, needs_python, source_spec
@@ -28,9 +29,31 @@ from mason.trees import remember_venv
 
 
 def install_package(ctx: RunContext, name: str) -> Record:
-    """Build ``name`` and merge it into its store; raise :class:`InstallFailed`."""
+    """Build ``name`` and merge it into its store; raise :class:`InstallFailed`.
+
+    One run at a time builds a package (:mod:`mason.install.claim`): if another mason
+    run is building it, this one waits, then uses what that run merged, or builds it
+    itself if that run failed or was killed.
+    """
     recipe = ctx.catalog.recipes[name]
     ctx.event("started", recipe)
+    store = ctx.trees.store_for(recipe)
+    before = store.record(recipe.name)
+
+    def waiting(message: str) -> None:
+        ctx.event("waiting", recipe, message)
+
+    with build_claim(ctx.prefix.root, recipe.name, waiting) as waited:
+        if waited:
+            now = store.record(recipe.name)
+            fresh = now is not None and (before is None or now.txid != before.txid)
+            if fresh and now is not None and now.version == recipe.version:
+                ctx.event("done", recipe, "built by the other mason run")
+                return now
+        return _build_and_merge(ctx, recipe)
+
+
+def _build_and_merge(ctx: RunContext, recipe: Recipe) -> Record:
     log = ctx.prefix.root / LOG_DIR / f"{recipe.name}-{recipe.version}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_bytes(b"")
