@@ -77,13 +77,14 @@ def fresh_copy(template: Path, root: Path) -> None:
     shutil.copytree(template, root, symlinks=True)
 
 
-def merge_in_child(root: Path, staged: Path, kill_after: int) -> int:
-    """Fork; the child merges pkga 2 with the kill hook armed. Returns the wait status."""
+def merge_in_child(root: Path, staged: Path, env: dict[str, str]) -> int:
+    """Fork; the child merges pkga 2 with ``env`` set (the kill hook, or the power-cut
+    log). Returns the wait status."""
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         code = 3
         try:
-            os.environ[KILL_ENV] = str(kill_after)
+            os.environ.update(env)
             p = Prefix(root)
             p.merge(p.scan(staged, "pkga"), PackageMeta("pkga", "2"))
             code = 0
@@ -140,7 +141,7 @@ def step_through_every_op(
     for n in range(1, 10_000):
         fresh_copy(template, root)
         staged = make_tree(Prefix(root).staging_dir("pkga"), new_version(extra))
-        status = merge_in_child(root, staged, n)
+        status = merge_in_child(root, staged, {KILL_ENV: str(n)})
         if os.WIFEXITED(status):
             assert os.WEXITSTATUS(status) == 0
             assert check_invariants(root, expected) == "pkga-2"
@@ -190,21 +191,6 @@ def test_kill_at_every_op_of_a_large_first_install(tmp_path: Path) -> None:
 # -- power loss, modelled (docs/merge.md) ---------------------------------------------------
 
 
-def merge_logged(root: Path, staged: Path, log: Path) -> None:
-    """Fork; the child merges pkga 2 to the end, logging every operation and fsync."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        code = 3
-        try:
-            os.environ[POWER_LOG_ENV] = str(log)
-            p = Prefix(root)
-            p.merge(p.scan(staged, "pkga"), PackageMeta("pkga", "2"))
-            code = 0
-        finally:
-            os._exit(code)
-    assert wait_child(pid) == 0
-
-
 def power_cut_sweep(
     tmp_path: Path, extra: int, upgrade: bool, model: Model, limit: int
 ) -> dict[str, int]:
@@ -222,7 +208,7 @@ def _power_cut_sweep(
     base_prefix(root, extra, upgrade)
     staged = make_tree(Prefix(root).staging_dir("pkga"), new_version(extra))
     shutil.copytree(root, base, symlinks=True)
-    merge_logged(root, staged, log)
+    assert merge_in_child(root, staged, {POWER_LOG_ENV: str(log)}) == 0
     ops = read_log(log)
     record = str(root / "var/lib/mason/installed/pkga-2")
     rng = random.Random(16)

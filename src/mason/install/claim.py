@@ -11,6 +11,7 @@ package itself.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import time
@@ -51,21 +52,44 @@ def lock_path(prefix: Path, name: str) -> Path:
 @contextmanager
 def build_claim(prefix: Path, name: str, on_wait: Callable[[str], None]) -> Iterator[bool]:
     """Hold the build lock of ``name``; yields whether another process held it first
-    (``on_wait`` was called with who, before waiting)."""
+    (``on_wait`` was called with who, before waiting).
+
+    The lock file is removed when released (a refused package leaves the prefix as it
+    was), so a lock taken on a file that was removed meanwhile is dropped and taken again
+    on the current one.
+    """
     path = lock_path(prefix, name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        waited = False
+    waited = False
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-            on_wait(f"being built by pid {holder} (another mason run), waiting")
-            _wait_for(fd, name)  # until the holder ends: merged, failed or killed
+            if not waited:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                on_wait(f"being built by pid {holder} (another mason run), waiting")
             waited = True
+            try:
+                _wait_for(fd, name)  # until the holder ends: merged, failed or killed
+            except BaseException:
+                os.close(fd)
+                raise
+        if _is_current(fd, path):
+            break
+        os.close(fd)  # the holder removed it when done: lock the new one
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield waited
     finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
         os.close(fd)  # drops the lock
+
+
+def _is_current(fd: int, path: Path) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
