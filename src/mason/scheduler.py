@@ -119,7 +119,8 @@ def run(
     ``on_stop(signal, how many so far)`` on the main thread instead (the caller stops
     its jobs' processes, harder each time); running jobs are still waited for, so a job
     that must not be cut short (a merge) always finishes. The outcome's ``signal`` is the
-    first one.
+    first one. After a run stopped that way, the handlers stay: later signals still go to
+    ``on_stop``, so the caller reports what was done and exits in order.
     """
     validate(jobs)
     return _Run(jobs, work, jobserver, keep_going, on_event, on_stop).execute()
@@ -204,10 +205,13 @@ class _Run:
             while self._step():
                 pass
         finally:
+            # A run stopped by a signal, with on_stop: further signals keep going to
+            # on_stop, so that the caller can report what was done and exit in order.
+            late = self.on_stop is not None and self.interrupted
             if catching:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
+                signal.signal(signal.SIGINT, self._late if late else signal.default_int_handler)
             if saved_term is not None:
-                signal.signal(signal.SIGTERM, saved_term)
+                signal.signal(signal.SIGTERM, self._late if late else saved_term)
             self._release_spare()
             if not self.running:
                 # A finished worker may not have written its wake-up byte yet: closing the
@@ -239,6 +243,12 @@ class _Run:
         if self.on_stop is None or threading.current_thread() is not threading.main_thread():
             return None
         return signal.signal(signal.SIGTERM, self._on_sigint)
+
+    def _late(self, signum: int, frame: FrameType | None) -> None:
+        """A signal after a stopped run returned: passed on, never an exception."""
+        self.signals.append(signum)
+        if self.on_stop is not None:
+            self.on_stop(signum, len(self.signals))
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
         self.interrupted = self.stopping = True

@@ -145,6 +145,9 @@ def _interrupted(outcome: Outcome, stopped: set[str]) -> int:
     print(f"  installed: {listed(outcome.done)}", file=sys.stderr)
     print(f"  stopped while building: {listed(stopped)}", file=sys.stderr)
     print(f"  not started: {listed([*outcome.not_started, *outcome.skipped])}", file=sys.stderr)
+    # A further Ctrl-C from here on would only kill the exiting interpreter (its handlers
+    # are reset while it shuts down) and change the exit status: block them.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     return 128 + (outcome.signal or signal.SIGINT)
 
 
