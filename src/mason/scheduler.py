@@ -40,15 +40,8 @@ class Job:
     name: str
     deps: frozenset[str] = frozenset()
     """Jobs that must succeed before this one starts."""
-    order_only: frozenset[str] = frozenset()
-    """Jobs that must finish first; their failure blocks this job too."""
     weight: float = 1.0
     """Expected duration (e.g. seconds of the last build); only ratios matter."""
-
-    @property
-    def prerequisites(self) -> frozenset[str]:
-        """Every job that must be done before this one starts."""
-        return self.deps | self.order_only
 
 
 @dataclass(frozen=True)
@@ -122,7 +115,7 @@ def validate(jobs: Mapping[str, Job]) -> None:
     for key, job in jobs.items():
         if key != job.name:
             problems.append(f"job {key!r} is keyed under another name ({job.name!r})")
-        for dep in sorted(job.prerequisites - jobs.keys()):
+        for dep in sorted(job.deps - jobs.keys()):
             problems.append(f"{key}: depends on {dep!r}, which is not a job")
         if not job.weight >= 0:
             problems.append(f"{key}: weight must be >= 0, not {job.weight}")
@@ -146,13 +139,13 @@ def critical_paths(jobs: Mapping[str, Job]) -> dict[str, float]:
 
 
 def _sorter(jobs: Mapping[str, Job]) -> TopologicalSorter[str]:
-    return TopologicalSorter({name: job.prerequisites for name, job in jobs.items()})
+    return TopologicalSorter({name: job.deps for name, job in jobs.items()})
 
 
 def _dependents(jobs: Mapping[str, Job]) -> dict[str, list[str]]:
     dependents: dict[str, list[str]] = {name: [] for name in jobs}
     for name, job in sorted(jobs.items()):
-        for dep in job.prerequisites:
+        for dep in job.deps:
             dependents[dep].append(name)
     return dependents
 
@@ -172,7 +165,7 @@ class _Run:
         self.on_event = on_event
         self.priority = critical_paths(jobs)
         self.dependents = _dependents(jobs)
-        self.waiting = {name: set(job.prerequisites) for name, job in jobs.items()}
+        self.waiting = {name: set(job.deps) for name, job in jobs.items()}
         self.ready: list[tuple[float, str]] = []
         self.running: set[str] = set()
         self.threads: list[threading.Thread] = []

@@ -65,10 +65,6 @@ class StagedTree:
         start, end = self.spans[rel]
         return self.files[start:end]
 
-    @property
-    def file_count(self) -> int:
-        return sum(1 for e in self.entries.values() if e.kind != "dir")
-
     @cached_property
     def paths(self) -> tuple[str, ...]:
         """``rel`` of each of :attr:`files` (same order: a directory's span slices it)."""
