@@ -115,10 +115,6 @@ def roll_forward(
             fsops.fsync_dir(old.parent)
 
 
-#: The removal scripts (``spkg-prerm.in``, ``spkg-postrm.in``) the install keeps for each
-#: package, relative to the prefix; they go with the record.
-
-
 def finish_uninstall(prefix: Path, intent: Intent, index: OwnerIndex, records: RecordStore) -> bool:
     """An uninstall commits when its record is gone: then remove its files and its kept
     removal scripts; else nothing was removed yet. Returns whether it was committed."""

@@ -22,8 +22,6 @@ from mason.store.records import EncodedFiles, FileInfo
 
 EntryKind = Literal["file", "symlink", "dir"]
 
-# Paths a package may never install: mason's own bookkeeping in the prefix.
-
 
 @dataclass(frozen=True)
 class StagedEntry:
