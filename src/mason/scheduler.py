@@ -23,11 +23,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from graphlib import CycleError, TopologicalSorter
 from types import FrameType
 from typing import Literal
 
 from mason.errors import BadInput
+from mason.graph import CycleError, format_cycle, topological_order
 from mason.jobserver import Jobserver
 
 EventKind = Literal["started", "finished", "failed", "skipped", "not_started"]
@@ -121,9 +121,9 @@ def validate(jobs: Mapping[str, Job]) -> None:
             problems.append(f"{key}: weight must be >= 0, not {job.weight}")
     if not problems:
         try:
-            _sorter(jobs).prepare()
+            _order(jobs)
         except CycleError as e:
-            problems.append("dependency cycle: " + " -> ".join(reversed(e.args[1])))
+            problems.append(f"dependency cycle: {format_cycle(e.cycle)}")
     if problems:
         raise BadJobGraph(problems)
 
@@ -132,14 +132,14 @@ def critical_paths(jobs: Mapping[str, Job]) -> dict[str, float]:
     """For each job, its weight plus the heaviest chain of weights from it to a sink."""
     dependents = _dependents(jobs)
     length: dict[str, float] = {}
-    for name in reversed(list(_sorter(jobs).static_order())):
+    for name in reversed(_order(jobs)):
         tail = max((length[d] for d in dependents[name]), default=0.0)
         length[name] = jobs[name].weight + tail
     return length
 
 
-def _sorter(jobs: Mapping[str, Job]) -> TopologicalSorter[str]:
-    return TopologicalSorter({name: job.deps for name, job in jobs.items()})
+def _order(jobs: Mapping[str, Job]) -> list[str]:
+    return topological_order({name: tuple(job.deps) for name, job in jobs.items()})
 
 
 def _dependents(jobs: Mapping[str, Job]) -> dict[str, list[str]]:
