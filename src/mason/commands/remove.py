@@ -22,7 +22,7 @@ from mason.build import BuildSpec
 from mason.config import load_settings
 from mason.graph import topological_order
 from mason.layout import LOG_DIR, REMOVAL_SCRIPTS, SCRIPTS_DIR
-from mason.store import NotInstalled, PackageInUse, Prefix, Record, UninstallReport
+from mason.store import NotInstalled, Prefix, Record, UninstallReport, check_unused
 from mason.trees import Trees
 
 
@@ -39,11 +39,8 @@ def removal_order(
     missing = [n for n in wanted if n not in records]
     if missing:
         raise NotInstalled(", ".join(missing), prefix)
-    outside = {u: r for u, r in records.items() if u not in wanted}
-    users = sorted(u for u, r in outside.items() if any(n in r.dependencies for n in wanted))
-    if users and not force:
-        needed = [n for n in wanted if any(n in records[u].dependencies for u in users)]
-        raise PackageInUse(", ".join(needed), users)
+    if not force:
+        check_unused(wanted, records)
     # each package waits for its dependents to go first; ties in the order asked
     users_of = {n: [u for u in wanted if n in records[u].dependencies] for n in wanted}
     return topological_order(users_of, rank=wanted.index)
