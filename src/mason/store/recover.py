@@ -102,17 +102,23 @@ def prune_empty_dirs(prefix: Path, dirs: set[Path]) -> None:
             d = d.parent
 
 
-def roll_forward(
-    prefix: Path, intent: Intent, record: Record, index: OwnerIndex, records: RecordStore
-) -> None:
-    """Finish a committed transaction: claims, old-only files, the old record."""
-    index.set_package(intent.package, record.files)
+def finish_commit(prefix: Path, intent: Intent, index: OwnerIndex, records: RecordStore) -> None:
+    """The tail of a committed merge, once its claims are in the index: the files only the
+    old version had, the old version's record. Shared by the merge and recovery."""
     remove_stale(prefix, intent.package, intent.stale, index)
     if intent.old_version is not None and intent.old_version != intent.version:
         old = records.path(intent.package, intent.old_version)
         if old.exists():
             fsops.unlink(old)
             fsops.fsync_dir(old.parent)
+
+
+def roll_forward(
+    prefix: Path, intent: Intent, record: Record, index: OwnerIndex, records: RecordStore
+) -> None:
+    """Finish a committed transaction: claims, old-only files, the old record."""
+    index.set_package(intent.package, record.files)
+    finish_commit(prefix, intent, index, records)
 
 
 def finish_uninstall(prefix: Path, intent: Intent, index: OwnerIndex, records: RecordStore) -> bool:
