@@ -86,20 +86,7 @@ def remove_stale(prefix: Path, package: str, stale: tuple[str, ...], index: Owne
             fsops.unlink(path)
         parents.add(path.parent)  # also when a crash came between unlink and prune
     fsops.fsync_dirs(parents)
-    prune_empty_dirs(prefix, parents)
-
-
-def prune_empty_dirs(prefix: Path, dirs: set[Path]) -> None:
-    """Remove directories that became empty, walking up; never the prefix itself."""
-    for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
-        while d != prefix and prefix in d.parents:
-            try:
-                fsops.rmdir(d)
-            except FileNotFoundError:
-                pass  # pruned before a crash: go on with its parent
-            except OSError:
-                break  # not empty (or not a directory): stop here
-            d = d.parent
+    fsops.prune_empty(parents, prefix)
 
 
 def finish_commit(prefix: Path, intent: Intent, index: OwnerIndex, records: RecordStore) -> None:
