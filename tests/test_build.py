@@ -23,6 +23,7 @@ from mason.build import (
     apply_patches,
     check_prefix_untouched,
     copy_recipe,
+    log_tail,
     prepare_build_dir,
     run_build,
     run_script,
@@ -174,6 +175,15 @@ def test_a_failing_script_raises_with_status_and_log(tmp_path: Path) -> None:
     assert str(spec.log_path) in str(err) and "status 3" in str(err)
     assert "building" in log(spec)
     assert err.log_tail(2) == ["building", "=== mason: spkg-build exited with status 3 ==="]
+
+
+def test_log_tail_reads_only_the_end_of_a_big_log(tmp_path: Path) -> None:
+    log = tmp_path / "big.log"
+    log.write_bytes(b"".join(b"line %d\n" % i for i in range(300_000)))  # ~3 MB
+    assert log_tail(log, 2) == ["line 299998", "line 299999"]
+    assert len(log_tail(log, 10**6)) < 300_000  # no more than the end is read
+    assert all(line.startswith("line ") for line in log_tail(log, 10**6))
+    assert log_tail(tmp_path / "missing.log", 5) == []
 
 
 def test_a_script_killed_by_a_signal(tmp_path: Path) -> None:
