@@ -74,6 +74,21 @@ class BadRequirement(BadInput):
         return (_rebuild, (type(self), (self.requirements,), {}))
 
 
+class BadRequirementsFile(BadInput):
+    """A requirements file has lines pip must not be given (options, invalid lines)."""
+
+    def __init__(self, path: Path, problems: Sequence[str]) -> None:
+        super().__init__(
+            f"{path}: not usable as requirements (pip options are refused):{_bullets(problems)}",
+            hint="write one PEP 508 requirement or URL per line; -r FILE includes another file",
+        )
+        self.path = path
+        self.problems = tuple(problems)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.path, self.problems), {}))
+
+
 class PipFailed(MasonError):
     """A pip command failed; ``output`` holds the end of what it printed."""
 
