@@ -131,6 +131,24 @@ def test_pip_package_from_a_local_pep503_index(tmp_path: Path) -> None:
     assert verify(catalog, prefix)[0] == 0
 
 
+def test_pip_package_requirements_with_an_include_comments_and_markers(tmp_path: Path) -> None:
+    catalog, links, prefix = tmp_path / "pkgs", tmp_path / "links", tmp_path / "local"
+    make_wheel(links, "incmod", "1.0", {"incmod.py": "V = 1\n"})
+    make_wheel(links, "incmod", "2.0", {"incmod.py": "V = 2\n"})
+    make_wheel(links, "never", "1.0", {"never.py": ""})
+    requirements = "-r pins.txt  # shared pins\nnever ; python_version < '3'\n"
+    pins = "incmod ==1.0  # not the newest\n"
+    write_recipe(
+        catalog,
+        "incpkg",
+        version="1.0",
+        files={"requirements.txt": requirements, "pins.txt": pins},
+    )
+    done = install(catalog, prefix, "incpkg", "--find-links", links)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert pip(prefix, "list", "--format=freeze").stdout.split() == ["incmod==1.0"]
+
+
 def c_package(catalog: Path) -> None:
     """A script package that installs ``<site>/foo/__init__.py``, as a C library might."""
     body = (

@@ -90,15 +90,10 @@ class PythonSession:
 
         assert recipe.requirements is not None
         dest.mkdir(parents=True, exist_ok=True)
-        reqs = [
-            line.strip()
-            for line in recipe.requirements.splitlines()
-            if line.strip() and not line.lstrip().startswith("#")
-        ]
         venv = self.venv()
         return list(
             download_wheels(
-                reqs,
+                recipe.path / "requirements.txt",  # its -r includes are the recipe's files
                 dest,
                 python=venv.python,
                 index_url=self.options.index_url,
