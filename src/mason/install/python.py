@@ -111,7 +111,7 @@ class PythonSession:
         tree_root = self.trees.store_for(recipe).root
         for wheel in wheels:
             # a wheel package's wheel was verified against the catalog's sha256 by fetch
-            verified = source.sha256 if source and wheel.name == source.filename else None
+            verified = source.checksums.sha256 if source and wheel.name == source.filename else None
             done = self._pool.stage(wheel, venv, staged, tree_root=tree_root, sha256=verified)
             digests.update(done.known_digests())
 
