@@ -13,8 +13,8 @@ import shutil
 from pathlib import Path
 
 from httpserver import serve
+from installsupport import install, make_tarball, mason, records, script_recipe
 from recipefactory import write_recipe
-from test_install_support import install, make_tarball, mason, records, script_recipe
 
 CONFIGURE_FAILS = """#!/bin/sh
 echo "checking for the frobnicator... no"

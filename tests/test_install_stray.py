@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from installsupport import install, mason, records, script_recipe
 from mason.prefixwatch import PrefixWatch
-from test_install_support import install, mason, records, script_recipe
 
 STRAY = {
     "new file": 'echo oops > "$SAGE_LOCAL/share/base/stray.txt"\n',

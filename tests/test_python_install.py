@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from installsupport import install, mason, stable_records, tree
 from pypackages import (
     backend_sources,
     pip,
@@ -24,7 +25,6 @@ from pypackages import (
     write_simple_index,
 )
 from recipefactory import write_recipe
-from test_install_support import install, mason, stable_records, tree
 from wheelfactory import make_wheel, other_python
 
 WHEEL_STORE = "var/lib/mason/wheels"

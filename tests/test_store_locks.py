@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mason.store import Lock, LockTimeout, Prefix
-from test_store_support import install
+from storesupport import install
 
 CTX = multiprocessing.get_context("fork")
 
