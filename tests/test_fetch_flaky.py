@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from httpserver import serve
+from mason.catalog import Checksums
 from mason.fetch import FetchEvent, FetchFailed, SourceSpec, fetch
 from mason.transfer import Policy
 from test_fetch import FAST, cache_files, make_tarball, spec_for
@@ -173,7 +174,7 @@ def test_every_mirror_flaky_fails_with_each_url_and_cause(
     root, data = www
     with serve(root) as server:
         mirrors = [f"{server.url}/{mode}" for mode in ("drop-norange", "503", "wrong")]
-        spec = SourceSpec("foo", "1.0", NAME, sha256=hashlib.sha256(data).hexdigest())
+        spec = SourceSpec("foo", "1.0", Checksums(NAME, sha256=hashlib.sha256(data).hexdigest()))
         with pytest.raises(FetchFailed) as info:
             fetch(spec, tmp_path / "up", mirrors, policy=FAST)
     text = str(info.value)

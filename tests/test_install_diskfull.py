@@ -12,9 +12,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from installsupport import install, mason, records, tarball_recipe
 from pypackages import wheel_recipe
 from smallfs import fill, resize, small_fs, unfill
-from test_install_support import install, mason, records, tarball_recipe
 from wheelfactory import make_wheel
 
 MAKEFILE = """all:

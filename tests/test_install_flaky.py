@@ -10,8 +10,8 @@ import hashlib
 from pathlib import Path
 
 from httpserver import serve
+from installsupport import install
 from test_install_failures import assert_clean, thing_recipe
-from test_install_support import install
 
 
 def test_a_mirror_dropping_mid_download_is_resumed_and_built(tmp_path: Path) -> None:

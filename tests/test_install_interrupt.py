@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from test_install_support import mason, records, script_recipe
+from installsupport import mason, records, script_recipe
 
 QUICK = ("q1", "q2", "q3")
 LONG = ("l1", "l2", "l3", "l4", "l5")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from test_install_support import mason, records, script_recipe
+from installsupport import mason, records, script_recipe
 
 
 def catalog(tmp_path: Path) -> tuple[Path, Path]:

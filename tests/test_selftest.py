@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from installsupport import mason
 from mason.selftest.probes import all_probes
 from smallfs import small_fs
-from test_install_support import mason
 
 
 def test_every_primitive_works_on_this_filesystem(tmp_path: Path) -> None:

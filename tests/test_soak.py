@@ -26,8 +26,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from installsupport import records, tree
 from recipefactory import write_recipe
-from test_install_support import records, tree
 
 DEPS = {"a": [], "b": ["a"], "c": ["a"], "d": ["b"]}
 NAMES = sorted(DEPS)

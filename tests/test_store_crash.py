@@ -20,7 +20,7 @@ from mason.store import PackageMeta, Prefix
 from mason.store.fsops import KILL_ENV, POWER_LOG_ENV
 from powercut import Model, lost_sets, read_log, replay
 from smallfs import scratch_fs
-from test_store_support import (
+from storesupport import (
     NAMESPACE_INIT,
     Link,
     Spec,

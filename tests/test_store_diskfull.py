@@ -17,8 +17,8 @@ import pytest
 from mason.errors import DiskFull
 from mason.store import PackageMeta, Prefix
 from smallfs import fill, small_fs, unfill
+from storesupport import make_tree
 from test_store_crash import base_prefix, check_invariants, fresh_copy, new_version, reference
-from test_store_support import make_tree
 
 EXTRA = 30  # files per directory of the new version: records and claims of some size
 

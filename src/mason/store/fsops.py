@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import signal
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeAlias
 
@@ -143,6 +144,33 @@ def rmtree(path: Path) -> None:
         shutil.rmtree(path)
     note("rmtree", path=path)
     _tick()
+
+
+def prune_empty(dirs: Iterable[Path], stop: Path, remove: Callable[[Path], None] = rmdir) -> None:
+    """Remove each of ``dirs`` and then its parents, up to (never) ``stop``, while they
+    are empty; deepest first. A directory already gone is passed over (a crash between
+    two prunes); one not empty (or not a directory) ends the walk up from there.
+    ``remove`` is this module's counted :func:`rmdir` by default; trees outside a
+    transaction (staging) pass ``os.rmdir``.
+
+    In a transaction (the default ``remove``) the parents of removed directories are
+    fsync'd, once each, before returning: otherwise a power cut may bring an emptied
+    directory back after the journal entry is gone (found by the power-cut model,
+    docs/merge.md).
+    """
+    parents: set[Path] = set()
+    for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
+        while d != stop and d.is_relative_to(stop):
+            try:
+                remove(d)
+            except FileNotFoundError:
+                pass  # pruned before a crash: go on with its parent
+            except OSError:
+                break
+            parents.add(d.parent)
+            d = d.parent
+    if remove is rmdir:
+        fsync_dirs(parents)
 
 
 def makedirs(path: Path) -> None:
