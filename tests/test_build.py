@@ -29,6 +29,7 @@ from mason.build import (
     snapshot_prefix,
     staged_tree,
 )
+from mason.build.wheels import build_wheels
 from mason.errors import BadInput, MasonError
 from mason.jobserver import Jobserver
 
@@ -299,17 +300,20 @@ def test_sdh_pip_install_works_in_a_venv_without_pip(tmp_path: Path) -> None:
     build(spec)
     no_pip = subprocess.run([spec.prefix / "bin/python3", "-c", "import pip"], capture_output=True)
     assert no_pip.returncode != 0
-    wheels = staged_tree(spec.package, spec.destdir, spec.prefix) / "var/lib/mason/wheels"
-    assert [p.name for p in wheels.iterdir()] == ["demo_py-1.0-py3-none-any.whl"]
+    wheels = build_wheels(spec)
+    assert [p.name for p in wheels.stored] == ["demo_py-1.0-py3-none-any.whl"]
+    assert wheels.to_install == wheels.stored
 
 
-def test_sdh_pip_install_builds_and_stores_one_wheel(tmp_path: Path) -> None:
+def test_sdh_pip_install_builds_stores_and_lists_one_wheel_to_install(tmp_path: Path) -> None:
     demo_py = Path(__file__).parent.parent / "examples/demo/sources/demo_py-1.0"
     spec = recipe(tmp_path, {"spkg-install.in": "sdh_pip_install --no-build-isolation src\n"})
     shutil.copytree(demo_py, spec.build_dir / "src")
     build(spec)
     wheels = staged_tree(spec.package, spec.destdir, spec.prefix) / "var/lib/mason/wheels"
     assert [p.name for p in wheels.iterdir()] == ["demo_py-1.0-py3-none-any.whl"]
+    listed = (spec.build_dir / "mason-wheels-to-install.txt").read_text()
+    assert listed == "demo_py-1.0-py3-none-any.whl\n"
 
 
 @pytest.mark.parametrize(
@@ -325,8 +329,9 @@ def test_sdh_pip_install_builds_and_stores_one_wheel(tmp_path: Path) -> None:
         ("sdh_install only-one-arg", "Error installing pkg-1.0: sdh_install needs"),
         ("touch f; sdh_install -T f f $PREFIX/x", "sdh_install -T takes exactly one source"),
         ("sdh_cmake", "Error configuring pkg-1.0 with cmake"),
-        ("sdh_pip_install", "Error building a wheel for pkg-1.0: give exactly one project"),
-        ("sdh_build_wheel --bogus .", "Error building a wheel for pkg-1.0: unknown option"),
+        ("sdh_pip_install", "Error building a wheel for pkg-1.0: sdh_pip_install needs"),
+        ("sdh_store_and_pip_install_wheel --user .", "cannot honour the pip option --user"),
+        ("mkdir dist; touch dist/a-1-py3-none-any.whl; sdh_store_wheel dist", "takes . as its"),
         ("echo 'raise SystemExit(1)' > setup.py; sdh_setup_bdist_wheel", "a wheel for pkg-1.0"),
         ("mkdir nopy; sdh_pip_install nopy", "Error building a wheel for pkg-1.0"),
         ("sdh_store_wheel .", "Error storing a wheel for pkg-1.0: no wheel found"),
