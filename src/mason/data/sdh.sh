@@ -40,15 +40,22 @@ sdh_check_vars() {
     fi
 }
 
-# sdh_configure [ARG...]: ./configure into $SAGE_INST_LOCAL with shared libraries only.
+# sdh_configure [ARG...]: ./configure into $SAGE_INST_LOCAL with shared libraries only;
+# a configure that rejects the autoconf options is run again without them.
 sdh_configure() {
     echo "Configuring $PKG_NAME"
+    # configure scripts run by bash (some are not portable to other shells)
+    if [ -z "${CONFIG_SHELL:-}" ]; then
+        export CONFIG_SHELL="$(command -v bash)"
+    fi
     ./configure --prefix="$SAGE_INST_LOCAL" \
         --libdir="$SAGE_INST_LOCAL/lib" \
         --disable-static \
         --disable-maintainer-mode \
         --disable-dependency-tracking \
-        "$@"
+        "$@" ||
+        ./configure --prefix="$SAGE_INST_LOCAL" --libdir="$SAGE_INST_LOCAL/lib" \
+            --disable-static "$@"
     if [ $? -ne 0 ]; then
         if [ -f "$PWD/config.log" ]; then
             sdh_die "Error configuring $PKG_NAME
