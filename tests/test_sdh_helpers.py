@@ -9,6 +9,7 @@ import pytest
 
 from mason.build import BuildSpec, ScriptFailed, prepare_build_dir, run_build, sdh_path
 from mason.build.wheels import BadWheelStore, build_wheels
+from mason.python import Venv
 from wheelfactory import make_wheel
 
 # Every function SageMath 9.8 defines in build/bin/sage-dist-helpers (read at the
@@ -46,18 +47,20 @@ def test_every_sagemath_helper_is_defined() -> None:
     assert sorted(set(SAGEMATH_9_8_HELPERS) - defined) == []
 
 
-def spec_for(tmp_path: Path, fragment: str) -> BuildSpec:
+def spec_for(tmp_path: Path, fragment: str, prefix: Path | None = None) -> BuildSpec:
     recipe_dir = tmp_path / "root/build/pkgs/pkg"
     recipe_dir.mkdir(parents=True)
     (recipe_dir / "spkg-install.in").write_text(fragment)
     build = tmp_path / "work/build"
     build.mkdir(parents=True)
-    (tmp_path / "local").mkdir()
+    if prefix is None:
+        prefix = tmp_path / "local"
+        prefix.mkdir()
     return BuildSpec(
         name="pkg",
         version="1.0",
         recipe_dir=recipe_dir,
-        prefix=tmp_path / "local",
+        prefix=prefix,
         build_dir=build,
         destdir=tmp_path / "work/dest",
         log_path=tmp_path / "pkg.log",
@@ -160,3 +163,50 @@ def test_an_editable_install_into_the_build_directory_is_refused(tmp_path: Path)
     text = spec.log_path.read_text()
     assert "would point into the build directory, which mason removes" in text
     assert "pkg-1.0" in text and "NOT REACHED" not in text
+
+
+# An in-tree PEP 660 backend: the editable wheel holds one .pth naming the project.
+_EDITABLE_BACKEND = """
+import base64, hashlib, zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _row(path, data):
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{path},sha256={digest},{len(data)}"
+
+
+def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
+    info = "edit-1.0.dist-info"
+    files = {
+        "edit.pth": f"{ROOT}\\n".encode(),
+        f"{info}/METADATA": b"Metadata-Version: 2.1\\nName: edit\\nVersion: 1.0\\n",
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
+    }
+    rows = [_row(p, d) for p, d in files.items()] + [f"{info}/RECORD,,"]
+    files[f"{info}/RECORD"] = ("\\n".join(rows) + "\\n").encode()
+    name = "edit-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(Path(wheel_directory) / name, "w") as whl:
+        for path, data in files.items():
+            whl.writestr(path, data)
+    return name
+"""
+
+
+def test_an_editable_install_of_a_project_outside_the_build_is_staged(
+    tmp_path: Path, venv: Venv
+) -> None:
+    project = tmp_path / "project"
+    (project / "_build").mkdir(parents=True)
+    (project / "_build/backend.py").write_text(_EDITABLE_BACKEND)
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["_build"]\n'
+        '[project]\nname = "edit"\nversion = "1.0"\n'
+    )
+    spec = spec_for(tmp_path, f"sdh_pip_editable_install {project}\n", prefix=venv.root)
+    run(spec)
+    staged_site = spec.destdir / venv.site_packages.relative_to("/")
+    assert (staged_site / "edit.pth").read_text() == f"{project}\n"
+    assert (staged_site / "edit-1.0.dist-info/direct_url.json").is_file()
