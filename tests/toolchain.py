@@ -26,11 +26,9 @@ from recipefactory import write_recipe
 from test_install_support import tarball_recipe
 from wheelfactory import make_wheel
 
-_BDIST = '''
+_WHEELFILE = '''
 import base64, hashlib, zipfile
 from pathlib import Path
-
-from setuptools import Command
 
 
 def _row(path, data):
@@ -60,6 +58,14 @@ def write_wheel(directory, name, version, files, entry_points=""):
             member.external_attr = 0o644 << 16
             archive.writestr(member, data)
     return wheel
+'''
+
+_BDIST = """
+from pathlib import Path
+
+from setuptools import Command
+
+from masontool.wheelfile import write_wheel
 
 
 class bdist_wheel(Command):
@@ -85,14 +91,14 @@ class bdist_wheel(Command):
         points = "".join(f"[{g}]\\n" + "".join(f"{e}\\n" for e in es) for g, es in groups.items())
         dist = self.distribution
         write_wheel(self.dist_dir, dist.get_name(), dist.get_version(), files, points)
-'''
+"""
 
 _BACKEND = """
 import tomllib
 from pathlib import Path
 
 import masontool
-from masontool.bdist import write_wheel
+from masontool.wheelfile import write_wheel
 
 
 def get_requires_for_build_wheel(config_settings=None):
@@ -157,6 +163,7 @@ def masontool_sources(version: str) -> dict[str, str]:
     return {
         "setup.py": _SETUP.format(version=version),
         "masontool/__init__.py": init,
+        "masontool/wheelfile.py": _WHEELFILE,
         "masontool/bdist.py": _BDIST,
         "masontool/backend.py": _BACKEND,
     }

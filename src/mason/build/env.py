@@ -19,7 +19,16 @@ WHEELS_TO_INSTALL = "mason-wheels-to-install.txt"
 #: An address nothing listens on: downloads from inside a build fail fast.
 BLOCKED_PROXY = "http://127.0.0.1:9"
 _PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy")
-_CLEARED_VARS = ("no_proxy", "NO_PROXY", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS")
+_CLEARED_VARS = (
+    "no_proxy",
+    "NO_PROXY",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    # `setup.py install --root` byte-compiles into the staged tree (claimed, removed on
+    # uninstall) whatever the user's shell says; else the first import writes them live
+    "PYTHONDONTWRITEBYTECODE",
+)
 
 
 @dataclass(frozen=True)
