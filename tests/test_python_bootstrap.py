@@ -16,33 +16,51 @@ from pathlib import Path
 
 import pytest
 
-from pypackages import pip, run_python
+from pypackages import pip, run_python, wheel_recipe
 from recipefactory import write_recipe
 from test_install_support import install, mason, records
 from toolchain import (
+    INSTALL_AND_STORE,
     INSTALL_AND_STORE_WHEEL,
     INSTALL_ONLY,
     ISOLATED_BUILD,
     STORE_ONLY,
     bootstrap_catalog,
+    masontool_sources,
+    python_recipe,
+    setuptools_wheel,
 )
 
 STORE = "var/lib/mason/wheels"
+PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
+SITE = f"lib/python{PY}/site-packages"
 TOOL_1 = f"{STORE}/masontool-1.0-py3-none-any.whl"
 TOOL_2 = f"{STORE}/masontool-2.0-py3-none-any.whl"
 APP = f"{STORE}/masonapp-1.0-py3-none-any.whl"
 
 
-def test_the_bootstrap_installs_one_version_and_stores_both(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def setuptools(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The running interpreter's setuptools as a wheel (the same bytes for every test, so
+    the user's unpacked cache serves the later stagings)."""
+    return setuptools_wheel(tmp_path_factory.mktemp("setuptools"))
+
+
+def test_the_bootstrap_installs_one_version_and_stores_both(
+    tmp_path: Path, setuptools: Path
+) -> None:
     catalog, prefix = tmp_path / "pkgs", tmp_path / "local"
-    bootstrap_catalog(catalog, tmp_path / "wheels")
+    bootstrap_catalog(catalog, setuptools)
     done = install(catalog, prefix, "app", "-j2")
     assert done.returncode == 0, done.stdout + done.stderr
 
     listed = pip(prefix, "list", "--format=freeze")
     assert listed.returncode == 0, listed.stderr
-    names = {line.split("==")[0]: line.split("==")[1] for line in listed.stdout.split()}
-    assert (names["masontool"], names["masonapp"]) == ("1.0", "1.0")
+    dists = listed.stdout.split()
+    assert [d for d in dists if d.startswith(("masontool==", "masonapp=="))] == [
+        "masonapp==1.0",
+        "masontool==1.0",  # one version: the stored 2.0 is not installed
+    ]
     check = pip(prefix, "check")
     assert check.returncode == 0, check.stdout + check.stderr
     built = run_python(prefix, "import masontool, masonapp._built_with as b; print(b.MASONTOOL)")
@@ -60,9 +78,28 @@ def test_the_bootstrap_installs_one_version_and_stores_both(tmp_path: Path) -> N
     assert sorted(p.name for p in (prefix / STORE).iterdir()) == [
         "masonapp-1.0-py3-none-any.whl",
         "masontool-1.0-py3-none-any.whl",
-        "setuptools-" + records(prefix)["setuptools"]["package_version"] + "-py3-none-any.whl",
+        setuptools.name,
     ]
-    assert pip(prefix, "show", "masontool").stdout.count("Version: 1.0") == 1
+    assert (prefix / SITE / f"masontool-1.0-py{PY}.egg-info").is_dir()  # untouched
+    verified = mason("verify", "--catalog", catalog, "--prefix", prefix)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_installing_the_stored_wheel_replaces_what_setup_py_installed(
+    tmp_path: Path, setuptools: Path
+) -> None:
+    # the failure of the issue: "bin/masontool is already staged"
+    catalog, prefix = tmp_path / "pkgs", tmp_path / "local"
+    wheel_recipe(catalog, "setuptools", setuptools)
+    both = INSTALL_AND_STORE.replace("sdh_store_wheel .", "sdh_store_and_pip_install_wheel .")
+    python_recipe(catalog, "tool", masontool_sources("1.0"), "1.0", "setuptools", both)
+    done = install(catalog, prefix, "tool")
+    assert done.returncode == 0, done.stdout + done.stderr
+    site = sorted(p.name for p in (prefix / SITE).iterdir() if p.name.startswith("masontool"))
+    assert site == ["masontool", "masontool-1.0.dist-info"]  # the egg-info went
+    assert records(prefix)["tool"]["files"].count(TOOL_1) == 1
+    shown = pip(prefix, "show", "-f", "masontool")
+    assert "Version: 1.0" in shown.stdout and "../../../bin/masontool" in shown.stdout
     verified = mason("verify", "--catalog", catalog, "--prefix", prefix)
     assert verified.returncode == 0, verified.stdout + verified.stderr
 

@@ -13,7 +13,7 @@ This module makes the same with tiny projects, offline:
   that writes into every wheel it builds the masontool version it ran with);
 - :func:`app_sources`: an sdist of ``masonapp``, built by ``masontool>=2``;
 - :func:`bootstrap_catalog`: the four recipes (``setuptools``, ``tool``, ``tool_wheel``,
-  ``app``) with their real spkg-install scripts.
+  ``app``) with their real spkg-install scripts, given the setuptools wheel.
 """
 
 from __future__ import annotations
@@ -207,12 +207,12 @@ def python_recipe(
     )
 
 
-def bootstrap_catalog(catalog: Path, wheels: Path) -> None:
+def bootstrap_catalog(catalog: Path, setuptools: Path) -> None:
     """``setuptools`` (a wheel package), ``tool`` (installs masontool 1.0 and stores its
     wheel), ``tool_wheel`` (stores masontool 2.0 only), ``app`` (builds with masontool 2
     from the wheel store); the dependencies of SageMath's wheel, setuptools_wheel and
     packaging."""
-    wheel_recipe(catalog, "setuptools", setuptools_wheel(wheels))
+    wheel_recipe(catalog, "setuptools", setuptools)
     sources = masontool_sources
     python_recipe(catalog, "tool", sources("1.0"), "1.0", "setuptools", INSTALL_AND_STORE)
     python_recipe(catalog, "tool_wheel", sources("2.0"), "2.0", "setuptools tool", STORE_ONLY)
