@@ -18,7 +18,7 @@ import pytest
 
 from pypackages import pip, run_python, wheel_recipe
 from recipefactory import write_recipe
-from test_install_support import install, mason, records
+from test_install_support import install, mason, records, script_recipe, tree
 from toolchain import (
     INSTALL_AND_STORE,
     INSTALL_AND_STORE_WHEEL,
@@ -176,3 +176,20 @@ def test_the_real_sagemath_bootstrap_from_pypi_sdists(tmp_path: Path) -> None:
     assert not (prefix / STORE / stored[0]).exists()
     assert (prefix / STORE / stored[2]).is_file()
     assert sorted(pip(prefix, "list", "--format=freeze").stdout.split()) == sorted(listed)
+
+
+def test_a_wheel_store_holding_no_wheel_fails_and_leaves_the_prefix_as_it_was(
+    tmp_path: Path,
+) -> None:
+    catalog, prefix = tmp_path / "pkgs", tmp_path / "local"
+    script_recipe(catalog, "fine")
+    store = '"$SAGE_DESTDIR$SAGE_SPKG_WHEELS"'
+    body = f"mkdir -p {store} && echo x > {store}/notes\n"
+    script_recipe(catalog, "bad", body=body)
+    assert install(catalog, prefix, "fine").returncode == 0
+    before = tree(prefix)
+    done = install(catalog, prefix, "bad")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "bad-1.0: the wheels of the build are wrong" in done.stderr
+    assert "notes: not a wheel file" in done.stderr and "sdh_store_wheel ." in done.stderr
+    assert tree(prefix) == before
