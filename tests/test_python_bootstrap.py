@@ -30,6 +30,7 @@ from toolchain import (
     python_recipe,
     setuptools_wheel,
 )
+from wheelfactory import make_wheel
 
 STORE = "var/lib/mason/wheels"
 PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -193,3 +194,17 @@ def test_a_wheel_store_holding_no_wheel_fails_and_leaves_the_prefix_as_it_was(
     assert "bad-1.0: the wheels of the build are wrong" in done.stderr
     assert "notes: not a wheel file" in done.stderr and "sdh_store_wheel ." in done.stderr
     assert tree(prefix) == before
+
+
+def test_an_unclaimed_wheel_left_in_the_store_is_taken_over(tmp_path: Path) -> None:
+    # a mason before this change kept the wheels it installed unclaimed
+    catalog, prefix = tmp_path / "pkgs", tmp_path / "local"
+    wheel = make_wheel(tmp_path / "w", "demo", "1.0", {"demo/__init__.py": "X = 1\n"})
+    wheel_recipe(catalog, "demo", wheel)
+    (prefix / STORE).mkdir(parents=True)
+    (prefix / STORE / wheel.name).write_bytes(wheel.read_bytes())
+    done = install(catalog, prefix, "demo")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{STORE}/{wheel.name}" in records(prefix)["demo"]["files"]
+    verified = mason("verify", "--catalog", catalog, "--prefix", prefix)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
