@@ -208,3 +208,17 @@ def test_an_unclaimed_wheel_left_in_the_store_is_taken_over(tmp_path: Path) -> N
     assert f"{STORE}/{wheel.name}" in records(prefix)["demo"]["files"]
     verified = mason("verify", "--catalog", catalog, "--prefix", prefix)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_build_storing_into_the_live_wheel_store_is_caught(tmp_path: Path) -> None:
+    catalog, prefix = tmp_path / "pkgs", tmp_path / "local"
+    script_recipe(catalog, "fine")
+    script_recipe(
+        catalog, "stray", body='echo x > "$SAGE_SPKG_WHEELS/stray-1.0-py3-none-any.whl"\n'
+    )
+    assert install(catalog, prefix, "fine").returncode == 0
+    (prefix / STORE).mkdir(parents=True)
+    done = install(catalog, prefix, "stray")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "instead of DESTDIR" in done.stderr
+    assert f"{STORE}/stray-1.0-py3-none-any.whl" in done.stderr

@@ -33,6 +33,8 @@ BOOKKEEPING = (*RESERVED, LOG_DIR)
 def is_mason_own(rel: str, dirs: tuple[str, ...] = BOOKKEEPING) -> bool:
     """Whether the prefix path ``rel`` lies in one of ``dirs`` (mason's own files), not
     counting the wheel store, whose files packages own, and the directories leading to it."""
+    if not rel.startswith("var"):  # the common case, on every path of a prefix walk
+        return False
     if rel == WHEELS_DIR or rel.startswith(WHEELS_DIR + "/") or WHEELS_DIR.startswith(rel + "/"):
         return False
     return any(rel == d or rel.startswith(d + "/") for d in dirs)
