@@ -165,7 +165,9 @@ def test_a_venv_outside_the_prefix_is_a_store_of_its_own(tmp_path: Path) -> None
     assert sdist.returncode == 0, sdist.stdout + sdist.stderr
     assert (venv / SITE / "sdistmod/__init__.py").is_file()
     assert "pysdist" in records(venv)
-    assert (prefix / "var/lib/mason/wheels/sdistmod-1.5-py3-none-any.whl").is_file()
+    # the wheel store lives with the venv, its wheels claimed in the venv's store
+    assert (venv / "var/lib/mason/wheels/sdistmod-1.5-py3-none-any.whl").is_file()
+    assert not (prefix / "var/lib/mason/wheels").exists()
 
     uninstall_the_wheel(prefix, venv)
     assert set(records(venv)) == {"python_venv", "pysdist"}

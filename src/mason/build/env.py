@@ -11,10 +11,24 @@ from pathlib import Path
 
 from mason.layout import WHEELS_DIR
 
+#: The file in the build directory (``$MASON_WHEELS_TO_INSTALL``) where
+#: ``sdh_store_and_pip_install_wheel`` lists, one file name a line, the stored wheels
+#: mason is to install into the venv (see :mod:`mason.build.wheels`).
+WHEELS_TO_INSTALL = "mason-wheels-to-install.txt"
+
 #: An address nothing listens on: downloads from inside a build fail fast.
 BLOCKED_PROXY = "http://127.0.0.1:9"
 _PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy")
-_CLEARED_VARS = ("no_proxy", "NO_PROXY", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS")
+_CLEARED_VARS = (
+    "no_proxy",
+    "NO_PROXY",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    # `setup.py install --root` byte-compiles into the staged tree (claimed, removed on
+    # uninstall) whatever the user's shell says; else the first import writes them live
+    "PYTHONDONTWRITEBYTECODE",
+)
 
 
 @dataclass(frozen=True)
@@ -23,7 +37,9 @@ class BuildSpec:
 
     ``inst_local`` is the tree the package installs into (the prefix, or the venv for
     Python packages); ``venv`` is the Python venv (by default the prefix itself).
-    ``extra_env`` is added last (``MAKEFLAGS`` from the jobserver, ``SAGE_NUM_THREADS``).
+    ``wheels`` is the live wheel store (default: the prefix's, :data:`WHEELS_DIR`; with
+    a venv outside the prefix, the venv's). ``extra_env`` is added last (``MAKEFLAGS``
+    from the jobserver, ``SAGE_NUM_THREADS``).
     """
 
     name: str
@@ -35,12 +51,28 @@ class BuildSpec:
     log_path: Path
     inst_local: Path | None = None
     venv: Path | None = None
+    wheels: Path | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def package(self) -> str:
         """``name-version``, how logs and messages name the package."""
         return f"{self.name}-{self.version}"
+
+    @property
+    def wheel_store(self) -> Path:
+        """``$SAGE_SPKG_WHEELS``: the live wheel store."""
+        return self.wheels or self.prefix / WHEELS_DIR
+
+    @property
+    def staged_wheel_store(self) -> Path:
+        """``$SAGE_DESTDIR$SAGE_SPKG_WHEELS``: where ``sdh_store_wheel`` puts a wheel."""
+        return self.destdir / self.wheel_store.relative_to(self.wheel_store.anchor)
+
+    @property
+    def install_list(self) -> Path:
+        """``$MASON_WHEELS_TO_INSTALL``: the stored wheels the recipe asked to install."""
+        return self.build_dir / WHEELS_TO_INSTALL
 
     @property
     def staged_prefix(self) -> Path:
@@ -106,7 +138,8 @@ def build_environment(spec: BuildSpec, base: Mapping[str, str] | None = None) ->
         "SAGE_ROOT": str(sage_root(spec.recipe_dir.parent)),
         "SAGE_SHARE": str(prefix / "share"),
         "SAGE_PKG_DIR": str(spec.build_dir),
-        "SAGE_SPKG_WHEELS": str(prefix / WHEELS_DIR),
+        "SAGE_SPKG_WHEELS": str(spec.wheel_store),
+        "MASON_WHEELS_TO_INSTALL": str(spec.install_list),
         "PKG_NAME": spec.package,
         "PKG_BASE": spec.name,
         "PKG_VER": spec.version,

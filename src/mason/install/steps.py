@@ -31,6 +31,7 @@ def build_spec(ctx: RunContext, recipe: Recipe, work: Path, log: Path) -> BuildS
         log_path=log,
         inst_local=ctx.trees.inst_local(recipe),
         venv=ctx.trees.place.root,
+        wheels=ctx.trees.wheel_store,
         extra_env=extra,
     )
 
