@@ -30,12 +30,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Literal
 
+from mason.config import SandboxMode
 from mason.errors import BadInput
-
-SandboxMode = Literal["auto", "require", "off"]
-SANDBOX_MODES: tuple[SandboxMode, ...] = ("auto", "require", "off")
 
 #: Where the helper mounts its tmpfs, and where it copies what a script tried to write,
 #: inside a package's work directory (the parent of its build directory).
@@ -61,17 +58,6 @@ class SandboxRequired(BadInput):
         super().__init__(f"--sandbox require: builds cannot be sandboxed here: {reason}", hint=fix)
         self.reason = reason
         self.fix = fix
-
-
-class BadSandboxMode(BadInput):
-    """A sandbox setting other than auto, require or off."""
-
-    def __init__(self, value: str, source: str) -> None:
-        super().__init__(
-            f"{source}: the sandbox setting must be auto, require or off, not {value!r}",
-            hint="auto sandboxes builds where bubblewrap works, require insists, off never does",
-        )
-        self.value = value
 
 
 @dataclass(frozen=True)
@@ -140,18 +126,14 @@ def unsafe_path(paths: Sequence[Path]) -> Path | None:
     return None
 
 
-def _find(name: str) -> str | None:
-    return shutil.which(name)
-
-
-def _candidate() -> Sandbox | Unavailable:
-    bwrap = _find("bwrap")
+def _candidate(path: str | None) -> Sandbox | Unavailable:
+    bwrap = shutil.which("bwrap", path=path)
     if bwrap is None:
         return Unavailable(
             "bubblewrap (bwrap) is not on PATH",
             "install bubblewrap (Debian/Ubuntu: apt install bubblewrap)",
         )
-    perl = _find("perl")
+    perl = shutil.which("perl", path=path)
     if perl is None:
         return Unavailable("perl is not on PATH (the sandbox helper)", "install perl")
     machine = platform.machine().lower()
@@ -185,9 +167,9 @@ def _explain(stderr: str) -> Unavailable:
 @functools.cache
 def probe(path: str | None = None) -> Sandbox | Unavailable:
     """A :class:`Sandbox` if a trial run works here (a write through the overlay must be
-    caught and a tmpfs-backed overlay mounted), else why not. Cached per ``PATH``."""
-    del path  # the cache key: PATH decides which bwrap and perl are found
-    found = _candidate()
+    caught and a tmpfs-backed overlay mounted), else why not. ``path`` is where to look
+    for ``bwrap`` and ``perl`` (default: ``PATH``); cached per ``path``."""
+    found = _candidate(path)
     if isinstance(found, Unavailable):
         return found
     with tempfile.TemporaryDirectory(prefix="mason-sandbox-probe-") as tmp:
@@ -223,11 +205,3 @@ def resolve(mode: SandboxMode) -> tuple[Sandbox | None, Unavailable | None]:
     if mode == "require":
         raise SandboxRequired(found.reason, found.fix)
     return None, found
-
-
-def parse_mode(value: str, source: str) -> SandboxMode:
-    """``value`` as a :data:`SandboxMode`; :class:`BadSandboxMode` naming ``source``."""
-    for mode in SANDBOX_MODES:
-        if value == mode:
-            return mode
-    raise BadSandboxMode(value, source)
