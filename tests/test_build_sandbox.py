@@ -118,8 +118,8 @@ def test_a_server_on_the_hosts_loopback_is_unreachable(tmp_path: Path) -> None:
     with serve(tmp_path / "www") as server:
         spec = spec_for(
             tmp_path,
-            f"{sys.executable} -c \"import urllib.request as u, sys; "
-            f"u.urlopen(sys.argv[1], timeout=30)\" {server.url}/file\n",
+            f'{sys.executable} -c "import urllib.request as u, sys; '
+            f'u.urlopen(sys.argv[1], timeout=30)" {server.url}/file\n',
         )
         with pytest.raises(ScriptFailed):
             run_script(spec, "spkg-install", base_env={**os.environ, "no_proxy": "*"})
@@ -139,9 +139,9 @@ def test_without_bwrap_on_path_the_probe_names_it(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in ("perl", "sh", "cp"):
-        found = shutil.which(tool)
-        if found:
-            (bin_dir / tool).symlink_to(found)
+        where = shutil.which(tool)
+        if where:
+            (bin_dir / tool).symlink_to(where)
     found = probe(str(bin_dir))
     assert isinstance(found, Unavailable)
     assert "bwrap" in found.reason
