@@ -118,12 +118,23 @@ def read_layer(layer: Path, live: Path) -> list[Change]:
     return sorted(set(_walk(layer, live, "", False)))
 
 
+#: The sandboxed scripts in the order they run (a later layer holds a path's last version).
+RUN_ORDER = ("spkg-preinst", "spkg-build", "spkg-install", "spkg-check")
+
+
+def layers(capture_root: Path, index: int) -> list[Path]:
+    """The captured layers of the live tree number ``index``, in the order the scripts ran."""
+    found = [capture_root / script / str(index) for script in RUN_ORDER]
+    return [layer for layer in found if layer.is_dir()]
+
+
 def captured_changes(capture_root: Path, live: list[Path]) -> dict[Path, list[Change]]:
     """Per live tree, the changes every script of a build tried (``capture_root`` is
-    ``<work>/.captured``; one sub-directory per script, ``<i>`` per tree)."""
-    out: dict[Path, set[Change]] = {tree: set() for tree in live}
-    if capture_root.is_dir():
-        for script in sorted(capture_root.iterdir()):
-            for i, tree in enumerate(live):
-                out[tree].update(read_layer(script / str(i), tree))
-    return {tree: sorted(changes) for tree, changes in out.items() if changes}
+    ``<work>/.captured``; one sub-directory per script, ``<i>`` per tree); trees without
+    changes are left out."""
+    out: dict[Path, list[Change]] = {}
+    for i, tree in enumerate(live):
+        changes = {c for layer in layers(capture_root, i) for c in read_layer(layer, tree)}
+        if changes:
+            out[tree] = sorted(changes)
+    return out
