@@ -202,8 +202,8 @@ def test_verify_reports_another_package_file_a_recipe_touched(
     workspace: Workspace, script: str, report: str
 ) -> None:
     """A recipe deleting or rewriting another package's file without the sandbox: ``mason
-    verify`` reports it whatever the install said (the install's stray-write check also fails that build:
-    see the corpus case ``recipe_deletes_other_package_file``)."""
+    verify`` reports it whatever the install said (the install's stray-write check also
+    fails that build: see the corpus case ``recipe_deletes_other_package_file``)."""
     ws = workspace
     write_recipe(
         ws.catalog,

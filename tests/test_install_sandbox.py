@@ -26,6 +26,8 @@ pytestmark = pytest.mark.skipif(
 )
 REQUIRE = ("--sandbox", "require")
 
+#: What a well-behaved build installs (``bad`` does it too, besides its stray write).
+INTO_DESTDIR = 'mkdir -p "$SAGE_DESTDIR$SAGE_LOCAL/share/bad" && echo ok > "$_/ok"\n'
 #: What ``bad`` does, and a path its message must name.
 CORPUS = {
     "create a file": (
@@ -60,7 +62,7 @@ def corpus_catalog(catalog: Path, prefix: Path, body: str) -> dict[str, tuple[st
     ``etc/``, and ``bad`` running ``body``; returns the prefix's tree."""
     script_recipe(catalog, "base")
     script_recipe(catalog, "other")
-    script_recipe(catalog, "bad", deps="base", body=f"{body}\n")
+    script_recipe(catalog, "bad", deps="base", body=f"{body}\n{INTO_DESTDIR}")
     proc = install(catalog, prefix, "base", "other", *REQUIRE)
     assert proc.returncode == 0, proc.stderr
     (prefix / "etc").mkdir()
@@ -84,8 +86,10 @@ def test_a_stray_write_leaves_the_prefix_identical_and_is_named(tmp_path: Path, 
 def test_a_write_into_a_venv_outside_the_prefix_is_caught_there(tmp_path: Path) -> None:
     catalog, prefix, venv = tmp_path / "pkgs", tmp_path / "prefix", tmp_path / "venv"
     trees = {"trees.txt": "SAGE_VENV\n"}
-    script_recipe(catalog, "good", extra=trees)
-    script_recipe(catalog, "bad", body='echo x > "$SAGE_VENV/bin/stray"\n', extra=trees)
+    into_venv = 'mkdir -p "$SAGE_DESTDIR$SAGE_INST_LOCAL/share/$PKG_BASE" && echo ok > "$_/ok"\n'
+    script_recipe(catalog, "good", body=into_venv, extra=trees)
+    stray = 'echo x > "$SAGE_VENV/bin/stray"\n'
+    script_recipe(catalog, "bad", body=stray + into_venv, extra=trees)
     assert install(catalog, prefix, "good", "--venv", venv, *REQUIRE).returncode == 0
     before = tree(venv), tree(prefix)
     proc = install(catalog, prefix, "bad", *REQUIRE)

@@ -57,9 +57,10 @@ class BuildSpec:
     @property
     def live_trees(self) -> list[Path]:
         """The trees a build must not change: the prefix, and the venv when it lies
-        outside the prefix."""
+        outside the prefix and exists (one not made yet cannot be made by a sandboxed
+        build: its parent is read-only there)."""
         venv = self.venv
-        if venv is None or venv.is_relative_to(self.prefix):
+        if venv is None or venv.is_relative_to(self.prefix) or not venv.is_dir():
             return [self.prefix]
         return [self.prefix, venv]
 

@@ -193,13 +193,21 @@ def probe(path: str | None = None) -> Sandbox | Unavailable:
     return found
 
 
-def resolve(mode: SandboxMode) -> tuple[Sandbox | None, Unavailable | None]:
+def resolve(
+    mode: SandboxMode, unsafe: Path | None = None
+) -> tuple[Sandbox | None, Unavailable | None]:
     """The sandbox ``mode`` asks for: ``(sandbox, None)``, or ``(None, why)`` for ``auto``
     where it cannot work (the caller prints :meth:`Unavailable.notice` once), or
-    ``(None, None)`` for ``off``. ``require`` raises :class:`SandboxRequired` instead."""
+    ``(None, None)`` for ``off``. ``require`` raises :class:`SandboxRequired` instead.
+    ``unsafe``: a live tree's path that cannot be an overlay layer (:func:`unsafe_path`)."""
     if mode == "off":
         return None, None
     found = probe(os.environ.get("PATH"))
+    if unsafe is not None:
+        found = Unavailable(
+            f"the path {unsafe} holds a ',', ':' or '\\', which an overlay cannot take",
+            "use a prefix and venv without those characters",
+        )
     if isinstance(found, Sandbox):
         return found, None
     if mode == "require":

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +30,8 @@ from mason.build.errors import IgnoredDestdir, StrayWrites
 #: that ignore DESTDIR).
 NO_DESTDIR = "no-destdir"
 
-Owners = Callable[[str], Collection[str]]
+#: The owners of each path of a live tree (a path missing: no owner).
+Owners = Mapping[str, Collection[str]]
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,8 @@ def _whose(owners: Collection[str]) -> str:
 
 
 def sort_out(name: str, changes: Sequence[Change], owners: Owners) -> Verdict:
-    """Sort ``changes`` (of one live tree) for the package ``name``; ``owners(path)``
-    names the packages owning a path of that tree."""
+    """Sort ``changes`` (of one live tree) for the package ``name``; ``owners`` names the
+    packages owning each changed path of that tree."""
     created: list[Change] = []
     own: list[Change] = []
     stray: list[str] = []
@@ -69,7 +70,7 @@ def sort_out(name: str, changes: Sequence[Change], owners: Owners) -> Verdict:
             created.append(change)
         elif change.is_dir and change.kind == "deleted":
             below = [c for c in changes if not c.is_dir and c.path.startswith(f"{change.path}/")]
-            whose = {o for c in below for o in owners(c.path)}
+            whose = {o for c in below for o in owners.get(c.path, ())}
             if below and whose == {name}:
                 own.append(change)
             else:
@@ -77,7 +78,7 @@ def sort_out(name: str, changes: Sequence[Change], owners: Owners) -> Verdict:
         elif change.is_dir:
             stray.append(f"{change.describe()} (a directory's mode)")
         else:
-            who = set(owners(change.path))
+            who = set(owners.get(change.path, ()))
             if who == {name}:
                 own.append(change)
             else:
