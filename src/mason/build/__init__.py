@@ -20,9 +20,13 @@ Decisions (where SageMath and mason differ, or the spec is silent):
   ``find-links`` or index must not leak in).
 - ``sdh_pip_install`` only builds and stores the wheel under ``$DESTDIR``; mason installs
   stored wheels into the venv after the merge. ``sdh_pip_uninstall`` is a no-op.
-- The stray-write check (:func:`snapshot_prefix` / :func:`check_prefix_untouched`)
-  cannot tell another package's concurrent merge from this build's writes; the caller
-  passes ``ignore`` for paths merged meanwhile.
+- With ``BuildSpec.sandbox`` (:mod:`mason.build.sandbox`) the build scripts cannot
+  change the live trees at all: what they tried is read back per path
+  (:mod:`mason.build.capture`) and judged (:mod:`mason.build.verdict`); ``HOME`` and
+  ``TMPDIR`` are private to the build directory either way.
+- Without it, the stray-write check (:func:`snapshot_prefix` /
+  :func:`check_prefix_untouched`) cannot tell another package's concurrent merge from this
+  build's writes; the caller passes ``ignore`` for paths merged meanwhile.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ def build_spec(ctx: RunContext, recipe: Recipe, work: Path, log: Path) -> BuildS
         inst_local=ctx.trees.inst_local(recipe),
         venv=ctx.trees.place.root,
         extra_env=extra,
+        sandbox=ctx.options.sandbox,
     )
 
 
