@@ -157,3 +157,20 @@ def test_require_without_bwrap_raises_naming_it(
     assert resolve("off") == (None, None)
     sandbox, why = resolve("auto")
     assert sandbox is None and isinstance(why, Unavailable)
+
+
+def test_the_setting_comes_from_the_flag_the_environment_or_mason_toml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mason.config import BadSandboxMode, load_settings
+
+    monkeypatch.delenv("MASON_SANDBOX", raising=False)
+    assert load_settings(cwd=tmp_path).sandbox == "auto"
+    (tmp_path / "mason.toml").write_text('[mason]\nsandbox = "off"\n')
+    assert load_settings(cwd=tmp_path).sandbox == "off"
+    monkeypatch.setenv("MASON_SANDBOX", "require")
+    assert load_settings(cwd=tmp_path).sandbox == "require"
+    assert load_settings(cwd=tmp_path, sandbox="auto").sandbox == "auto"
+    monkeypatch.setenv("MASON_SANDBOX", "sometimes")
+    with pytest.raises(BadSandboxMode, match=r"MASON_SANDBOX.*auto, require or off"):
+        load_settings(cwd=tmp_path)
