@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--find-links", action="append", metavar="DIR|URL", help="where pip packages come from"
     )
     p.add_argument("--index-url", metavar="URL", help="package index for pip packages")
+    p.add_argument(
+        "--sandbox",
+        choices=["auto", "require", "off"],
+        help="run builds in the bubblewrap sandbox: where it works (auto, the default), "
+        "always (require: exit 2 where it cannot), never (off)",
+    )
 
     p = add("uninstall", "remove installed packages")
     p.add_argument("packages", nargs="+", metavar="PKG")

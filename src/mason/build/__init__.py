@@ -24,9 +24,13 @@ Decisions (where SageMath and mason differ, or the spec is silent):
   ``$SAGE_SPKG_WHEELS``); ``sdh_store_and_pip_install_wheel`` and ``sdh_pip_install``
   also list it in ``$MASON_WHEELS_TO_INSTALL`` and mason stages it into the venv after
   the build (:mod:`mason.build.wheels`). ``sdh_pip_uninstall`` is a no-op.
-- The stray-write check (:func:`snapshot_prefix` / :func:`check_prefix_untouched`)
-  cannot tell another package's concurrent merge from this build's writes; the caller
-  passes ``ignore`` for paths merged meanwhile.
+- With ``BuildSpec.sandbox`` (:mod:`mason.build.sandbox`) the build scripts cannot
+  change the live trees at all: what they tried is read back per path
+  (:mod:`mason.build.capture`) and judged (:mod:`mason.build.verdict`); ``HOME`` and
+  ``TMPDIR`` are private to the build directory either way.
+- Without it, the stray-write check (:func:`snapshot_prefix` /
+  :func:`check_prefix_untouched`) cannot tell another package's concurrent merge from this
+  build's writes; the caller passes ``ignore`` for paths merged meanwhile.
 """
 
 from __future__ import annotations

@@ -8,8 +8,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mason.layout import WHEELS_DIR
+
+if TYPE_CHECKING:
+    from mason.build.sandbox import Sandbox
 
 #: The file in the build directory (``$MASON_WHEELS_TO_INSTALL``) where
 #: ``sdh_store_and_pip_install_wheel`` lists, one file name a line, the stored wheels
@@ -40,6 +44,8 @@ class BuildSpec:
     ``wheels`` is the live wheel store (default: the prefix's, :data:`WHEELS_DIR`; with
     a venv outside the prefix, the venv's). ``extra_env`` is added last (``MAKEFLAGS``
     from the jobserver, ``SAGE_NUM_THREADS``).
+    ``sandbox``: the build scripts run in it (:mod:`mason.build.sandbox`), which keeps
+    :attr:`live_trees` unchanged; ``None``: they run as they are.
     """
 
     name: str
@@ -53,6 +59,7 @@ class BuildSpec:
     venv: Path | None = None
     wheels: Path | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    sandbox: Sandbox | None = None
 
     @property
     def package(self) -> str:
@@ -78,6 +85,22 @@ class BuildSpec:
     def staged_prefix(self) -> Path:
         """``$DESTDIR$PREFIX``: where files for the prefix are staged."""
         return self.destdir / self.prefix.relative_to(self.prefix.anchor)
+
+    @property
+    def live_trees(self) -> list[Path]:
+        """The trees a build must not change: the prefix, and the venv when it lies
+        outside the prefix and exists (one not made yet cannot be made by a sandboxed
+        build: its parent is read-only there)."""
+        venv = self.venv
+        if venv is None or venv.is_relative_to(self.prefix) or not venv.is_dir():
+            return [self.prefix]
+        return [self.prefix, venv]
+
+    @property
+    def home(self) -> Path:
+        """The build's private ``HOME`` (``TMPDIR`` is its ``tmp``), in the build directory:
+        pip's, cargo's or npm's caches never land in the user's home."""
+        return self.build_dir / ".mason-home"
 
 
 def sage_root(catalog: Path) -> Path:
@@ -115,12 +138,26 @@ def _blocked_downloads() -> dict[str, str]:
     return env
 
 
+def _private_dirs(home: Path) -> dict[str, str]:
+    """``HOME``, ``TMPDIR`` and the XDG directories inside ``home`` (made by the script
+    runner, :func:`mason.build.scripts.run_script`)."""
+    tmp = home / "tmp"
+    env = {"HOME": str(home), "TMPDIR": str(tmp), "TMP": str(tmp), "TEMP": str(tmp)}
+    for name, sub in (("XDG_CACHE_HOME", ".cache"), ("XDG_CONFIG_HOME", ".config")):
+        env[name] = str(home / sub)
+    env["XDG_DATA_HOME"] = str(home / ".local" / "share")
+    return env
+
+
 def build_environment(spec: BuildSpec, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The full environment of ``spec``'s scripts, starting from ``base`` (default: os.environ).
 
     Proxy variables point at an unreachable address and ``no_proxy`` is removed, so any
     download from inside a build fails; ``PIP_NO_INDEX=1`` keeps pip off the network and
     ``PIP_CONFIG_FILE`` points at ``/dev/null`` so no pip configuration adds links or indexes.
+    ``HOME``, ``TMPDIR`` and the XDG directories are private to the build (:attr:`BuildSpec.home`).
+    The proxies stay when the build is sandboxed (no network there): they also make a
+    download fail fast with ``--sandbox off``.
     """
     base = dict(os.environ if base is None else base)
     for name in (*_PROXY_VARS, *_CLEARED_VARS):
@@ -128,6 +165,7 @@ def build_environment(spec: BuildSpec, base: Mapping[str, str] | None = None) ->
     prefix = spec.prefix
     venv = spec.venv or prefix
     env = base | _search_paths(prefix, venv, base) | _blocked_downloads()
+    env |= _private_dirs(spec.home)
     env |= {
         "PREFIX": str(prefix),
         "SAGE_LOCAL": str(prefix),

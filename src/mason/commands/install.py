@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mason.catalog import Catalog
 from mason.commands.query import _catalog, installed_in
 from mason.config import Settings, load_settings
 from mason.errors import BadInput, UsageError
 from mason.layout import LOG_DIR
+
+if TYPE_CHECKING:
+    from mason.build.sandbox import Sandbox
 
 LOG_TAIL = 40
 
@@ -25,7 +29,20 @@ def _settings(args: argparse.Namespace) -> Settings:
         venv=getattr(args, "venv", None),
         find_links=getattr(args, "find_links", None),
         index_url=getattr(args, "index_url", None),
+        sandbox=getattr(args, "sandbox", None),
     )
+
+
+def _sandbox(settings: Settings) -> Sandbox | None:
+    """The build sandbox ``settings`` ask for; prints the one line of ``auto``'s fallback
+    (``require`` raises :class:`~mason.build.sandbox.SandboxRequired` instead)."""
+    from mason.build.sandbox import resolve, unsafe_path
+
+    trees = [settings.prefix, *([settings.venv] if settings.venv else [])]
+    sandbox, why = resolve(settings.sandbox, unsafe_path(trees))
+    if why is not None:
+        print(f"mason: {why.notice()}", file=sys.stderr)
+    return sandbox
 
 
 def install(args: argparse.Namespace) -> int:
@@ -54,6 +71,7 @@ def install(args: argparse.Namespace) -> int:
     if not plan.steps:
         print(f"nothing to do: {len(plan.needed)} package(s) up to date")
         return 0
+    sandbox = _sandbox(settings)
     options = InstallOptions(
         jobs=args.jobs,
         keep_going=args.keep_going,
@@ -66,6 +84,7 @@ def install(args: argparse.Namespace) -> int:
         index_url=settings.index_url,
         venv=settings.venv,
         cache=settings.cache,
+        sandbox=sandbox,
     )
     with display(sys.stdout) as sink:
         recorder = Recorder(sink)

@@ -1,6 +1,7 @@
 """The pipeline of one package: fetch -> safe extraction -> patches ->
 ``spkg-preinst``/``-build``/``-install`` into ``DESTDIR`` (``-check`` with ``check``),
-under the stray-write guard -> the stored wheels the recipe asked to install staged into
+under the stray-write guard, or in the sandbox (what it caught is judged by
+:mod:`mason.install.caught`) -> the stored wheels the recipe asked to install staged into
 the same tree (:mod:`mason.build.wheels`; every stored wheel is a file of that tree) ->
 scan -> merge (the store's journaled transaction) -> record -> ``spkg-postinst``.
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from mason.build import BuildSpec
 from mason.catalog import Recipe
 from mason.install import steps
+from mason.install.caught import check_caught
 from mason.install.context import RunContext
 from mason.install.guard import guarded
 from mason.install.options import InstallFailed, needs_python, source_spec
@@ -112,6 +114,8 @@ def build(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> Path:
     with guarded(ctx.guards(), check):
         ctx.event("building", recipe)
         run_build(spec, check=ctx.options.check, pass_fds=ctx.pass_fds())
+    if spec.sandbox is not None:
+        check_caught(ctx, recipe, spec)
     wheels = build_wheels(spec)
     staged = staged_tree(ctx.trees, recipe, spec)
     if wheels.to_install:

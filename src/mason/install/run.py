@@ -93,7 +93,9 @@ class Installer:
         with ExitStack() as stack:
             trash = Trash(self.prefix.root)
             guards: dict[Path, StrayWriteGuard] = {}
-            for store in self.trees.live:
+            # a sandboxed build cannot write into a live store: nothing to watch
+            watched = () if self.options.sandbox is not None else self.trees.live
+            for store in watched:
                 if in_run:
                     guards[store.root] = stack.enter_context(RunGuard(store.root))
                 else:

@@ -33,6 +33,7 @@ def build_spec(ctx: RunContext, recipe: Recipe, work: Path, log: Path) -> BuildS
         venv=ctx.trees.place.root,
         wheels=ctx.trees.wheel_store,
         extra_env=extra,
+        sandbox=ctx.options.sandbox,
     )
 
 
