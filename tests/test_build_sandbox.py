@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_install_support import tree
 
+from installsupport import tree
 from mason.build import BuildSpec, ScriptFailed, prepare_build_dir, run_script
 from mason.build.capture import Change, captured_changes
 from mason.build.sandbox import Sandbox, SandboxRequired, Unavailable, probe, resolve

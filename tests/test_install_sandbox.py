@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_install_support import install, records, script_recipe, tree
 
 from httpserver import serve
+from installsupport import install, records, script_recipe, tree
 from mason.build.sandbox import Sandbox, probe
 
 SANDBOX = probe(os.environ.get("PATH"))
@@ -205,7 +205,7 @@ def path_without_bwrap(tmp_path: Path) -> str:
 
 
 def test_without_bwrap_auto_falls_back_with_one_line_and_require_exits_2(tmp_path: Path) -> None:
-    from test_install_support import mason
+    from installsupport import mason
 
     catalog, prefix = tmp_path / "pkgs", tmp_path / "prefix"
     script_recipe(catalog, "good")
