@@ -210,7 +210,16 @@ def test_an_unclaimed_wheel_left_in_the_store_is_taken_over(tmp_path: Path) -> N
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
-def test_a_build_storing_into_the_live_wheel_store_is_caught(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sandbox", "message"),
+    [
+        ("off", "instead of DESTDIR"),  # the watch sees the write after the build
+        ("require", "installed all its files into the live tree"),  # the sandbox caught it
+    ],
+)
+def test_a_build_storing_into_the_live_wheel_store_is_caught(
+    tmp_path: Path, sandbox: str, message: str
+) -> None:
     catalog, prefix = tmp_path / "pkgs", tmp_path / "local"
     script_recipe(catalog, "fine")
     script_recipe(
@@ -218,7 +227,7 @@ def test_a_build_storing_into_the_live_wheel_store_is_caught(tmp_path: Path) -> 
     )
     assert install(catalog, prefix, "fine").returncode == 0
     (prefix / STORE).mkdir(parents=True)
-    done = install(catalog, prefix, "stray")
+    done = install(catalog, prefix, "stray", "--sandbox", sandbox)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "instead of DESTDIR" in done.stderr
+    assert message in done.stderr
     assert f"{STORE}/stray-1.0-py3-none-any.whl" in done.stderr
