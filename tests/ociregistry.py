@@ -1,0 +1,164 @@
+"""A real OCI registry on 127.0.0.1 for tests: Debian's ``docker-registry`` (distribution).
+
+``scripts/setup-dev`` unpacks it into ``.dev/tools/usr/bin/docker-registry`` (never as a
+service). :func:`running_registry` starts it on a free loopback port with a temporary
+``config.yml`` and storage directory (filesystem driver), waits for ``/v2/``, and stops
+it by its pid. With ``token=True`` the registry wants a Bearer token (its ``silly`` auth:
+any token is accepted, but the client must fetch one from the realm first), and a small
+token server on loopback answers the realm, logging who asked.
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+REGISTRY = REPO / ".dev" / "tools" / "usr" / "bin" / "docker-registry"
+
+
+def registry_binary() -> Path:
+    """The registry, or a skip saying how to get it."""
+    if not os.access(REGISTRY, os.X_OK):
+        pytest.skip(f"no {REGISTRY}: run scripts/setup-dev (it unpacks Debian's docker-registry)")
+    return REGISTRY
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class TokenServer:
+    url: str
+    requests: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def token_server() -> Iterator[TokenServer]:
+    """A Bearer token realm on loopback: any GET gets a token."""
+    server_state = TokenServer("")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            server_state.requests.append(self.path)
+            body = json.dumps({"token": "mason-test-token", "expires_in": 300}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server_state.url = f"http://127.0.0.1:{httpd.server_address[1]}/token"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server_state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@dataclass
+class RunningRegistry:
+    port: int
+    storage: Path
+    pid: int
+
+    @property
+    def netloc(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def url(self, repository: str = "mason/cache") -> str:
+        return f"oci://{self.netloc}/{repository}"
+
+    def blob_file(self, digest: str) -> Path:
+        """Where the filesystem driver keeps blob ``digest`` (to tamper with it)."""
+        hexd = digest.split(":", 1)[1]
+        return self.storage / "docker/registry/v2/blobs/sha256" / hexd[:2] / hexd / "data"
+
+
+def _config(port: int, storage: Path, realm: str | None) -> str:
+    auth = ""
+    if realm is not None:
+        auth = f"auth:\n  silly:\n    realm: {realm}\n    service: mason-test\n"
+    return (
+        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
+        f"{auth}http:\n  addr: 127.0.0.1:{port}\n"
+    )
+
+
+def _wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    for _ in range(200):
+        if proc.poll() is not None:
+            raise RuntimeError(f"docker-registry exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/v2/")
+            status = conn.getresponse().status
+            conn.close()
+            if status in (200, 401):
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("docker-registry did not answer /v2/ within 10 s")
+
+
+@contextmanager
+def running_registry(tmp: Path, *, realm: str | None = None) -> Iterator[RunningRegistry]:
+    """A registry in ``tmp`` (its config, storage and log), stopped by pid on exit."""
+    binary = registry_binary()
+    tmp.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    storage = tmp / "storage"
+    config = tmp / "config.yml"
+    config.write_text(_config(port, storage, realm))
+    log = tmp / "registry.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(binary), "serve", str(config)], stdout=out, stderr=out)
+    try:
+        _wait_ready(port, proc, log)
+        yield RunningRegistry(port, storage, proc.pid)
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def skopeo_inspect(registry: RunningRegistry, repository: str, tag: str) -> dict[str, object]:
+    """``skopeo inspect`` of what is at ``repository:tag`` (skip without skopeo)."""
+    exe = shutil.which("skopeo")
+    if exe is None:
+        pytest.skip("skopeo is not installed (Debian: skopeo)")
+    ref = f"docker://{registry.netloc}/{repository}:{tag}"
+    done = subprocess.run(
+        [exe, "inspect", "--tls-verify=false", ref], capture_output=True, text=True, check=True
+    )
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
