@@ -162,3 +162,71 @@ def skopeo_inspect(registry: RunningRegistry, repository: str, tag: str) -> dict
     )
     result: dict[str, object] = json.loads(done.stdout)
     return result
+
+
+@dataclass
+class FlakyProxy:
+    """A loopback proxy in front of a registry: the first requests fail as told
+    (``"503"``: a Service Unavailable answer; ``"drop"``: the connection closed with no
+    answer), the rest are forwarded."""
+
+    netloc: str
+    failures: list[str]
+    seen: list[str] = field(default_factory=list)
+
+    def url(self, repository: str = "mason/cache") -> str:
+        return f"oci://{self.netloc}/{repository}"
+
+
+@contextmanager
+def flaky_proxy(registry: RunningRegistry, failures: list[str]) -> Iterator[FlakyProxy]:
+    state = FlakyProxy("", list(failures))
+    lock = threading.Lock()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _forward(self) -> None:
+            state.seen.append(f"{self.command} {self.path}")
+            with lock:
+                failure = state.failures.pop(0) if state.failures else None
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            if failure == "drop":
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if failure == "503":
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            conn = http.client.HTTPConnection("127.0.0.1", registry.port, timeout=30)
+            headers = {k: v for k, v in self.headers.items()}
+            conn.request(self.command, self.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            self.send_response(resp.status)
+            for k, v in resp.getheaders():
+                if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+            conn.close()
+
+        do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.netloc = f"127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

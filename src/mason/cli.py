@@ -30,6 +30,7 @@ HANDLERS: dict[str, str] = {
     "uninstall": "remove:uninstall",
     "log": "install:log",
     "report": "install:report",
+    "cache": "cache:main",
 }
 
 
@@ -152,7 +153,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("report", "write an HTML timeline of the last run")
     p.add_argument("-o", "--output", metavar="FILE", default="mason-report.html")
+
+    _cache_commands(sub, _common)
     return parser
+
+
+def _cache_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """``mason cache key|push|ls|why-miss`` (the binary cache, docs/cache.md)."""
+    help = "the binary cache on an OCI registry"
+    cache = sub.add_parser("cache", help=help, description=help)
+    commands = cache.add_subparsers(dest="cache_command", metavar="SUBCOMMAND", required=True)
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        p = commands.add_parser(name, help=help, description=help)
+        common(p)
+        p.add_argument("--cache-url", metavar="oci://HOST[:PORT]/REPO", help="the registry")
+        return p
+
+    p = add("key", "the cache key of a package and every input it is the hash of")
+    p.add_argument("package", metavar="PKG")
+    _json(p)
+    p = add("push", "send artifacts built here to the registry")
+    _selection(p)
+    p.add_argument("--sign", metavar="KEY", help="sign with this ssh private key")
+    p = add("ls", "the artifacts in the registry")
+    _json(p)
+    p = add("why-miss", "which key input differs from the nearest artifact in the registry")
+    p.add_argument("package", metavar="PKG")
 
 
 def _handler(command: str) -> Callable[[argparse.Namespace], int]:

@@ -137,3 +137,16 @@ def differences(wanted: Mapping[str, Any], found: Mapping[str, Any]) -> list[str
 
     walk(wanted, found, "")
     return out
+
+
+def keys_for(
+    catalog: Catalog,
+    roots: Sequence[str],
+    installed: Mapping[str, Any] | None = None,
+) -> dict[str, CacheKey]:
+    """The keys of ``roots`` and everything they need, on the dependency graph the planner
+    uses (conditional dependencies active as they are for this request and prefix;
+    check-only dependencies never count: they do not change what is installed)."""
+    from mason.plan import dependency_graph
+
+    return compute_keys(catalog, dependency_graph(catalog, roots, installed or {}))
