@@ -207,7 +207,9 @@ def test_a_registry_wanting_a_bearer_token(tmp_path: Path) -> None:
         assert any(push in r and "service=mason-test" in r for r in tokens.requests)
         anonymous = http.client.HTTPConnection("127.0.0.1", registry.port)
         anonymous.request("GET", f"/v2/mason/cache/manifests/{key.tag}")
-        assert anonymous.getresponse().status == 401  # the token was needed
+        status = anonymous.getresponse().status
+        anonymous.close()
+        assert status == 401  # the token was needed
 
 
 def test_503_then_success_is_retried(tmp_path: Path, registry: RunningRegistry) -> None:
