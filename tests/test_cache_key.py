@@ -7,13 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from recipefactory import write_recipe
-
 from mason.binarycache.key import artifact_tag, compute_keys, keys_for
 from mason.catalog import Catalog
 from mason.plan import dependency_graph
+from recipefactory import write_recipe
 
 PLATFORM = {"machine": "x86_64", "os": "debian 12", "libc": "glibc 2.36", "compiler": "cc 12"}
+MASON = (sys.executable, "-m", "mason")
 PYTHON = {"version": "3.11.7", "implementation": "cpython-311", "soabi": "cpython-311-x86_64"}
 
 
@@ -72,9 +72,9 @@ def test_tags_are_valid_oci_tags() -> None:
 
 def test_cache_key_command_prints_the_key_and_its_inputs(tmp_path: Path) -> None:
     cat = _catalog(tmp_path)
+    prefix = str(tmp_path / "local")
     done = subprocess.run(
-        [sys.executable, "-m", "mason", "cache", "key", "mpfr", "--json"]
-        + ["--catalog", str(cat), "--prefix", str(tmp_path / "local")],
+        [*MASON, "cache", "key", "mpfr", "--json", "--catalog", str(cat), "--prefix", prefix],
         capture_output=True,
         text=True,
     )

@@ -11,13 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ociregistry import (
-    RunningRegistry,
-    flaky_proxy,
-    running_registry,
-    skopeo_inspect,
-    token_server,
-)
 
 from mason.binarycache import (
     ArtifactRefused,
@@ -31,6 +24,13 @@ from mason.binarycache import (
 )
 from mason.binarycache.key import CacheKey, canonical
 from mason.binarycache.oci import Registry
+from ociregistry import (
+    RunningRegistry,
+    flaky_proxy,
+    running_registry,
+    skopeo_inspect,
+    token_server,
+)
 
 PLATFORM = {"machine": "x86_64", "os": "debian 12", "libc": "glibc 2.36", "compiler": "cc"}
 
@@ -140,7 +140,9 @@ def test_a_swapped_tag_is_refused(tmp_path: Path, registry: RunningRegistry) -> 
     # a valid artifact of another package, served under tool's tag
     manifest = other.store.read_bytes(str(other.store.tag(other_key.tag)))
     client.registry.put_manifest(wanted.tag, manifest)
-    with pytest.raises(ArtifactRefused, match="holds another package .other-1.0.: a swapped tag"):
+    with pytest.raises(
+        ArtifactRefused, match=r"holds another package \(other-1.0\): a swapped tag"
+    ):
         _pull(tmp_path, registry.url(), wanted)
 
 

@@ -33,7 +33,7 @@ from mason.binarycache.key import CacheKey, canonical, differences
 from mason.binarycache.localstore import BadDigest, LocalStore, sha256_digest
 from mason.binarycache.oci import Registry
 from mason.binarycache.platform import oci_platform
-from mason.binarycache.relocate import Method, relocate
+from mason.binarycache.relocate import Method, check_relocatable, relocate
 from mason.binarycache.settings import CacheSettings
 from mason.binarycache.trust import SIGNATURE_TYPE, sign, signature_tag, verify
 
@@ -189,6 +189,11 @@ def unpack(
     """See :meth:`CacheClient.unpack` (for an artifact whose blobs are in ``store``)."""
     from mason.extract import extract
 
+    info = artifact.info
+    relocations: dict[str, Method] = dict(info.get("relocate") or {})
+    refusal = check_relocatable(package, relocations, str(info["prefix"]), str(prefix))
+    if refusal is not None:
+        raise refusal
     try:
         layer = store.check_file(artifact.tree.digest)
     except BadDigest as e:
@@ -200,8 +205,6 @@ def unpack(
         extract(archive, dest)
     finally:
         archive.unlink()
-    info = artifact.info
-    relocations: dict[str, Method] = dict(info.get("relocate") or {})
     relocate(package, dest, relocations, str(info["prefix"]), str(prefix))
     _compile(dest, info.get("bytecode") or [])
     wheels = []

@@ -117,7 +117,9 @@ def ls(args: argparse.Namespace) -> int:
 
 
 def _candidates(client: CacheClient, name: str) -> list[str]:
-    return [t for t in client.registry.tags() if t.startswith(f"{name}-") and not t.endswith(".sig")]
+    return [
+        t for t in client.registry.tags() if t.startswith(f"{name}-") and not t.endswith(".sig")
+    ]
 
 
 def why_miss(args: argparse.Namespace) -> int:
