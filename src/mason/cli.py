@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--find-links", action="append", metavar="DIR|URL", help="where pip packages come from"
     )
     p.add_argument("--index-url", metavar="URL", help="package index for pip packages")
+    _cache_flags(p, push=True)
 
     p = add("uninstall", "remove installed packages")
     p.add_argument("packages", nargs="+", metavar="PKG")
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     _selection(p)
     p.add_argument("--force", action="store_true", help="as install --force would")
     p.add_argument("--check", action="store_true", help="as install --check would")
+    _cache_flags(p, push=False)
     _json(p)
 
     p = add("list", "list the catalog's packages, or the installed ones")
@@ -156,6 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     _cache_commands(sub, _common)
     return parser
+
+
+def _cache_flags(p: argparse.ArgumentParser, *, push: bool) -> None:
+    """``--cache auto|only|never`` and ``--cache-url`` (and ``--push``) of install / plan."""
+    p.add_argument(
+        "--cache",
+        choices=["auto", "only", "never"],
+        help="binary cache use (default: auto when a cache URL is configured)",
+    )
+    p.add_argument("--cache-url", metavar="oci://HOST[:PORT]/REPO", help="the binary cache")
+    if push:
+        p.add_argument("--push", action="store_true", help="push each build to the binary cache")
 
 
 def _cache_commands(

@@ -152,3 +152,51 @@ def why_miss(args: argparse.Namespace) -> int:
     for line in best[2]:
         print(f"  {line}")
     return 0
+
+
+def cache_options(args: argparse.Namespace, settings: Settings) -> Any:
+    """The :class:`~mason.binarycache.session.CacheOptions` of ``install`` / ``plan``."""
+    from mason.binarycache.session import MODES, CacheOptions
+
+    cache = load_cache_settings(getattr(args, "cache_url", None))
+    given = getattr(args, "cache", None) or ("auto" if cache.url is not None else "never")
+    mode = next(m for m in MODES if m == given)
+    if mode == "only" and cache.url is None:
+        raise UsageError(
+            "--cache only needs a cache",
+            hint="pass --cache-url oci://HOST[:PORT]/REPO or set MASON_CACHE_URL",
+        )
+    push = bool(getattr(args, "push", False))
+    if push and cache.url is None:
+        raise UsageError("--push needs a cache URL (--cache-url, MASON_CACHE_URL, [cache] url)")
+    return CacheOptions(cache, mode, push, settings.cache)
+
+
+def tree_roots(settings: Settings, catalog: Any, names: list[str]) -> dict[str, Path]:
+    """Per package, the root of the tree it installs into (what artifacts relocate to)."""
+    from mason.trees import locate_venv, tree_of
+
+    place = locate_venv(settings.prefix, settings.venv)
+    venv = place.root if place.separate else settings.prefix
+    return {n: venv if tree_of(catalog.recipes[n]) == "venv" else settings.prefix for n in names}
+
+
+def plan_sources(args: argparse.Namespace, settings: Settings, plan: Any) -> dict[str, str]:
+    """For ``mason plan``: per planned package ``from cache`` or ``build: why`` (empty
+    when no cache is configured or ``--cache never``)."""
+    import tempfile
+
+    from mason.binarycache.key import keys_for
+    from mason.binarycache.session import plan_decisions
+
+    options = cache_options(args, settings)
+    if not options.pulls:
+        return {}
+    catalog = _catalog(settings)
+    keys = keys_for(catalog, plan.requested, installed_in(settings))
+    names = [step.name for step in plan]
+    targets = tree_roots(settings, catalog, names)
+    with tempfile.TemporaryDirectory(prefix="mason-plan-") as tmp:
+        local = settings.cache or Path(tmp)
+        decisions = plan_decisions(options, keys, targets, local)
+    return {n: "from cache" if d.from_cache else f"build: {d.reason}" for n, d in decisions.items()}
