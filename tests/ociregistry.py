@@ -14,6 +14,7 @@ import http.client
 import http.server
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -85,18 +86,25 @@ class RunningRegistry:
     port: int
     storage: Path
     pid: int
+    repository: str = "mason/cache"
 
     @property
     def netloc(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def url(self, repository: str = "mason/cache") -> str:
-        return f"oci://{self.netloc}/{repository}"
+    def url(self, repository: str | None = None) -> str:
+        return f"oci://{self.netloc}/{repository or self.repository}"
 
     def blob_file(self, digest: str) -> Path:
         """Where the filesystem driver keeps blob ``digest`` (to tamper with it)."""
         hexd = digest.split(":", 1)[1]
         return self.storage / "docker/registry/v2/blobs/sha256" / hexd[:2] / hexd / "data"
+
+
+def with_repository(registry: RunningRegistry, request: pytest.FixtureRequest) -> RunningRegistry:
+    """``registry`` (shared by a module's tests) with a repository of this test's own."""
+    repository = "t/" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
+    return RunningRegistry(registry.port, registry.storage, registry.pid, repository)
 
 
 def _config(port: int, storage: Path, realm: str | None) -> str:
@@ -172,15 +180,16 @@ class FlakyProxy:
 
     netloc: str
     failures: list[str]
+    repository: str
     seen: list[str] = field(default_factory=list)
 
-    def url(self, repository: str = "mason/cache") -> str:
-        return f"oci://{self.netloc}/{repository}"
+    def url(self) -> str:
+        return f"oci://{self.netloc}/{self.repository}"
 
 
 @contextmanager
 def flaky_proxy(registry: RunningRegistry, failures: list[str]) -> Iterator[FlakyProxy]:
-    state = FlakyProxy("", list(failures))
+    state = FlakyProxy("", list(failures), registry.repository)
     lock = threading.Lock()
 
     class Handler(http.server.BaseHTTPRequestHandler):

@@ -14,16 +14,21 @@ import pytest
 from mason.binarycache import LocalStore, make_artifact
 from mason.binarycache.key import keys_for
 from mason.catalog import Catalog
-from ociregistry import RunningRegistry, running_registry
+from ociregistry import RunningRegistry, running_registry, with_repository
 from recipefactory import write_recipe
 
 MASON = (sys.executable, "-m", "mason")
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[RunningRegistry]:
-    with running_registry(tmp_path / "registry") as reg:
+@pytest.fixture(scope="module")
+def shared_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
+    with running_registry(tmp_path_factory.mktemp("registry")) as reg:
         yield reg
+
+
+@pytest.fixture
+def registry(shared_registry: RunningRegistry, request: pytest.FixtureRequest) -> RunningRegistry:
+    return with_repository(shared_registry, request)
 
 
 def _catalog(tmp_path: Path) -> Path:

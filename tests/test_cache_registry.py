@@ -30,15 +30,21 @@ from ociregistry import (
     running_registry,
     skopeo_inspect,
     token_server,
+    with_repository,
 )
 
 PLATFORM = {"machine": "x86_64", "os": "debian 12", "libc": "glibc 2.36", "compiler": "cc"}
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[RunningRegistry]:
-    with running_registry(tmp_path / "registry") as reg:
+@pytest.fixture(scope="module")
+def shared_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
+    with running_registry(tmp_path_factory.mktemp("registry")) as reg:
         yield reg
+
+
+@pytest.fixture
+def registry(shared_registry: RunningRegistry, request: pytest.FixtureRequest) -> RunningRegistry:
+    return with_repository(shared_registry, request)
 
 
 def _key(name: str, platform: dict[str, str] = PLATFORM, recipe: str = "r1") -> CacheKey:
@@ -103,7 +109,7 @@ def test_the_layer_is_deterministic(tmp_path: Path, registry: RunningRegistry) -
 def test_skopeo_reads_what_mason_pushed(tmp_path: Path, registry: RunningRegistry) -> None:
     client, key = _built(tmp_path, registry.url())
     result = client.push(key.tag)
-    seen = skopeo_inspect(registry, "mason/cache", key.tag)
+    seen = skopeo_inspect(registry, registry.repository, key.tag)
     assert seen["Digest"] == result.digest
     assert seen["Labels"] == {"dev.mason.key": key.key, "dev.mason.package": "tool-1.0"}
 
@@ -217,6 +223,7 @@ def test_a_registry_wanting_a_bearer_token(tmp_path: Path) -> None:
 def test_503_then_success_is_retried(tmp_path: Path, registry: RunningRegistry) -> None:
     with flaky_proxy(registry, ["503", "drop", "503"]) as proxy:
         client, key = _built(tmp_path, proxy.url())
+        client.registry.backoff = 0.01
         client.push(key.tag)
         assert client.registry.retried == 3
         assert (_pull(tmp_path, proxy.url(), key) / "bin" / "tool").is_file()
