@@ -82,7 +82,7 @@ def _pull(tmp_path: Path, url: str, key: CacheKey, dest: str = "tree", **kw: Any
     artifact = client.fetch(key)
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
-    client.unpack(key, artifact, work / dest, tmp_path / "b")
+    client.unpack(key, artifact, work / dest, tmp_path / "b", work)
     return work / dest
 
 

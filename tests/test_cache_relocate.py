@@ -56,7 +56,7 @@ def _relocated(tmp_path: Path, target: Path, *, embed: bool) -> Path:
     assert artifact.info["relocate"] == expected
     work = tmp_path / "work"
     work.mkdir()
-    unpack(store, "prog-1.0", artifact, work / "tree", target)
+    unpack(store, "prog-1.0", artifact, work / "tree", target, work)
     # what the merge would do: the tree lands at the target prefix
     shutil.move(work / "tree", target)
     return target
@@ -108,5 +108,5 @@ def test_byte_code_is_not_shipped_and_is_compiled_after_the_pull(tmp_path: Path)
     assert not any("__pycache__" in path for path in artifact.info["files"])
     work = tmp_path / "work"
     work.mkdir()
-    unpack(store, "m-1.0", artifact, work / "tree", tmp_path / "q")
+    unpack(store, "m-1.0", artifact, work / "tree", tmp_path / "q", work)
     assert (work / "tree" / pyc.relative_to(staged)).read_bytes() == before

@@ -177,14 +177,16 @@ class CacheClient:
                 raise self._refuse(key, f"tampered layer: {e}") from e
         return artifact
 
-    def unpack(self, key: CacheKey, artifact: Artifact, dest: Path, prefix: Path) -> list[Path]:
+    def unpack(
+        self, key: CacheKey, artifact: Artifact, dest: Path, prefix: Path, work: Path
+    ) -> list[Path]:
         """Extract ``artifact``'s tree into the new directory ``dest``, relocated to
-        ``prefix`` and byte-compiled; return its wheels (files in ``dest``'s parent)."""
-        return unpack(self.store, f"{key.name}-{key.version}", artifact, dest, prefix)
+        ``prefix`` and byte-compiled; return its wheels (put into the directory ``work``)."""
+        return unpack(self.store, f"{key.name}-{key.version}", artifact, dest, prefix, work)
 
 
 def unpack(
-    store: LocalStore, package: str, artifact: Artifact, dest: Path, prefix: Path
+    store: LocalStore, package: str, artifact: Artifact, dest: Path, prefix: Path, work: Path
 ) -> list[Path]:
     """See :meth:`CacheClient.unpack` (for an artifact whose blobs are in ``store``)."""
     from mason.extract import extract
@@ -198,7 +200,7 @@ def unpack(
         layer = store.check_file(artifact.tree.digest)
     except BadDigest as e:
         raise ArtifactRefused(package, f"tampered layer in the local cache: {e}") from e
-    work = dest.parent
+    work.mkdir(parents=True, exist_ok=True)
     archive = work / f".{dest.name}.tar.gz"
     _link_or_copy(layer, archive)
     try:

@@ -110,12 +110,13 @@ class CacheSession:
             return Decision(name, False, f"not relocatable: {refusal}", refusal)
         return Decision(name, True, f"from cache {self.keys[name].tag}")
 
-    def pull(self, name: str, dest: Path, target: Path) -> tuple[Artifact, list[Path]]:
+    def pull(self, name: str, dest: Path, target: Path, work: Path) -> tuple[Artifact, list[Path]]:
         """Extract the fetched artifact of ``name`` into the new directory ``dest``,
-        relocated to ``target``; return it and its wheels."""
+        relocated to ``target``; return it and its wheels (files in ``work``)."""
         artifact = self._pulls[name].result()
         key = self.keys[name]
-        return artifact, unpack(self.store, f"{key.name}-{key.version}", artifact, dest, target)
+        package = f"{key.name}-{key.version}"
+        return artifact, unpack(self.store, package, artifact, dest, target, work)
 
     def keep(
         self, name: str, staged: Path, root: Path, wheels: list[Path], build_seconds: float
