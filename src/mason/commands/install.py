@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mason.catalog import Catalog
 from mason.commands.query import _catalog, installed_in
 from mason.config import Settings, load_settings
 from mason.errors import BadInput, UsageError
 from mason.layout import LOG_DIR
+
+if TYPE_CHECKING:
+    from mason.binarycache.session import CacheSession
+    from mason.plan import Plan
 
 LOG_TAIL = 40
 
@@ -26,6 +34,28 @@ def _settings(args: argparse.Namespace) -> Settings:
         find_links=getattr(args, "find_links", None),
         index_url=getattr(args, "index_url", None),
     )
+
+
+@contextmanager
+def binary_cache(
+    args: argparse.Namespace, settings: Settings, catalog: Catalog, plan: Plan
+) -> Iterator[CacheSession | None]:
+    """The run's binary cache session (None: no cache configured, no ``--push``)."""
+    from mason.binarycache.key import keys_for
+    from mason.binarycache.session import CacheSession
+    from mason.commands.cache import cache_options
+
+    options = cache_options(args, settings)
+    if not options.pulls and not options.makes_artifacts:
+        yield None
+        return
+    keys = keys_for(catalog, plan.requested, installed_in(settings))
+    with tempfile.TemporaryDirectory(prefix="mason-artifacts-") as tmp:
+        session = CacheSession(options, keys, settings.cache or Path(tmp))
+        try:
+            yield session
+        finally:
+            session.close()
 
 
 def _log_tail(path: Path, lines: int = LOG_TAIL) -> list[str]:
@@ -74,10 +104,10 @@ def install(args: argparse.Namespace) -> int:
         venv=settings.venv,
         cache=settings.cache,
     )
-    with display(sys.stdout) as sink:
+    with display(sys.stdout) as sink, binary_cache(args, settings, catalog, plan) as cache:
         recorder = Recorder(sink)
         try:
-            outcome = Installer(catalog, prefix, options, recorder).run(plan)
+            outcome = Installer(catalog, prefix, options, recorder, cache=cache).run(plan)
         finally:
             recorder.save(prefix.root)
     for error in outcome.failed.values():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mason.build import BuildSpec
 from mason.catalog import Recipe
-from mason.install import steps
+from mason.install import cached, steps
 from mason.install.context import RunContext
 from mason.install.guard import guarded
 from mason.install.options import InstallFailed, needs_python, source_spec
@@ -38,10 +38,23 @@ def install_package(ctx: RunContext, name: str) -> Record:
     try:
         started = time.monotonic()
         spec = steps.build_spec(ctx, recipe, work, log)
-        staged, wheels = produce(ctx, recipe, spec)
-        built = time.monotonic()
         store = ctx.trees.store_for(recipe)
-        record = merge(ctx, recipe, staged, store, build_seconds=built - started)
+        pulled = cached.from_cache(ctx, recipe, store.root)  # the binary cache
+        artifact = None
+        if pulled:
+            staged, wheels, artifact = cached.pull(ctx, recipe, spec, store.root)
+        else:
+            staged, wheels = produce(ctx, recipe, spec)
+        built = time.monotonic()
+        record = merge(
+            ctx,
+            recipe,
+            staged,
+            store,
+            build_seconds=built - started,
+            artifact=artifact,
+            wheels=None if pulled else wheels,
+        )
         ctx.python.keep_wheels(wheels)  # only once their files are in the prefix
         steps.post_install(ctx, recipe, spec, store)
     except Exception as e:
@@ -117,18 +130,31 @@ def build(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> tuple[Path, list[
 
 
 def merge(
-    ctx: RunContext, recipe: Recipe, staged: Path, store: Prefix, *, build_seconds: float
+    ctx: RunContext,
+    recipe: Recipe,
+    staged: Path,
+    store: Prefix,
+    *,
+    build_seconds: float,
+    artifact: str | None = None,
+    wheels: list[Path] | None = None,
 ) -> Record:
     """Scan ``staged`` and merge it into ``store`` (one journaled transaction); leave
-    the other store if ``recipe``'s old version lived there."""
+    the other store if ``recipe``'s old version lived there. A fresh build (``wheels``
+    given) becomes a binary cache artifact between the scan and the merge; ``artifact``
+    is the one a pulled tree came from."""
     ctx.event("merging", recipe)
     if store is not ctx.prefix:
         remember_venv(ctx.trees.place)  # so that later commands find its store
     tree = store.scan(staged, recipe.name, known=ctx.python.known_digests(recipe.name))
+    if wheels is not None:
+        artifact = cached.keep(ctx, recipe, staged, store.root, wheels, build_seconds)
     # before the merge, so a build checked while it runs never looks them up
     ctx.stray.note_merged(store, [*ctx.previous_files(recipe.name), *tree.entries])
     record = store.merge(
-        tree, steps.meta(ctx, recipe, build_seconds), allow_overwrite=ctx.options.allow_overwrite
+        tree,
+        steps.meta(ctx, recipe, build_seconds, artifact),
+        allow_overwrite=ctx.options.allow_overwrite,
     )
     steps.leave_other_store(ctx, recipe, store)
     return record
