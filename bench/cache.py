@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -33,14 +32,17 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(HERE))
 
-from ociregistry import running_registry  # noqa: E402
 from overhead import make_catalog  # noqa: E402
 
+from ociregistry import running_registry  # noqa: E402
 
-def mason(prefix: Path, catalog: Path, *args: str) -> None:
+
+def mason(prefix: Path, catalog: Path, *args: str) -> float:
+    """Seconds ``mason install -j2 --all ARGS`` takes into the fresh ``prefix``."""
     env = {**os.environ, "MASON_CACHE": str(prefix.parent / "user-cache")}
     env["HOME"] = str(prefix.parent / "home")
     env.pop("MASON_CACHE_URL", None)
+    start = time.perf_counter()
     command = [sys.executable, "-m", "mason", "install", "-j2", "--all", *args]
     done = subprocess.run(
         [*command, "--catalog", str(catalog), "--prefix", str(prefix)],
@@ -48,25 +50,23 @@ def mason(prefix: Path, catalog: Path, *args: str) -> None:
         text=True,
         env=env,
     )
+    seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"mason install failed:\n{done.stdout}\n{done.stderr}")
-
-
-def timed(action: Callable[[], None]) -> float:
-    start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
+    if "--cache" in args and "] building" in done.stdout:
+        raise SystemExit(f"--cache only built something:\n{done.stdout}")
+    return seconds
 
 
 def measure(name: str, catalog: Path, work: Path, url: str, runs: int) -> None:
     builds, pushes, pulls = [], [], []
     for i in range(runs):
-        repo = f"{url}-{name}-{i}"
-        builds.append(timed(lambda: mason(work / f"build{i}" / "long-prefix" / "local", catalog)))
+        repo = f"{url}-{name.replace(' ', '-')}-{i}"
+        builds.append(mason(work / f"build{i}" / "long-prefix" / "local", catalog))
         a = work / f"push{i}" / "long-prefix" / "local"
-        pushes.append(timed(lambda: mason(a, catalog, "--push", "--cache-url", repo)))
+        pushes.append(mason(a, catalog, "--push", "--cache-url", repo))
         b = work / f"pull{i}" / "local"
-        pulls.append(timed(lambda: mason(b, catalog, "--cache", "only", "--cache-url", repo)))
+        pulls.append(mason(b, catalog, "--cache", "only", "--cache-url", repo))
     build, push, pull = (statistics.median(x) for x in (builds, pushes, pulls))
     print(f"{name}: build {build:.2f} s, build + push {push:.2f} s, from cache {pull:.2f} s")
     print(f"{name}:   from cache is {build / pull:.2f}x faster than building")
