@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from mason.binarycache.artifact import Artifact, make_artifact
-from mason.binarycache.client import CacheClient, unpack
+from mason.binarycache.client import CacheClient, PushResult, unpack
 from mason.binarycache.errors import CacheError, NotRelocatable
 from mason.binarycache.key import CacheKey
 from mason.binarycache.localstore import LocalStore
@@ -72,6 +72,7 @@ class CacheSession:
         )
         self._pool: ThreadPoolExecutor | None = None
         self._pulls: dict[str, Future[Artifact]] = {}
+        self._pushes: dict[str, Future[PushResult]] = {}
         self._lock = threading.Lock()
 
     def prefetch(self, names: Iterable[str]) -> None:
@@ -80,15 +81,27 @@ class CacheSession:
             return
         client = self.client
         with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(PULL_THREADS, thread_name_prefix="mason-pull")
+            pool = self._threads()
             for name in names:
                 if name in self.keys and name not in self._pulls:
-                    self._pulls[name] = self._pool.submit(client.fetch, self.keys[name])
+                    self._pulls[name] = pool.submit(client.fetch, self.keys[name])
 
-    def close(self) -> None:
+    def _threads(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(PULL_THREADS, thread_name_prefix="mason-cache")
+        return self._pool
+
+    def close(self) -> dict[str, PushResult | CacheError]:
+        """Wait for the pushes (they run beside the builds); per package, what each did."""
+        out: dict[str, PushResult | CacheError] = {}
+        for name, future in sorted(self._pushes.items()):
+            try:
+                out[name] = future.result()
+            except CacheError as e:
+                out[name] = e
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        return out
 
     def decide(self, name: str, target: Path) -> Decision:
         """From the cache, or built (and why), for ``name`` going to the tree at ``target``."""
@@ -130,7 +143,8 @@ class CacheSession:
             self.store, staged, root, key, wheels=wheels, build_seconds=build_seconds
         )
         if self.options.push and self.client is not None:
-            self.client.push(key.tag)
+            with self._lock:  # off the build's job slot: the next build starts meanwhile
+                self._pushes[name] = self._threads().submit(self.client.push, key.tag)
         return artifact
 
 

@@ -17,6 +17,7 @@ from mason.errors import BadInput, UsageError
 from mason.layout import LOG_DIR
 
 if TYPE_CHECKING:
+    from mason.binarycache import CacheError, PushResult
     from mason.binarycache.session import CacheSession
     from mason.plan import Plan
 
@@ -38,9 +39,14 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 @contextmanager
 def binary_cache(
-    args: argparse.Namespace, settings: Settings, catalog: Catalog, plan: Plan
+    args: argparse.Namespace,
+    settings: Settings,
+    catalog: Catalog,
+    plan: Plan,
+    pushes: dict[str, PushResult | CacheError],
 ) -> Iterator[CacheSession | None]:
-    """The run's binary cache session (None: no cache configured, no ``--push``)."""
+    """The run's binary cache session (None: no cache configured, no ``--push``); what
+    each push did goes into ``pushes`` when it ends."""
     from mason.binarycache.key import keys_for
     from mason.binarycache.session import CacheSession
     from mason.commands.cache import cache_options
@@ -55,7 +61,7 @@ def binary_cache(
         try:
             yield session
         finally:
-            session.close()
+            pushes.update(session.close())
 
 
 def _log_tail(path: Path, lines: int = LOG_TAIL) -> list[str]:
@@ -104,7 +110,11 @@ def install(args: argparse.Namespace) -> int:
         venv=settings.venv,
         cache=settings.cache,
     )
-    with display(sys.stdout) as sink, binary_cache(args, settings, catalog, plan) as cache:
+    pushes: dict[str, PushResult | CacheError] = {}
+    with (
+        display(sys.stdout) as sink,
+        binary_cache(args, settings, catalog, plan, pushes) as cache,
+    ):
         recorder = Recorder(sink)
         try:
             outcome = Installer(catalog, prefix, options, recorder, cache=cache).run(plan)
@@ -128,7 +138,12 @@ def install(args: argparse.Namespace) -> int:
     # Bad input found before the run (usage, catalog, unknown package) raised above: exit 2.
     # Once packages run, any failure is "a package failed", whatever its cause (a corrupt
     # archive fails its package like a failing configure does): exit 1.
-    return 0 if outcome.ok else 1
+    failed_pushes = {n: e for n, e in pushes.items() if isinstance(e, Exception)}
+    if pushes:
+        print(f"pushed {len(pushes) - len(failed_pushes)} artifact(s) to the binary cache")
+    for name, failure in failed_pushes.items():
+        print(f"mason: error: {name}: push failed: {failure}", file=sys.stderr)
+    return 0 if outcome.ok and not failed_pushes else 1
 
 
 def download(args: argparse.Namespace) -> int:
