@@ -42,11 +42,14 @@ class Demo:
     def url(self) -> str:
         return self.registry.url()
 
-    def run(self, prefix: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, prefix: Path, *args: str, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """``mason install`` (or another command) with a fresh, empty cache and HOME."""
         home = prefix.parent / f"home-{prefix.parent.name}"
-        base = {"MASON_CACHE": str(prefix.parent / "user-cache"), "HOME": str(home)}
-        return mason(*args, "--catalog", self.catalog, "--prefix", prefix, env={**base, **env})
+        env = {"MASON_CACHE": str(prefix.parent / "user-cache"), "HOME": str(home)}
+        env["MASON_POSTINST_LOG"] = str(self.root / "postinst.log")
+        return mason(*args, "--catalog", self.catalog, "--prefix", prefix, env=env, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +62,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     (where / "type").write_text("optional\n")
     (where / "package-version.txt").write_text("1.0\n")
     (where / "spkg-install.in").write_text(WHERE)
+    (where / "spkg-postinst.in").write_text('echo "$SAGE_LOCAL" >> "$MASON_POSTINST_LOG"\n')
     shutil.copytree(DEMO_CATALOG.parent / "upstream", root / "upstream")
     with running_registry(root / "registry") as registry:
         d = Demo(catalog, registry, root / "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" / "local", root)
@@ -119,6 +123,15 @@ def test_a_shorter_prefix_installs_everything_from_the_cache(demo: Demo) -> None
     assert _same_but_the_prefix(demo.a, b) == []
     artifacts = {n: r.get("artifact") for n, r in records(b).items()}
     assert all(str(v).startswith("sha256:") for n, v in artifacts.items() if n != "python_venv")
+    assert artifacts == {n: r.get("artifact") for n, r in records(demo.a).items()}
+    # the wheel demo_py's recipe stored comes with it; spkg-postinst ran as after a build
+    assert [w.name for w in (b / "var/lib/mason/wheels").iterdir()] == [
+        "demo_py-1.0-py3-none-any.whl"
+    ]
+    assert f"{b}\n" in (demo.root / "postinst.log").read_text().splitlines(keepends=True)
+    # no byte-code was shipped, the pull compiled it: the same files, byte for byte
+    pycs = [p for p in records(demo.a)["demo_py"]["files"] if p.endswith(".pyc")]
+    assert pycs and all((b / p).read_bytes() == (demo.a / p).read_bytes() for p in pycs)
 
 
 def test_a_longer_prefix_builds_what_cannot_be_relocated(demo: Demo) -> None:
@@ -176,6 +189,21 @@ def test_a_tampered_artifact_is_refused_and_the_prefix_left_alone(demo: Demo) ->
         assert auto.returncode == 0, auto.stdout + auto.stderr
         assert "[libdemo-1.0.p0] building" in auto.stdout
         assert "tampered layer" in auto.stdout
+
+
+def test_an_unsigned_artifact_is_refused_when_signatures_are_required(demo: Demo) -> None:
+    f = demo.root / "f" / "local"
+    f.parent.mkdir()
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(f.parent / "k")], check=True
+    )
+    (f.parent / "mason.toml").write_text(
+        f'[cache]\nurl = "{demo.url}"\nrequire_signature = true\ntrusted_keys = ["k.pub"]\n'
+    )
+    done = demo.run(f, "install", "--cache", "only", "libdemo", cwd=f.parent)
+    assert done.returncode == 1
+    assert "cached artifact refused: unsigned, and [cache] require_signature is set" in done.stderr
+    assert records(f) == {}
 
 
 def _tag(demo: Demo, prefix: Path, url: str) -> str:
