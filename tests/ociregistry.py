@@ -50,6 +50,7 @@ def free_port() -> int:
 class TokenServer:
     url: str
     requests: list[str] = field(default_factory=list)
+    authorizations: list[str | None] = field(default_factory=list)
 
 
 @contextmanager
@@ -60,6 +61,7 @@ def token_server() -> Iterator[TokenServer]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             server_state.requests.append(self.path)
+            server_state.authorizations.append(self.headers.get("Authorization"))
             body = json.dumps({"token": "mason-test-token", "expires_in": 300}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -170,6 +172,69 @@ def skopeo_inspect(registry: RunningRegistry, repository: str, tag: str) -> dict
     )
     result: dict[str, object] = json.loads(done.stdout)
     return result
+
+
+@dataclass
+class Redirector:
+    """A server on 127.0.0.1 that wants Basic auth and then answers every GET with a
+    redirect to the same path on a server on 127.0.0.2 (another host: the Authorization
+    header must not follow), which forwards it to the registry and logs what it got."""
+
+    netloc: str
+    repository: str
+    seen_by_other_host: list[str | None] = field(default_factory=list)
+
+    def url(self) -> str:
+        return f"oci://{self.netloc}/{self.repository}"
+
+
+@contextmanager
+def redirector(registry: RunningRegistry) -> Iterator[Redirector]:
+    state = Redirector("", registry.repository)
+
+    class Other(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.seen_by_other_host.append(self.headers.get("Authorization"))
+            conn = http.client.HTTPConnection("127.0.0.1", registry.port, timeout=30)
+            conn.request("GET", self.path, headers={"Accept": self.headers.get("Accept", "*/*")})
+            resp = conn.getresponse()
+            data = resp.read()
+            conn.close()
+            self.send_response(resp.status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    class Front(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.headers.get("Authorization") is None:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="test"')
+            else:
+                self.send_response(307)
+                self.send_header("Location", f"http://{other_netloc}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Other)
+    other_netloc = f"127.0.0.2:{other.server_address[1]}"
+    front = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Front)
+    state.netloc = f"127.0.0.1:{front.server_address[1]}"
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (other, front)]
+    for t in threads:
+        t.start()
+    try:
+        yield state
+    finally:
+        for s in (front, other):
+            s.shutdown()
+            s.server_close()
 
 
 @dataclass

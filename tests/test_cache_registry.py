@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -27,6 +29,7 @@ from mason.binarycache.oci import Registry
 from ociregistry import (
     RunningRegistry,
     flaky_proxy,
+    redirector,
     running_registry,
     skopeo_inspect,
     token_server,
@@ -218,6 +221,40 @@ def test_a_registry_wanting_a_bearer_token(tmp_path: Path) -> None:
         status = anonymous.getresponse().status
         anonymous.close()
         assert status == 401  # the token was needed
+
+
+def test_docker_config_credentials_go_to_the_token_realm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "docker"
+    config.mkdir()
+    with (
+        token_server() as tokens,
+        running_registry(tmp_path / "registry", realm=tokens.url) as registry,
+    ):
+        auth = base64.b64encode(b"ci:s3cret").decode()
+        (config / "config.json").write_text(
+            json.dumps({"auths": {registry.netloc: {"auth": auth}}})
+        )
+        monkeypatch.setenv("DOCKER_CONFIG", str(config))
+        monkeypatch.delenv("MASON_CACHE_USERNAME", raising=False)
+        client, key = _built(tmp_path, registry.url())
+        client.push(key.tag)
+    assert set(tokens.authorizations) == {f"Basic {auth}"}
+
+
+def test_authorization_never_follows_a_redirect_to_another_host(
+    tmp_path: Path, registry: RunningRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, key = _built(tmp_path, registry.url())
+    client.push(key.tag)
+    monkeypatch.setenv("MASON_CACHE_USERNAME", "ci")
+    monkeypatch.setenv("MASON_CACHE_PASSWORD", "s3cret")
+    with redirector(registry) as front:
+        tree = _pull(tmp_path, front.url(), key)
+    assert (tree / "bin" / "tool").is_file()
+    assert len(front.seen_by_other_host) == 3  # manifest, config, layer
+    assert set(front.seen_by_other_host) == {None}
 
 
 def test_503_then_success_is_retried(tmp_path: Path, registry: RunningRegistry) -> None:

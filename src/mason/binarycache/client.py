@@ -28,7 +28,7 @@ from mason.binarycache.artifact import (
     load_artifact,
     parse_manifest,
 )
-from mason.binarycache.errors import ArtifactRefused, NotInCache
+from mason.binarycache.errors import ArtifactRefused, CacheError, NotInCache
 from mason.binarycache.key import CacheKey, canonical, differences
 from mason.binarycache.localstore import BadDigest, LocalStore, sha256_digest
 from mason.binarycache.oci import Registry
@@ -94,7 +94,11 @@ class CacheClient:
         the ssh private key ``key_file`` when given."""
         digest = self.store.tag(tag)
         if digest is None:
-            raise NotInCache(tag, tag)
+            raise CacheError(
+                f"{tag}: no artifact of that build in {self.store.root}",
+                hint="artifacts are made by `mason install` when a cache URL is configured "
+                "or --push is given",
+            )
         manifest = self.store.read_bytes(digest)
         config, layers = parse_manifest(manifest)
         sent, count = self._send_blobs([config, *layers])

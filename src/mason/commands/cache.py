@@ -104,9 +104,11 @@ def push(args: argparse.Namespace) -> int:
 
 def ls(args: argparse.Namespace) -> int:
     """``mason cache ls``: the artifacts in the registry."""
+    from mason.binarycache import Registry
+
     cache = _cache_settings(args)
-    client = CacheClient(cache, LocalStore(Path("/nonexistent")))
-    tags = [t for t in client.registry.tags() if not t.endswith(".sig")]
+    assert cache.url is not None
+    tags = [t for t in Registry(cache.url).tags() if not t.endswith(".sig")]
     if args.json:
         print(json.dumps({"url": str(cache.url), "tags": tags}, indent=2))
     else:
@@ -122,19 +124,14 @@ def _candidates(client: CacheClient, name: str) -> list[str]:
     ]
 
 
-def why_miss(args: argparse.Namespace) -> int:
-    """``mason cache why-miss PKG``: which key input differs from the nearest artifact."""
+def _nearest(
+    client: CacheClient, wanted: CacheKey, tags: list[str]
+) -> tuple[str, list[str]] | None:
+    """The tag among ``tags`` whose key inputs differ least from ``wanted``'s, and how."""
     from mason.binarycache.artifact import load_artifact, parse_manifest
     from mason.binarycache.key import differences
 
-    settings = _settings(args)
-    wanted = _keys(settings, [args.package])[args.package]
-    client = CacheClient(_cache_settings(args), local_store(settings))
-    tags = _candidates(client, args.package)
-    if wanted.tag in tags:
-        print(f"{args.package}: hit: {wanted.tag} is in the cache")
-        return 0
-    best: tuple[int, str, list[str]] | None = None
+    best: tuple[str, list[str]] | None = None
     for tag in tags:
         manifest = client.registry.get_manifest(tag)
         if manifest is None:
@@ -143,13 +140,30 @@ def why_miss(args: argparse.Namespace) -> int:
         data = client.registry.fetch_blob(config.digest, client.store).read_bytes()
         inputs: dict[str, Any] = load_artifact(manifest, data).info.get("inputs") or {}
         diff = differences(wanted.document, inputs)
-        if best is None or len(diff) < best[0]:
-            best = (len(diff), tag, diff)
-    if best is None:
+        if best is None or len(diff) < len(best[1]):
+            best = (tag, diff)
+    return best
+
+
+def why_miss(args: argparse.Namespace) -> int:
+    """``mason cache why-miss PKG``: which key input differs from the nearest artifact
+    (exit 0 either way: a miss is an answer, not an error)."""
+    import tempfile
+
+    settings = _settings(args)
+    wanted = _keys(settings, [args.package])[args.package]
+    with tempfile.TemporaryDirectory(prefix="mason-why-miss-") as tmp:
+        client = CacheClient(_cache_settings(args), LocalStore(settings.cache or Path(tmp)))
+        tags = _candidates(client, args.package)
+        if wanted.tag in tags:
+            print(f"{args.package}: hit: {wanted.tag} is in the cache")
+            return 0
+        nearest = _nearest(client, wanted, tags)
+    if nearest is None:
         print(f"{args.package}: miss: no artifact of {args.package} in the cache at all")
         return 0
-    print(f"{args.package}: miss: wanted {wanted.tag}; nearest is {best[1]}, which differs in:")
-    for line in best[2]:
+    print(f"{args.package}: miss: wanted {wanted.tag}; nearest is {nearest[0]}, which differs in:")
+    for line in nearest[1]:
         print(f"  {line}")
     return 0
 
