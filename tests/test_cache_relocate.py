@@ -110,3 +110,22 @@ def test_byte_code_is_not_shipped_and_is_compiled_after_the_pull(tmp_path: Path)
     work.mkdir()
     unpack(store, "m-1.0", artifact, work / "tree", tmp_path / "q", work)
     assert (work / "tree" / pyc.relative_to(staged)).read_bytes() == before
+
+
+def test_a_config_naming_a_path_outside_the_tree_is_refused(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from mason.binarycache import ArtifactRefused
+
+    staged = tmp_path / "staged"
+    (staged / "share").mkdir(parents=True)
+    (staged / "share" / "x.txt").write_text(f"{tmp_path}/p\n")
+    store = LocalStore(tmp_path / "cache")
+    artifact = make_artifact(store, staged, tmp_path / "p", _key("x"))
+    victim = tmp_path / "victim.txt"
+    victim.write_text(f"{tmp_path}/p\n")
+    evil = replace(artifact, info={**artifact.info, "relocate": {"../../victim.txt": "text"}})
+    work = tmp_path / "work"
+    with pytest.raises(ArtifactRefused, match="not a file of its tree"):
+        unpack(store, "x-1.0", evil, work / "tree", tmp_path / "q", work)
+    assert victim.read_text() == f"{tmp_path}/p\n"

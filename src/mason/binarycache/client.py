@@ -211,14 +211,35 @@ def unpack(
         extract(archive, dest)
     finally:
         archive.unlink()
+    pycs = [str(p) for p in info.get("bytecode") or []]
+    for rel in [*relocations, *pycs]:
+        if not _inside(dest, rel, must_be_file=rel in relocations):
+            raise ArtifactRefused(package, f"its config names {rel!r}, not a file of its tree")
     relocate(package, dest, relocations, str(info["prefix"]), str(prefix))
-    _compile(dest, info.get("bytecode") or [])
+    _compile(dest, pycs)
     wheels = []
     for d in artifact.wheels:
-        target = work / str(d.title)
+        if not d.title or "/" in d.title or not d.title.endswith(".whl"):
+            raise ArtifactRefused(package, f"a wheel layer is named {d.title!r}")
+        target = work / d.title
         _link_or_copy(store.check_file(d.digest), target)
         wheels.append(target)
     return wheels
+
+
+def _inside(tree: Path, rel: str, *, must_be_file: bool) -> bool:
+    """Whether ``rel`` is a plain relative path inside ``tree`` that reaches no symlink
+    (an existing regular file when ``must_be_file``): config entries that the pull writes
+    to must never lead out of the extracted tree."""
+    parts = rel.split("/")
+    if rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        return False
+    here = tree
+    for part in parts:
+        here = here / part
+        if here.is_symlink():
+            return False
+    return here.is_file() if must_be_file else True
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
