@@ -46,6 +46,29 @@ def free_port() -> int:
         return port
 
 
+class Quiet(http.server.BaseHTTPRequestHandler):
+    """A request handler that logs nothing."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def serving(
+    handler: type[http.server.BaseHTTPRequestHandler], host: str = "127.0.0.1"
+) -> Iterator[str]:
+    """A threaded HTTP server of ``handler`` on a free port of ``host``; yields its
+    ``host:port`` and stops it on exit."""
+    httpd = http.server.ThreadingHTTPServer((host, 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"{host}:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 @dataclass
 class TokenServer:
     url: str
@@ -58,7 +81,7 @@ def token_server() -> Iterator[TokenServer]:
     """A Bearer token realm on loopback: any GET gets a token."""
     server_state = TokenServer("")
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(Quiet):
         def do_GET(self) -> None:
             server_state.requests.append(self.path)
             server_state.authorizations.append(self.headers.get("Authorization"))
@@ -69,18 +92,9 @@ def token_server() -> Iterator[TokenServer]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server_state.url = f"http://127.0.0.1:{httpd.server_address[1]}/token"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as netloc:
+        server_state.url = f"http://{netloc}/token"
         yield server_state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 @dataclass
@@ -192,7 +206,7 @@ class Redirector:
 def redirector(registry: RunningRegistry) -> Iterator[Redirector]:
     state = Redirector("", registry.repository)
 
-    class Other(http.server.BaseHTTPRequestHandler):
+    class Other(Quiet):
         def do_GET(self) -> None:
             state.seen_by_other_host.append(self.headers.get("Authorization"))
             conn = http.client.HTTPConnection("127.0.0.1", registry.port, timeout=30)
@@ -205,10 +219,7 @@ def redirector(registry: RunningRegistry) -> Iterator[Redirector]:
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    class Front(http.server.BaseHTTPRequestHandler):
+    class Front(Quiet):
         def do_GET(self) -> None:
             if self.headers.get("Authorization") is None:
                 self.send_response(401)
@@ -219,22 +230,9 @@ def redirector(registry: RunningRegistry) -> Iterator[Redirector]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    other = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Other)
-    other_netloc = f"127.0.0.2:{other.server_address[1]}"
-    front = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Front)
-    state.netloc = f"127.0.0.1:{front.server_address[1]}"
-    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (other, front)]
-    for t in threads:
-        t.start()
-    try:
+    with serving(Other, "127.0.0.2") as other_netloc, serving(Front) as front_netloc:
+        state.netloc = front_netloc
         yield state
-    finally:
-        for s in (front, other):
-            s.shutdown()
-            s.server_close()
 
 
 @dataclass
@@ -257,7 +255,7 @@ def flaky_proxy(registry: RunningRegistry, failures: list[str]) -> Iterator[Flak
     state = FlakyProxy("", list(failures), registry.repository)
     lock = threading.Lock()
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(Quiet):
         protocol_version = "HTTP/1.1"
 
         def _forward(self) -> None:
@@ -292,15 +290,6 @@ def flaky_proxy(registry: RunningRegistry, failures: list[str]) -> Iterator[Flak
 
         do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.netloc = f"127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as netloc:
+        state.netloc = netloc
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()

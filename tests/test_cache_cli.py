@@ -6,29 +6,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from mason.binarycache import LocalStore, make_artifact
 from mason.binarycache.key import keys_for
 from mason.catalog import Catalog
-from ociregistry import RunningRegistry, running_registry, with_repository
+from ociregistry import RunningRegistry
 from recipefactory import write_recipe
 
 MASON = (sys.executable, "-m", "mason")
-
-
-@pytest.fixture(scope="module")
-def shared_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
-    with running_registry(tmp_path_factory.mktemp("registry")) as reg:
-        yield reg
-
-
-@pytest.fixture
-def registry(shared_registry: RunningRegistry, request: pytest.FixtureRequest) -> RunningRegistry:
-    return with_repository(shared_registry, request)
 
 
 def _catalog(tmp_path: Path) -> Path:

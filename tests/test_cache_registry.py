@@ -8,7 +8,6 @@ import http.client
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,21 +32,9 @@ from ociregistry import (
     running_registry,
     skopeo_inspect,
     token_server,
-    with_repository,
 )
 
 PLATFORM = {"machine": "x86_64", "os": "debian 12", "libc": "glibc 2.36", "compiler": "cc"}
-
-
-@pytest.fixture(scope="module")
-def shared_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
-    with running_registry(tmp_path_factory.mktemp("registry")) as reg:
-        yield reg
-
-
-@pytest.fixture
-def registry(shared_registry: RunningRegistry, request: pytest.FixtureRequest) -> RunningRegistry:
-    return with_repository(shared_registry, request)
 
 
 def _key(name: str, platform: dict[str, str] = PLATFORM, recipe: str = "r1") -> CacheKey:

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mason.binarycache.errors import CacheError
+from mason.store.staged import sha256_file
 
 SUBDIR = "binary"
-_CHUNK = 1 << 20
 
 
 class BadDigest(CacheError):
@@ -89,11 +89,7 @@ class LocalStore:
     def check_file(self, digest: str) -> Path:
         """The path of blob ``digest`` after checking its content in full."""
         path = self.blob_path(digest)
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(_CHUNK), b""):
-                h.update(chunk)
-        actual = "sha256:" + h.hexdigest()
+        actual = "sha256:" + sha256_file(path)
         if actual != digest:
             raise BadDigest(f"cached blob {path}", digest, actual)
         return path
