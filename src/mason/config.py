@@ -147,7 +147,9 @@ def load_settings(
     venv_path = pick_path(venv, "MASON_VENV", "venv")
     idx = index_url or (cfg.get("index_url") if isinstance(cfg.get("index_url"), str) else None)
     off = os.environ.get("MASON_CACHE") == "off" or cfg.get("cache") is False
-    cache = None if off else pick_path(None, "MASON_CACHE", "cache") or default_cache()
+    # a [cache] table is the binary cache's (mason.binarycache.settings), not this path
+    cache_key = "" if isinstance(cfg.get("cache"), dict) else "cache"
+    cache = None if off else pick_path(None, "MASON_CACHE", cache_key) or default_cache()
     return Settings(
         sandbox=_sandbox_mode(sandbox, cfg, cfg_path),
         catalog=cat,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mason.build import BuildSpec
 from mason.catalog import Recipe
-from mason.install import steps
+from mason.install import cached, steps
 from mason.install.caught import check_caught
 from mason.install.context import RunContext
 from mason.install.guard import guarded
@@ -41,10 +41,23 @@ def install_package(ctx: RunContext, name: str) -> Record:
     try:
         started = time.monotonic()
         spec = steps.build_spec(ctx, recipe, work, log)
-        staged = produce(ctx, recipe, spec)
-        built = time.monotonic()
         store = ctx.trees.store_for(recipe)
-        record = merge(ctx, recipe, staged, store, build_seconds=built - started)
+        pulled = cached.from_cache(ctx, recipe, store.root)  # the binary cache
+        artifact = None
+        if pulled:
+            staged, artifact = cached.pull(ctx, recipe, spec, store.root)
+        else:
+            staged = produce(ctx, recipe, spec)
+        built = time.monotonic()
+        record = merge(
+            ctx,
+            recipe,
+            staged,
+            store,
+            build_seconds=built - started,
+            artifact=artifact,
+            fresh=not pulled,
+        )
         steps.post_install(ctx, recipe, spec, store)
     except Exception as e:
         raise InstallFailed(f"{recipe.name}-{recipe.version}", e, log, work) from e
@@ -126,18 +139,31 @@ def build(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> Path:
 
 
 def merge(
-    ctx: RunContext, recipe: Recipe, staged: Path, store: Prefix, *, build_seconds: float
+    ctx: RunContext,
+    recipe: Recipe,
+    staged: Path,
+    store: Prefix,
+    *,
+    build_seconds: float,
+    artifact: str | None = None,
+    fresh: bool = False,
 ) -> Record:
     """Scan ``staged`` and merge it into ``store`` (one journaled transaction); leave
-    the other store if ``recipe``'s old version lived there."""
+    the other store if ``recipe``'s old version lived there. A fresh build (``fresh``)
+    becomes a binary cache artifact between the scan and the merge; ``artifact``
+    is the one a pulled tree came from."""
     ctx.event("merging", recipe)
     if store is not ctx.prefix:
         remember_venv(ctx.trees.place)  # so that later commands find its store
     tree = store.scan(staged, recipe.name, known=ctx.python.known_digests(recipe.name))
+    if fresh:
+        artifact = cached.keep(ctx, recipe, staged, store.root, build_seconds)
     # before the merge, so a build checked while it runs never looks them up
     ctx.stray.note_merged(store, [*ctx.previous_files(recipe.name), *tree.entries])
     record = store.merge(
-        tree, steps.meta(ctx, recipe, build_seconds), allow_overwrite=ctx.options.allow_overwrite
+        tree,
+        steps.meta(ctx, recipe, build_seconds, artifact),
+        allow_overwrite=ctx.options.allow_overwrite,
     )
     steps.leave_other_store(ctx, recipe, store)
     return record
