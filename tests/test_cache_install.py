@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_install_support import VOLATILE_KEYS, mason, records
 
 from conftest import DEMO_CATALOG
+from installsupport import VOLATILE_KEYS, mason, records
 from ociregistry import RunningRegistry, running_registry
 
 #: a script package whose program holds the prefix in a string: relocatable only to a
