@@ -23,6 +23,7 @@ from mason.install.guard import guarded
 from mason.install.options import InstallFailed, needs_python, source_spec
 from mason.install.staging import only_lib64, staged_root, staged_tree, take_stored_wheels
 from mason.layout import LOG_DIR
+from mason.scheduler import release_slot
 from mason.store import Prefix, Record
 from mason.trees import remember_venv
 
@@ -40,6 +41,7 @@ def install_package(ctx: RunContext, name: str) -> Record:
         spec = steps.build_spec(ctx, recipe, work, log)
         staged, wheels = produce(ctx, recipe, spec)
         built = time.monotonic()
+        release_slot()  # the scan, the merge and the record need no build slot
         store = ctx.trees.store_for(recipe)
         record = merge(ctx, recipe, staged, store, build_seconds=built - started)
         ctx.python.keep_wheels(wheels)  # only once their files are in the prefix
