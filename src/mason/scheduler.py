@@ -208,7 +208,7 @@ class _Run:
         self.stopping = self.interrupted = False
         self.lost_tokens = 0
         # (job, None) succeeded, (job, error) failed, (job, RELEASED) gave its slot back
-        self.completions: queue.SimpleQueue[tuple[str, BaseException | None | _Released]] = (
+        self.completions: queue.SimpleQueue[tuple[str, BaseException | _Released | None]] = (
             queue.SimpleQueue()
         )
         self.wake_r, self.wake_w = os.pipe()
