@@ -61,7 +61,9 @@ def alive(pid: int) -> bool:
 def interrupt_once(tmp_path: Path, rng: random.Random, signum: int, twice: bool) -> str:
     cat, pids, flag = catalog(tmp_path)
     prefix = tmp_path / "prefix"
+    # --sandbox off: the recipes write their pids outside the build, on purpose
     args = ["install", "--catalog", str(cat), "--prefix", str(prefix), "--all", "-j4"]
+    args += ["--sandbox", "off"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "mason", *args],
         stdout=subprocess.PIPE,
@@ -88,6 +90,7 @@ def interrupt_once(tmp_path: Path, rng: random.Random, signum: int, twice: bool)
     name = signal.Signals(signum).name
     assert f"mason: interrupted by {name}; no merge was cut short" in err
     started = [int(p) for f in pids.iterdir() for p in f.read_text().split()]
+    assert started, "the long builds wrote their pids"
     deadline = time.monotonic() + 5
     while any(alive(p) for p in started) and time.monotonic() < deadline:
         time.sleep(0.05)
