@@ -13,6 +13,9 @@ RECORDS_DIR = f"{STATE_DIR}/installed"
 WHEELS_DIR = f"{STATE_DIR}/wheels"
 #: ``spkg-prerm.in``/``spkg-postrm.in`` of installed packages, one directory per package.
 SCRIPTS_DIR = f"{STATE_DIR}/scripts"
+#: The removal scripts a package's recipe may have, kept in ``SCRIPTS_DIR/<name>/`` with its
+#: record (by :mod:`mason.store.kept`) and run by ``mason uninstall``.
+REMOVAL_SCRIPTS = ("spkg-prerm.in", "spkg-postrm.in")
 #: Where the prefix's venv is, once made (``--venv``; see :mod:`mason.trees`).
 VENV_LOCATION = f"{STATE_DIR}/venv-location.json"
 #: Lock files.

@@ -20,14 +20,11 @@ from pathlib import Path
 
 from mason.build import BuildSpec
 from mason.config import load_settings
-from mason.layout import LOG_DIR, SCRIPTS_DIR
+from mason.layout import LOG_DIR, REMOVAL_SCRIPTS, SCRIPTS_DIR
 from mason.store import NotInstalled, PackageInUse, Prefix, Record, UninstallReport
 from mason.trees import Trees
 
-#: Removal scripts kept by the install, relative to the prefix (see mason.install.steps); the
-#: store removes them with the record.
 #: Build logs, relative to the prefix; removal scripts append to the package's log.
-REMOVAL_FRAGMENTS = ("spkg-prerm.in", "spkg-postrm.in")
 
 
 def removal_order(
@@ -72,7 +69,7 @@ def _removal_spec(
     fragments the install kept in ``store`` (None when it kept none)."""
     prefix = trees.prefix
     kept = store.root / SCRIPTS_DIR / record.name
-    fragments = [kept / f for f in REMOVAL_FRAGMENTS if (kept / f).is_file()]
+    fragments = [kept / f for f in REMOVAL_SCRIPTS if (kept / f).is_file()]
     if not fragments:
         return None
     work = prefix.staging_dir(f"{record.name}-{record.version}-uninstall")

@@ -23,7 +23,7 @@ from mason.install.guard import guarded
 from mason.install.options import InstallFailed, needs_python, source_spec
 from mason.install.staging import only_lib64, staged_root, staged_tree, take_stored_wheels
 from mason.layout import LOG_DIR
-from mason.store import Prefix, Record
+from mason.store import PackageMeta, Prefix, Record
 from mason.trees import remember_venv
 
 
@@ -41,9 +41,10 @@ def install_package(ctx: RunContext, name: str) -> Record:
         staged, wheels = produce(ctx, recipe, spec)
         built = time.monotonic()
         store = ctx.trees.store_for(recipe)
-        record = merge(ctx, recipe, staged, store, build_seconds=built - started)
+        meta = steps.meta(ctx, recipe, spec, built - started)
+        record = merge(ctx, recipe, staged, store, meta)
         ctx.python.keep_wheels(wheels)  # only once their files are in the prefix
-        steps.post_install(ctx, recipe, spec, store)
+        steps.post_install(ctx, spec)
     except Exception as e:
         raise InstallFailed(f"{recipe.name}-{recipe.version}", e, log, work) from e
     ctx.trash.put(work)
@@ -117,7 +118,7 @@ def build(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> tuple[Path, list[
 
 
 def merge(
-    ctx: RunContext, recipe: Recipe, staged: Path, store: Prefix, *, build_seconds: float
+    ctx: RunContext, recipe: Recipe, staged: Path, store: Prefix, meta: PackageMeta
 ) -> Record:
     """Scan ``staged`` and merge it into ``store`` (one journaled transaction); leave
     the other store if ``recipe``'s old version lived there."""
@@ -127,8 +128,6 @@ def merge(
     tree = store.scan(staged, recipe.name, known=ctx.python.known_digests(recipe.name))
     # before the merge, so a build checked while it runs never looks them up
     ctx.stray.note_merged(store, [*ctx.previous_files(recipe.name), *tree.entries])
-    record = store.merge(
-        tree, steps.meta(ctx, recipe, build_seconds), allow_overwrite=ctx.options.allow_overwrite
-    )
+    record = store.merge(tree, meta, allow_overwrite=ctx.options.allow_overwrite)
     steps.leave_other_store(ctx, recipe, store)
     return record

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mason.store import fsops
+from mason.store import fsops, kept
 from mason.store.errors import CollisionError, Conflict, StoreError
 from mason.store.index import OwnerIndex
 from mason.store.journal import Intent, Journal, Step
@@ -32,6 +32,9 @@ class PackageMeta:
     recipe_hash: str | None = None
     test_result: str = ""
     timings: Mapping[str, float] = field(default_factory=dict)
+    #: files kept with the record (the removal scripts), by file name: they replace the
+    #: previous version's in the same transaction (:mod:`mason.store.kept`)
+    kept: Mapping[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ def make_intent(
         staged_root=staged.root,
         steps=tuple(plan.steps),
         stale=stale,
+        kept=tuple(sorted(meta.kept)),
     )
 
 
@@ -132,6 +136,8 @@ def commit(
     if intent.old_version is not None and intent.old_version != intent.version:
         fsops.unlink(tx.records.path(meta.name, intent.old_version))
         fsops.fsync_dir(tx.records.directory)
+    if intent.kept is not None:
+        kept.put_in_place(tx.prefix, meta.name, intent.kept, tx.journal.txn_dir(intent.txid))
     tx.journal.finish(intent.txid)
     return record
 
@@ -147,5 +153,6 @@ def run_merge(
     """Journal the intent, move, commit (call under the write lock, after planning)."""
     intent = make_intent(staged, meta, plan, old)
     tx.journal.write(intent)
+    kept.stage(tx.journal.txn_dir(intent.txid), meta.kept)
     move_all(tx, intent)
     return commit(tx, intent, staged, meta, plan, started)

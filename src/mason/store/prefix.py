@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from mason.errors import BadInput
-from mason.store import fsops
+from mason.store import fsops, kept
 from mason.store.errors import CollisionError, NotInstalled
 from mason.store.index import OwnerIndex
 from mason.store.journal import Journal
@@ -38,6 +38,7 @@ def check_meta(meta: PackageMeta) -> None:
         raise BadInput(f"{meta.name!r}: package names must match [a-z0-9_]+")
     if not VERSION_RE.fullmatch(meta.version):
         raise BadInput(f"{meta.name}: bad version {meta.version!r}")
+    kept.check_names(meta.name, meta.kept)
 
 
 class Prefix:

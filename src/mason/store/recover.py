@@ -18,8 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mason.layout import SCRIPTS_DIR
-from mason.store import fsops
+from mason.store import fsops, kept
 from mason.store.index import OwnerIndex
 from mason.store.journal import Intent, Journal, Step
 from mason.store.records import Record, RecordStore
@@ -103,9 +102,15 @@ def prune_empty_dirs(prefix: Path, dirs: set[Path]) -> None:
 
 
 def roll_forward(
-    prefix: Path, intent: Intent, record: Record, index: OwnerIndex, records: RecordStore
+    prefix: Path,
+    intent: Intent,
+    record: Record,
+    index: OwnerIndex,
+    journal: Journal,
+    records: RecordStore,
 ) -> None:
-    """Finish a committed transaction: claims, old-only files, the old record."""
+    """Finish a committed transaction: claims, old-only files, the old record, the kept
+    files."""
     index.set_package(intent.package, record.files)
     remove_stale(prefix, intent.package, intent.stale, index)
     if intent.old_version is not None and intent.old_version != intent.version:
@@ -113,10 +118,8 @@ def roll_forward(
         if old.exists():
             fsops.unlink(old)
             fsops.fsync_dir(old.parent)
-
-
-#: The removal scripts (``spkg-prerm.in``, ``spkg-postrm.in``) the install keeps for each
-#: package, relative to the prefix; they go with the record.
+    if intent.kept is not None:
+        kept.put_in_place(prefix, intent.package, intent.kept, journal.txn_dir(intent.txid))
 
 
 def finish_uninstall(prefix: Path, intent: Intent, index: OwnerIndex, records: RecordStore) -> bool:
@@ -126,9 +129,7 @@ def finish_uninstall(prefix: Path, intent: Intent, index: OwnerIndex, records: R
         return False
     index.set_package(intent.package, ())
     remove_stale(prefix, intent.package, intent.stale, index)
-    scripts = prefix / SCRIPTS_DIR / intent.package
-    if _lexists(scripts):
-        fsops.rmtree(scripts)
+    kept.remove(prefix, intent.package)  # the removal scripts go with the record
     return True
 
 
@@ -158,7 +159,7 @@ def recover_pending(
             continue
         rec = committed(intent, records)
         if rec is not None:
-            roll_forward(prefix, intent, rec, index, records)
+            roll_forward(prefix, intent, rec, index, journal, records)
             forward.append(label)
         else:
             roll_back(prefix, intent, journal)
