@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from mason.errors import BadInput, MasonError
@@ -92,6 +93,17 @@ class StoreError(MasonError):
     def __init__(self, message: str, *, path: str | None = None, hint: str | None = None) -> None:
         self.path = path
         super().__init__(message, hint=hint)
+
+
+class RecordUnreadable(StoreError):
+    """An install record is not valid JSON of the expected shape."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(
+            f"install record {path} is unreadable: {why}",
+            path=str(path),
+            hint="run `mason recover`, or `mason verify` to see what the prefix holds",
+        )
 
 
 class NotInstalled(BadInput):
