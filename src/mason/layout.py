@@ -9,6 +9,14 @@ from __future__ import annotations
 STATE_DIR = "var/lib/mason"
 #: Install records, one file ``<name>-<version>`` per installed package.
 RECORDS_DIR = f"{STATE_DIR}/installed"
+#: The ownership index (SQLite; rebuildable from the records).
+INDEX_FILE = f"{STATE_DIR}/owners.sqlite"
+#: The write-ahead journal (one intent per unfinished transaction) and the transactions'
+#: own directories (backups, kept files).
+JOURNAL_DIR = f"{STATE_DIR}/journal"
+TXN_DIR = f"{STATE_DIR}/txn"
+#: What mason asked the venv's interpreter (scheme paths, wheel tags), in the venv's store.
+VENV_CACHE = f"{STATE_DIR}/venv.json"
 #: The wheel store (SPEC 6).
 WHEELS_DIR = f"{STATE_DIR}/wheels"
 #: ``spkg-prerm.in``/``spkg-postrm.in`` of installed packages, one directory per package.
@@ -20,10 +28,18 @@ REMOVAL_SCRIPTS = ("spkg-prerm.in", "spkg-postrm.in")
 VENV_LOCATION = f"{STATE_DIR}/venv-location.json"
 #: Lock files.
 LOCK_DIR = "var/lock"
+#: The store's lock (exclusive for changes, shared for queries).
+PREFIX_LOCK = f"{LOCK_DIR}/prefix.lock"
+#: The lock of making the venv (and its cache).
+VENV_LOCK = f"{LOCK_DIR}/mason-venv.lock"
 #: Build logs ``<name>-<version>.log`` and the last run's events.
 LOG_DIR = "var/log/mason"
+#: The events of the last ``mason install`` (:mod:`mason.report`).
+RUN_LOG = f"{LOG_DIR}/last-run.json"
 #: Build and staging directories (on the prefix's filesystem).
 TMP_DIR = "var/tmp/mason"
+#: Finished work directories waiting for the background removal (:mod:`mason.trash`).
+TRASH_DIR = f"{TMP_DIR}/.trash"
 
 #: Directories no package may install into.
 RESERVED = (STATE_DIR, LOCK_DIR, TMP_DIR)
