@@ -8,6 +8,10 @@ message from typed fields, and may carry a ``hint`` telling the user what to do.
 
 from __future__ import annotations
 
+#: The exit status of a command that met a bug in mason (an exception that is not a
+#: :class:`MasonError`): distinct from 1, a package failed, and 2, bad input.
+INTERNAL_ERROR_EXIT = 3
+
 
 class MasonError(Exception):
     """Base of every error mason raises on purpose."""

@@ -83,11 +83,14 @@ def install(args: argparse.Namespace) -> int:
     for error in outcome.failed.values():
         print(f"\nmason: error: {error}", file=sys.stderr)
         if isinstance(error, InstallFailed):
-            tail = _log_tail(error.log)
+            # a bug in mason: its traceback (at the end of the log) only with --debug
+            tail = [] if error.internal else _log_tail(error.log)
             if tail:
                 print(f"--- last {len(tail)} lines of {error.log} ---", file=sys.stderr)
                 print("\n".join(tail), file=sys.stderr)
                 print(f"--- full log: {error.log} ---", file=sys.stderr)
+            if error.internal and getattr(args, "debug", False):
+                print(error.traceback, end="", file=sys.stderr)
             if error.hint:
                 print(f"mason: hint: {error.hint}", file=sys.stderr)
     done, failed = len(outcome.done), len(outcome.failed)
@@ -97,8 +100,20 @@ def install(args: argparse.Namespace) -> int:
     print(f"installed {done}, failed {failed}, skipped {skipped} ({where})")
     # Bad input found before the run (usage, catalog, unknown package) raised above: exit 2.
     # Once packages run, any failure is "a package failed", whatever its cause (a corrupt
-    # archive fails its package like a failing configure does): exit 1.
-    return 0 if outcome.ok else 1
+    # archive fails its package like a failing configure does): exit 1; a lock not taken
+    # within --lock-timeout: exit 2; a bug in mason (not a MasonError): exit 3.
+    if outcome.ok:
+        return 0
+    return max((_status(e) for e in outcome.failed.values()), default=1)
+
+
+def _status(error: BaseException) -> int:
+    from mason.install import InstallFailed
+    from mason.store import LockTimeout
+
+    if isinstance(error, InstallFailed):
+        return error.exit_code if error.internal or not isinstance(error.cause, LockTimeout) else 2
+    return 1
 
 
 def download(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ venv's own when ``--venv`` puts the venv outside the prefix.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -46,7 +47,11 @@ def install_package(ctx: RunContext, name: str) -> Record:
         ctx.python.keep_wheels(wheels)  # only once their files are in the prefix
         steps.post_install(ctx, spec)
     except Exception as e:
-        raise InstallFailed(f"{recipe.name}-{recipe.version}", e, log, work) from e
+        failed = InstallFailed(f"{recipe.name}-{recipe.version}", e, log, work)
+        if failed.internal:
+            with log.open("a", encoding="utf-8") as f:
+                f.write(f"\nmason: {failed.summary}\n{failed.traceback}")
+        raise failed from e
     ctx.trash.put(work)
     files = len(record.files)
     ctx.event("done", recipe, f"{files} file(s), {time.monotonic() - started:.1f}s")
@@ -107,6 +112,7 @@ def build(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> tuple[Path, list[
     with guarded(ctx.guards(), check):
         ctx.event("building", recipe)
         run_build(spec, check=ctx.options.check, pass_fds=ctx.pass_fds())
+        _test_hook(recipe)
     stored = take_stored_wheels(spec)
     staged = staged_tree(ctx.trees, recipe, spec)
     if stored:
@@ -131,3 +137,14 @@ def merge(
     record = store.merge(tree, meta, allow_overwrite=ctx.options.allow_overwrite)
     steps.leave_other_store(ctx, recipe, store)
     return record
+
+
+#: FOR TESTS ONLY: the package named by this environment variable fails its build step
+#: with an exception that is not a MasonError (a stand-in for a bug in mason). Read here
+#: and nowhere else.
+INTERNAL_ERROR_HOOK = "MASON_TEST_INTERNAL_ERROR"
+
+
+def _test_hook(recipe: Recipe) -> None:
+    if os.environ.get(INTERNAL_ERROR_HOOK) == recipe.name:
+        raise RuntimeError(f"{INTERNAL_ERROR_HOOK} raised inside the build of {recipe.name}")
