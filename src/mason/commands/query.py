@@ -13,6 +13,7 @@ from mason.catalog import Catalog, Recipe
 from mason.config import Settings, load_settings
 from mason.errors import UsageError
 from mason.plan import Installed, Plan, dependency_graph, make_plan, select
+from mason.store.errors import RecordUnreadable as RecordUnreadable  # installed_state's
 
 _DIGESTS = ("sha256", "sha1", "md5", "cksum")
 
