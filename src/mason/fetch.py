@@ -34,9 +34,11 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal, Protocol
+from typing import BinaryIO, Literal
 
 from mason import __version__
+from mason.cksum import Cksum as _Cksum
+from mason.cksum import Hasher as _Hasher
 from mason.errors import BadInput, MasonError
 
 TIMEOUT_SECONDS = 30.0
@@ -149,45 +151,6 @@ class FetchFailed(MasonError):
 
 class _ShortRead(OSError):
     """The source ended before the size it announced."""
-
-
-class _Hasher(Protocol):
-    def update(self, data: bytes, /) -> None: ...
-    def hexdigest(self) -> str: ...
-
-
-class _Cksum:
-    """POSIX ``cksum``: CRC-32 (polynomial 0x04C11DB7, MSB first) over data then length."""
-
-    _TABLE: tuple[int, ...] = ()
-
-    def __init__(self) -> None:
-        if not _Cksum._TABLE:
-            _Cksum._TABLE = tuple(_cksum_entry(i) for i in range(256))
-        self._crc = 0
-        self._length = 0
-
-    def update(self, data: bytes, /) -> None:
-        crc, table = self._crc, self._TABLE
-        for byte in data:
-            crc = ((crc << 8) & 0xFFFFFFFF) ^ table[(crc >> 24) ^ byte]
-        self._crc = crc
-        self._length += len(data)
-
-    def hexdigest(self) -> str:
-        """The decimal CRC, as ``cksum`` prints it and ``checksums.ini`` stores it."""
-        crc, n, table = self._crc, self._length, self._TABLE
-        while n:
-            crc = ((crc << 8) & 0xFFFFFFFF) ^ table[(crc >> 24) ^ (n & 0xFF)]
-            n >>= 8
-        return str(~crc & 0xFFFFFFFF)
-
-
-def _cksum_entry(i: int) -> int:
-    crc = i << 24
-    for _ in range(8):
-        crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
-    return crc & 0xFFFFFFFF
 
 
 def _expected(spec: SourceSpec) -> dict[str, str]:
