@@ -19,7 +19,8 @@ TXN_DIR = f"{STATE_DIR}/txn"
 VENV_CACHE = f"{STATE_DIR}/venv.json"
 #: The wheel store (SPEC 6).
 WHEELS_DIR = f"{STATE_DIR}/wheels"
-#: ``spkg-prerm.in``/``spkg-postrm.in`` of installed packages, one directory per package.
+#: The removal scripts of installed packages, one directory per package; they go with
+#: the record.
 SCRIPTS_DIR = f"{STATE_DIR}/scripts"
 #: The removal scripts a package's recipe may have, kept in ``SCRIPTS_DIR/<name>/`` with its
 #: record (by :mod:`mason.store.kept`) and run by ``mason uninstall``.

@@ -23,7 +23,7 @@ from mason.store.prefix import Prefix
 from mason.store.records import FileInfo, Record, RecordHeader, newest_by_name, read_headers
 from mason.store.recover import RecoveryReport
 from mason.store.staged import StagedEntry, StagedTree
-from mason.store.uninstall import PackageInUse, UninstallReport
+from mason.store.uninstall import PackageInUse, UninstallReport, check_unused
 from mason.store.verify import FileProblem, VerifyReport
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "StoreError",
     "UninstallReport",
     "VerifyReport",
+    "check_unused",
     "newest_by_name",
     "read_headers",
 ]

@@ -85,20 +85,23 @@ def remove_stale(prefix: Path, package: str, stale: tuple[str, ...], index: Owne
             fsops.unlink(path)
         parents.add(path.parent)  # also when a crash came between unlink and prune
     fsops.fsync_dirs(parents)
-    prune_empty_dirs(prefix, parents)
+    fsops.prune_empty(parents, prefix)
 
 
-def prune_empty_dirs(prefix: Path, dirs: set[Path]) -> None:
-    """Remove directories that became empty, walking up; never the prefix itself."""
-    for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
-        while d != prefix and prefix in d.parents:
-            try:
-                fsops.rmdir(d)
-            except FileNotFoundError:
-                pass  # pruned before a crash: go on with its parent
-            except OSError:
-                break  # not empty (or not a directory): stop here
-            d = d.parent
+def finish_commit(
+    prefix: Path, intent: Intent, index: OwnerIndex, records: RecordStore, txn_dir: Path
+) -> None:
+    """The tail of a committed merge, once its claims are in the index: the files only the
+    old version had, the old version's record, the kept files (from ``txn_dir``, the
+    transaction's directory). Shared by the merge and recovery."""
+    remove_stale(prefix, intent.package, intent.stale, index)
+    if intent.old_version is not None and intent.old_version != intent.version:
+        old = records.path(intent.package, intent.old_version)
+        if old.exists():
+            fsops.unlink(old)
+            fsops.fsync_dir(old.parent)
+    if intent.kept is not None:
+        kept.put_in_place(prefix, intent.package, intent.kept, txn_dir)
 
 
 def roll_forward(
@@ -112,14 +115,7 @@ def roll_forward(
     """Finish a committed transaction: claims, old-only files, the old record, the kept
     files."""
     index.set_package(intent.package, record.files)
-    remove_stale(prefix, intent.package, intent.stale, index)
-    if intent.old_version is not None and intent.old_version != intent.version:
-        old = records.path(intent.package, intent.old_version)
-        if old.exists():
-            fsops.unlink(old)
-            fsops.fsync_dir(old.parent)
-    if intent.kept is not None:
-        kept.put_in_place(prefix, intent.package, intent.kept, journal.txn_dir(intent.txid))
+    finish_commit(prefix, intent, index, records, journal.txn_dir(intent.txid))
 
 
 def finish_uninstall(prefix: Path, intent: Intent, index: OwnerIndex, records: RecordStore) -> bool:
