@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_install_support import mason, records, script_recipe
+from installsupport import mason, records, script_recipe
 
 HOOK = {"MASON_TEST_INTERNAL_ERROR": "buggy"}
 

@@ -10,9 +10,9 @@ import sys
 import threading
 from pathlib import Path
 
+from installsupport import install, records, script_recipe
 from mason.layout import PREFIX_LOCK
 from mason.store.locks import Lock
-from test_install_support import install, records, script_recipe
 
 #: Guards the test against hanging if the message never came (not a timing assertion).
 HANG_GUARD = 120

@@ -11,8 +11,8 @@ import pytest
 from mason.errors import BadInput
 from mason.layout import SCRIPTS_DIR
 from mason.store import PackageMeta, Prefix
-from test_store_support import make_tree, tree_digest
-from test_upgrade_support import Operation, kill_at_every_op, merge
+from storesupport import make_tree, tree_digest
+from upgradesupport import Operation, kill_at_every_op, merge
 
 OLD = {"spkg-postrm.in": b"echo old postrm\n"}
 NEW = {"spkg-prerm.in": b"echo new prerm\n"}

@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_upgrade_support import merge
-
 from mason.commands.query import installed_state
 from mason.layout import RECORDS_DIR
 from mason.store import Prefix
+from upgradesupport import merge
 
 
 def test_the_newest_install_wins_whatever_the_file_names(tmp_path: Path) -> None:

@@ -17,7 +17,8 @@ JOURNAL_DIR = f"{STATE_DIR}/journal"
 TXN_DIR = f"{STATE_DIR}/txn"
 #: What mason asked the venv's interpreter (scheme paths, wheel tags), in the venv's store.
 VENV_CACHE = f"{STATE_DIR}/venv.json"
-#: The wheel store (SPEC 6).
+#: The wheel store (SPEC 6). Its files belong to packages: a stored wheel is a file of the
+#: staged tree of the package that stored it, merged and claimed like any other.
 WHEELS_DIR = f"{STATE_DIR}/wheels"
 #: The removal scripts of installed packages, one directory per package; they go with
 #: the record.
@@ -42,7 +43,18 @@ TMP_DIR = "var/tmp/mason"
 #: Finished work directories waiting for the background removal (:mod:`mason.trash`).
 TRASH_DIR = f"{TMP_DIR}/.trash"
 
-#: Directories no package may install into.
+#: Directories no package may install into (but :data:`WHEELS_DIR`, see :func:`is_mason_own`).
 RESERVED = (STATE_DIR, LOCK_DIR, TMP_DIR)
-#: Everything mason writes itself: not claimed by packages, not checked as package files.
+#: Everything mason writes itself: not claimed by packages, not checked as package files
+#: (but :data:`WHEELS_DIR`).
 BOOKKEEPING = (*RESERVED, LOG_DIR)
+
+
+def is_mason_own(rel: str, dirs: tuple[str, ...] = BOOKKEEPING) -> bool:
+    """Whether the prefix path ``rel`` lies in one of ``dirs`` (mason's own files), not
+    counting the wheel store, whose files packages own, and the directories leading to it."""
+    if not rel.startswith("var"):  # the common case, on every path of a prefix walk
+        return False
+    if rel == WHEELS_DIR or rel.startswith(WHEELS_DIR + "/") or WHEELS_DIR.startswith(rel + "/"):
+        return False
+    return any(rel == d or rel.startswith(d + "/") for d in dirs)

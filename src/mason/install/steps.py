@@ -31,7 +31,9 @@ def build_spec(ctx: RunContext, recipe: Recipe, work: Path, log: Path) -> BuildS
         log_path=log,
         inst_local=ctx.trees.inst_local(recipe),
         venv=ctx.trees.place.root,
+        wheels=ctx.trees.wheel_store,
         extra_env=extra,
+        sandbox=ctx.options.sandbox,
     )
 
 
@@ -60,9 +62,16 @@ def extract(archive: Path, src: Path) -> None:
         shutil.rmtree(tmp)
 
 
-def meta(ctx: RunContext, recipe: Recipe, spec: BuildSpec, build_seconds: float) -> PackageMeta:
-    """What the record of ``recipe`` says besides its files, and the removal scripts the
-    store keeps with it (those of the version now installed, and none of an older one)."""
+def meta(
+    ctx: RunContext,
+    recipe: Recipe,
+    spec: BuildSpec,
+    build_seconds: float,
+    artifact: str | None = None,
+) -> PackageMeta:
+    """What the record of ``recipe`` says besides its files (``artifact``: the binary
+    cache artifact it came from or was made into), and the removal scripts the store keeps
+    with it (those of the version now installed, and none of an older one)."""
     removal = (spec.build_dir / name for name in REMOVAL_SCRIPTS)
     recipes = ctx.catalog.recipes
     deps = {d: recipes[d].version for d in recipe.deps if d in ctx.catalog}
@@ -75,6 +84,7 @@ def meta(ctx: RunContext, recipe: Recipe, spec: BuildSpec, build_seconds: float)
         test_result="passed" if ctx.options.check and "check" in recipe.scripts else "",
         timings={"build": round(build_seconds, 3), "installed_at": time.time()},
         kept={p.name: p.read_bytes() for p in removal if p.is_file()},
+        artifact=artifact,
     )
 
 
