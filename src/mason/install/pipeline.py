@@ -27,6 +27,7 @@ from mason.install.guard import guarded
 from mason.install.options import InstallFailed, needs_python, source_spec
 from mason.install.staging import only_lib64, staged_root, staged_tree
 from mason.layout import LOG_DIR
+from mason.scheduler import release_slot
 from mason.store import Prefix, Record
 from mason.trees import remember_venv
 
@@ -50,6 +51,7 @@ def install_package(ctx: RunContext, name: str) -> Record:
         else:
             staged = produce(ctx, recipe, spec)
         built = time.monotonic()
+        release_slot()  # the scan, the merge and the record need no build slot
         record = merge(
             ctx,
             recipe,
