@@ -10,9 +10,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from mason import __version__
+from mason.errors import INTERNAL_ERROR_EXIT
+
+if TYPE_CHECKING:
+    from mason.store.locks import LockWait
 
 # command -> "module:function" under mason.commands
 HANDLERS: dict[str, str] = {
@@ -35,7 +41,26 @@ HANDLERS: dict[str, str] = {
 }
 
 
+def _global_flags(p: argparse.ArgumentParser, *, default: object = None) -> None:
+    """``--debug`` and ``--lock-timeout``: before the command, or after it (``default``
+    SUPPRESS there, so that a sub-command does not reset what was given before it)."""
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if default is None else default,
+        help="show the traceback of an internal error (a bug in mason)",
+    )
+    p.add_argument(
+        "--lock-timeout",
+        type=float,
+        metavar="S",
+        default=default,
+        help="give up waiting for a prefix lock after S seconds (exit 2; default: wait)",
+    )
+
+
 def _common(p: argparse.ArgumentParser) -> None:
+    _global_flags(p, default=argparse.SUPPRESS)
     p.add_argument(
         "--catalog", metavar="DIR", help="catalog directory (one sub-directory per recipe)"
     )
@@ -70,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build a software stack from source into one shared prefix, race-free.",
     )
     parser.add_argument("--version", action="version", version=f"mason {__version__}")
+    _global_flags(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
@@ -220,11 +246,22 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
+def _lock_wait(wait: LockWait) -> None:
+    holder = f"held by {wait.holder}" if wait.holder is not None else "holder unknown"
+    print(f"mason: waiting for the {wait.mode} lock {wait.path} ({holder})", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run mason; return the exit status (0 ok, 1 a package failed, 2 bad input)."""
+    """Run mason; return the exit status (0 ok, 1 a package failed, 2 bad input or a lock
+    not taken within ``--lock-timeout``, 3 an internal error: a bug in mason)."""
     from mason.errors import MasonError
+    from mason.store.locks import LockPolicy, set_policy
 
     args = build_parser().parse_args(argv)
+    if args.lock_timeout is not None and args.lock_timeout < 0:
+        print("mason: error: --lock-timeout takes a number of seconds >= 0", file=sys.stderr)
+        return 2
+    set_policy(LockPolicy(timeout=args.lock_timeout, on_wait=_lock_wait))
     try:
         return _handler(args.command)(args)
     except MasonError as e:
@@ -237,3 +274,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as e:  # a bug in mason: say so, never lose the traceback
+        print(f"mason: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        if args.debug:
+            traceback.print_exc(file=sys.stderr)
+        else:
+            print("mason: hint: please report it; --debug shows the traceback", file=sys.stderr)
+        return INTERNAL_ERROR_EXIT

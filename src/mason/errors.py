@@ -14,6 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+#: The exit status of a command that met a bug in mason (an exception that is not a
+#: :class:`MasonError`): distinct from 1, a package failed, and 2, bad input.
+INTERNAL_ERROR_EXIT = 3
+
 
 class MasonError(Exception):
     """Base of every error mason raises on purpose."""

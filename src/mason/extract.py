@@ -31,7 +31,6 @@ from __future__ import annotations
 import errno
 import lzma
 import os
-import posixpath
 import secrets
 import shutil
 import stat
@@ -39,62 +38,29 @@ import tarfile
 import time
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
-from mason.errors import BadInput, DiskFull, MasonError, disk_full_is_typed, is_disk_full
+from mason.archive_errors import (
+    ArchiveRejected,
+    BadArchive,
+    CorruptArchive,
+    DestinationExists,
+    ExtractFailed,
+    Problem,
+)
+from mason.archive_members import Member as _Member
+from mason.archive_members import clean_name as _clean_name
+from mason.archive_members import reject_if_any as _reject_if_any
+from mason.errors import DiskFull, MasonError, disk_full_is_typed, is_disk_full
 from mason.modes import process_umask, sane_mode
 
 ArchiveFormat = Literal["tar", "zip"]
 
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz", ".tar.xz", ".txz")
 _ZIP_SUFFIXES = (".zip", ".whl")
-_NAME_MAX_FALLBACK = 255
-_PATH_MAX = 4096
 _CORRUPT = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One member an archive may not have, and why."""
-
-    member: str
-    reason: str
-
-
-class BadArchive(BadInput):
-    """An archive mason will not extract. ``archive`` is its path."""
-
-    archive: Path
-
-
-class ArchiveRejected(BadArchive):
-    """The archive has unsafe or unextractable members; ``problems`` lists every one."""
-
-    def __init__(self, archive: Path, problems: Sequence[Problem]):
-        self.archive = archive
-        self.problems = tuple(problems)
-        lines = "\n".join(f"  {p.member!r}: {p.reason}" for p in self.problems)
-        super().__init__(
-            f"{archive}: refusing to extract, unsafe members:\n{lines}",
-            hint="the archive is broken or hostile; get the source from its upstream again",
-        )
-
-
-class CorruptArchive(BadArchive):
-    """The archive cannot be read: truncated, corrupt, or not an archive at all."""
-
-    def __init__(self, archive: Path, member: str | None, detail: str):
-        self.archive = archive
-        self.member = member
-        self.detail = detail
-        where = f" near member {member!r}" if member else ""
-        super().__init__(
-            f"{archive}: corrupt or truncated archive{where}: {detail}",
-            hint="delete it from the upstream cache and fetch it again",
-        )
 
 
 class UnknownArchiveType(BadArchive):
@@ -104,25 +70,6 @@ class UnknownArchiveType(BadArchive):
         self.archive = archive
         known = ", ".join(_TAR_SUFFIXES + _ZIP_SUFFIXES)
         super().__init__(f"{archive}: unknown archive type (known: {known})")
-
-
-class ExtractFailed(MasonError):
-    """Writing a member failed for a reason outside the archive (disk full, permissions)."""
-
-    def __init__(self, archive: Path, member: str, error: OSError):
-        self.archive = archive
-        self.member = member
-        self.error = error
-        super().__init__(f"{archive}: cannot extract member {member!r}: {error.strerror or error}")
-
-
-class DestinationExists(BadInput):
-    """Extraction needs a fresh directory, and ``dest`` is already there."""
-
-    def __init__(self, archive: Path, dest: Path):
-        self.archive = archive
-        self.dest = dest
-        super().__init__(f"cannot extract {archive.name}: {dest} already exists")
 
 
 def archive_format(archive: Path) -> ArchiveFormat:
@@ -179,119 +126,6 @@ def _single_top(dest: Path) -> Path:
     if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
         return entries[0]
     return dest
-
-
-# -- member checks, shared by tar and zip ------------------------------------------------
-
-
-def _clean_name(raw: str) -> str:
-    """The member's path without ``.`` and empty components ("" for the root itself)."""
-    return "/".join(c for c in raw.split("/") if c not in ("", "."))
-
-
-def _name_max(root: Path) -> int:
-    try:
-        return os.pathconf(root, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        return _NAME_MAX_FALLBACK
-
-
-def _name_problem(raw: str, name_max: int) -> str | None:
-    """Why the member name itself is unacceptable, or None."""
-    if raw.startswith("/"):
-        return "absolute path"
-    parts = raw.split("/")
-    if ".." in parts:
-        return "'..' component leads outside the extraction directory"
-    if "\0" in raw:
-        return "NUL byte in name"
-    if len(os.fsencode(raw)) > _PATH_MAX:
-        return f"path too long for the filesystem ({len(os.fsencode(raw))} bytes)"
-    for part in parts:
-        size = len(os.fsencode(part))
-        if size > name_max:
-            return f"file name too long for the filesystem ({size} > {name_max} bytes)"
-    return None
-
-
-def _link_problem(name: str, target: str) -> str | None:
-    """Why a symlink ``name -> target`` may lead outside, or None."""
-    if target.startswith("/"):
-        return f"absolute symlink to {target}"
-    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
-    if resolved == ".." or resolved.startswith("../"):
-        return f"symlink to {target} leads outside the extraction directory"
-    return None
-
-
-def _through_symlink(name: str, symlinks: set[str]) -> str | None:
-    """The symlink member that ``name`` would be written through or over, if any."""
-    parts = name.split("/")
-    for i in range(1, len(parts) + 1):
-        prefix = "/".join(parts[:i])
-        if prefix in symlinks:
-            return prefix
-    return None
-
-
-MemberKind = Literal["dir", "file", "symlink", "hardlink", "special"]
-
-
-@dataclass(frozen=True)
-class _Member:
-    raw: str
-    kind: MemberKind
-    link: str = ""
-    special: str = ""
-
-
-def _problems(members: Sequence[_Member], name_max: int) -> list[Problem]:
-    """Every problem of the archive's members, in archive order."""
-    symlinks = {_clean_name(m.raw) for m in members if m.kind == "symlink"}
-    files_before: set[str] = set()
-    found: list[Problem] = []
-    for m in members:
-        reason = _member_problem(m, name_max, symlinks, files_before)
-        if reason:
-            found.append(Problem(m.raw, reason))
-        elif m.kind == "file":
-            files_before.add(_clean_name(m.raw))
-        else:  # a later member of the same name replaces the file
-            files_before.discard(_clean_name(m.raw))
-    return found
-
-
-def _member_problem(
-    m: _Member, name_max: int, symlinks: set[str], files_before: set[str]
-) -> str | None:
-    reason = _name_problem(m.raw, name_max)
-    if reason:
-        return reason
-    name = _clean_name(m.raw)
-    if m.kind == "special":
-        return f"{m.special} members are not allowed"
-    via = _through_symlink(name, symlinks - {name} if m.kind == "symlink" else symlinks)
-    if via is not None:
-        return f"written through or over the symlink member {via!r}"
-    if m.kind == "symlink":
-        return _link_problem(name, m.link)
-    if m.kind == "hardlink":
-        return _hardlink_problem(m.link, files_before)
-    return None
-
-
-def _hardlink_problem(target: str, files_before: set[str]) -> str | None:
-    if target.startswith("/") or ".." in target.split("/"):
-        return f"hard link to {target} outside the extraction directory"
-    if _clean_name(target) not in files_before:
-        return f"hard link to {target}, which is not a regular file extracted before it"
-    return None
-
-
-def _reject_if_any(archive: Path, members: Sequence[_Member], root: Path) -> None:
-    problems = _problems(members, _name_max(root))
-    if problems:
-        raise ArchiveRejected(archive, problems)
 
 
 # -- tar ----------------------------------------------------------------------------------
@@ -522,3 +356,17 @@ def _dirs(root: Path) -> Iterable[Path]:
             p = Path(dirpath, d)
             if not p.is_symlink():
                 yield p
+
+
+__all__ = [
+    "ArchiveFormat",
+    "ArchiveRejected",
+    "BadArchive",
+    "CorruptArchive",
+    "DestinationExists",
+    "ExtractFailed",
+    "Problem",
+    "UnknownArchiveType",
+    "archive_format",
+    "extract",
+]

@@ -9,22 +9,39 @@ from __future__ import annotations
 STATE_DIR = "var/lib/mason"
 #: Install records, one file ``<name>-<version>`` per installed package.
 RECORDS_DIR = f"{STATE_DIR}/installed"
+#: The ownership index (SQLite; rebuildable from the records).
+INDEX_FILE = f"{STATE_DIR}/owners.sqlite"
+#: The write-ahead journal (one intent per unfinished transaction) and the transactions'
+#: own directories (backups, kept files).
+JOURNAL_DIR = f"{STATE_DIR}/journal"
+TXN_DIR = f"{STATE_DIR}/txn"
+#: What mason asked the venv's interpreter (scheme paths, wheel tags), in the venv's store.
+VENV_CACHE = f"{STATE_DIR}/venv.json"
 #: The wheel store (SPEC 6). Its files belong to packages: a stored wheel is a file of the
 #: staged tree of the package that stored it, merged and claimed like any other.
 WHEELS_DIR = f"{STATE_DIR}/wheels"
 #: The removal scripts of installed packages, one directory per package; they go with
 #: the record.
 SCRIPTS_DIR = f"{STATE_DIR}/scripts"
-#: The removal-script fragments an install keeps in ``SCRIPTS_DIR/<name>/`` (SPEC 8).
+#: The removal scripts a package's recipe may have, kept in ``SCRIPTS_DIR/<name>/`` with its
+#: record (by :mod:`mason.store.kept`) and run by ``mason uninstall``.
 REMOVAL_SCRIPTS = ("spkg-prerm.in", "spkg-postrm.in")
 #: Where the prefix's venv is, once made (``--venv``; see :mod:`mason.trees`).
 VENV_LOCATION = f"{STATE_DIR}/venv-location.json"
 #: Lock files.
 LOCK_DIR = "var/lock"
+#: The store's lock (exclusive for changes, shared for queries).
+PREFIX_LOCK = f"{LOCK_DIR}/prefix.lock"
+#: The lock of making the venv (and its cache).
+VENV_LOCK = f"{LOCK_DIR}/mason-venv.lock"
 #: Build logs ``<name>-<version>.log`` and the last run's events.
 LOG_DIR = "var/log/mason"
+#: The events of the last ``mason install`` (:mod:`mason.report`).
+RUN_LOG = f"{LOG_DIR}/last-run.json"
 #: Build and staging directories (on the prefix's filesystem).
 TMP_DIR = "var/tmp/mason"
+#: Finished work directories waiting for the background removal (:mod:`mason.trash`).
+TRASH_DIR = f"{TMP_DIR}/.trash"
 
 #: Directories no package may install into (but :data:`WHEELS_DIR`, see :func:`is_mason_own`).
 RESERVED = (STATE_DIR, LOCK_DIR, TMP_DIR)

@@ -20,10 +20,9 @@ from typing import Any, TypedDict
 
 from mason.errors import BadInput
 from mason.events import Event, EventSink
-from mason.layout import LOG_DIR
+from mason.layout import RUN_LOG
 
 #: The run log, relative to the prefix.
-RUN_LOG = Path(LOG_DIR, "last-run.json")
 
 _COLORS = {
     "started": "#bbb",

@@ -19,15 +19,14 @@ import threading
 import uuid
 from pathlib import Path
 
-#: The trash, relative to the prefix (beside the work directories, same filesystem).
-TRASH_DIR = Path("var/tmp/mason/.trash")
+from mason.layout import TRASH_DIR
 
 
 class Trash:
     """A trash directory with one thread emptying it; use as a context manager."""
 
     def __init__(self, prefix: Path) -> None:
-        self.directory = prefix / TRASH_DIR
+        self.directory = prefix / TRASH_DIR  # beside the work directories: one filesystem
         self._queue: queue.SimpleQueue[Path | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._empty, name="mason-trash", daemon=True)
 

@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING, TypedDict
 
 from mason.errors import BadInput, UsageError
 from mason.layout import BOOKKEEPING, STATE_DIR, VENV_LOCATION, WHEELS_DIR
-from mason.store import NotInstalled, Prefix, Record, RecoveryReport, VerifyReport
+from mason.store import (
+    NotInstalled,
+    Prefix,
+    Record,
+    RecoveryReport,
+    VerifyReport,
+    newest_by_name,
+)
 from mason.store.uninstall import UninstallReport
 from mason.store.verify import FileProblem
 
@@ -262,18 +269,17 @@ class Trees:
         return (self.prefix, venv)
 
     def records(self) -> dict[str, Record]:
-        """Every installed package's record, by name (both stores)."""
-        found: dict[str, Record] = {}
-        for store in reversed(self.stores):  # the prefix's wins a (transient) duplicate
-            found |= store.records()
-        return found
+        """Every installed package's record, by name (both stores; of a package with a
+        record in each, a transient state while it moves, the newest install)."""
+        found = (r for store in self.stores for r in store.records().values())
+        return newest_by_name((r.name, r.installed_at, r) for r in found)
 
     def store_of(self, name: str) -> Prefix | None:
-        """The store holding ``name``'s record (``None``: not installed)."""
-        for store in self.stores:
-            if store.record(name) is not None:
-                return store
-        return None
+        """The store holding ``name``'s record (``None``: not installed; the store of the
+        newest install when both hold one)."""
+        found = ((s, s.record(name)) for s in self.stores)
+        held = [(name, r.installed_at, s) for s, r in found if r is not None]
+        return newest_by_name(held).get(name)
 
     def record(self, name: str) -> Record | None:
         """The record of ``name``, or None if it is not installed."""

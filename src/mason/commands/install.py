@@ -137,11 +137,14 @@ def install(args: argparse.Namespace) -> int:
             continue
         print(f"\nmason: error: {error}", file=sys.stderr)
         if isinstance(error, InstallFailed):
-            tail = log_tail(error.log, LOG_TAIL)
+            # a bug in mason: its traceback (at the end of the log) only with --debug
+            tail = [] if error.internal else log_tail(error.log, LOG_TAIL)
             if tail:
                 print(f"--- last {len(tail)} lines of {error.log} ---", file=sys.stderr)
                 print("\n".join(tail), file=sys.stderr)
                 print(f"--- full log: {error.log} ---", file=sys.stderr)
+            if error.internal and getattr(args, "debug", False):
+                print(error.traceback, end="", file=sys.stderr)
             if error.hint:
                 print(f"mason: hint: {error.hint}", file=sys.stderr)
     done, failed = len(outcome.done), len(outcome.failed)
@@ -153,13 +156,25 @@ def install(args: argparse.Namespace) -> int:
         return _interrupted(outcome, stopped)
     # Bad input found before the run (usage, catalog, unknown package) raised above: exit 2.
     # Once packages run, any failure is "a package failed", whatever its cause (a corrupt
-    # archive fails its package like a failing configure does): exit 1.
+    # archive fails its package like a failing configure does): exit 1; a lock not taken
+    # within --lock-timeout: exit 2; a bug in mason (not a MasonError): exit 3.
     failed_pushes = {n: e for n, e in pushes.items() if isinstance(e, Exception)}
     if pushes:
         print(f"pushed {len(pushes) - len(failed_pushes)} artifact(s) to the binary cache")
     for name, failure in failed_pushes.items():
         print(f"mason: error: {name}: push failed: {failure}", file=sys.stderr)
-    return 0 if outcome.ok and not failed_pushes else 1
+    if outcome.ok:
+        return 1 if failed_pushes else 0
+    return max((_status(e) for e in outcome.failed.values()), default=1)
+
+
+def _status(error: BaseException) -> int:
+    from mason.install import InstallFailed
+    from mason.store import LockTimeout
+
+    if isinstance(error, InstallFailed):
+        return error.exit_code if error.internal or not isinstance(error.cause, LockTimeout) else 2
+    return 1
 
 
 def _stopped_builds(outcome: Outcome) -> set[str]:

@@ -5,31 +5,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mason.catalog import Catalog, Recipe
 from mason.commands.table import print_table
 from mason.config import Settings, load_settings
-from mason.errors import MasonError, UsageError
-from mason.layout import RECORDS_DIR
+from mason.errors import UsageError
 from mason.plan import Installed, Plan, dependency_graph, make_plan, select
+from mason.store.errors import RecordUnreadable as RecordUnreadable  # installed_state's
 
 _DIGESTS = ("sha256", "sha1", "md5", "cksum")
-
-
-class RecordUnreadable(MasonError):
-    """An install record in the prefix is not valid JSON of the expected shape."""
-
-    def __init__(self, path: Path, why: str) -> None:
-        self.path = path
-        super().__init__(
-            f"install record {path} is unreadable: {why}",
-            hint="run `mason recover`, or `mason verify` to see what the prefix holds",
-        )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -45,54 +32,22 @@ def _catalog(settings: Settings) -> Catalog:
     return Catalog.load(settings.catalog, settings.variables)
 
 
-def _timestamp(record: Mapping[str, Any], path: Path) -> float:
-    timings = record.get("timings")
-    when = record.get("installed_at")
-    if when is None and isinstance(timings, dict):
-        when = timings.get("installed_at")  # mason's records keep it with the timings
-    if isinstance(when, int | float):
-        return float(when)
-    date = record.get("install_date")
-    if isinstance(date, str):
-        try:
-            parsed = datetime.fromisoformat(date)
-        except ValueError:
-            pass  # SageMath writes `date` output here: fall back to the record's mtime
-        else:
-            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
-    return path.stat().st_mtime
-
-
-def _read_record(path: Path) -> Installed:
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise RecordUnreadable(path, str(e)) from e
-    if not isinstance(record, dict):
-        raise RecordUnreadable(path, "not a JSON object")
-    name, version = record.get("package_name"), record.get("package_version")
-    if not isinstance(name, str) or not isinstance(version, str):
-        raise RecordUnreadable(path, "package_name and package_version must be strings")
-    digest = record.get("recipe_hash")
-    return Installed(
-        name, version, digest if isinstance(digest, str) else None, _timestamp(record, path)
-    )
-
-
 def installed_state(prefix: Path, venv: Path | None = None) -> dict[str, Installed]:
     """What ``<prefix>/var/lib/mason/installed/`` records, by package name ({} if none),
     and the records of the venv's own store when ``venv`` lies outside the prefix.
 
-    Hidden files (temporaries of atomic writes) are skipped; when one package has two
-    records (an interrupted upgrade), the newest install wins.
+    Read through :func:`mason.store.read_headers` (hidden temporaries skipped; of two
+    records of one package, the newest install).
     """
+    from mason.store import read_headers
+
     roots = [prefix]
     if venv is not None and not venv.absolute().is_relative_to(prefix.absolute()):
         roots.append(venv)
-    state: dict[str, Installed] = {}
-    for root in roots:
-        _read_records(root / RECORDS_DIR, state)
-    return state
+    return {
+        name: Installed(h.name, h.version, h.recipe_hash, h.installed_at)
+        for name, h in read_headers(roots).items()
+    }
 
 
 def installed_in(settings: Settings) -> dict[str, Installed]:
@@ -100,18 +55,6 @@ def installed_in(settings: Settings) -> dict[str, Installed]:
     from mason.trees import locate_venv
 
     return installed_state(settings.prefix, locate_venv(settings.prefix, settings.venv).root)
-
-
-def _read_records(directory: Path, state: dict[str, Installed]) -> None:
-    if not directory.is_dir():
-        return
-    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
-        if entry.name.startswith(".") or not entry.is_file():
-            continue
-        record = _read_record(Path(entry.path))
-        known = state.get(record.name)
-        if known is None or record.installed_at >= known.installed_at:
-            state[record.name] = record
 
 
 def _print_json(data: object) -> None:

@@ -3,12 +3,13 @@ the run and the pipeline share."""
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mason.catalog import Catalog, Recipe
-from mason.errors import MasonError
+from mason.errors import INTERNAL_ERROR_EXIT, MasonError
 from mason.fetch import SourceSpec
 
 if TYPE_CHECKING:
@@ -34,18 +35,40 @@ class InstallOptions:
 
 
 class InstallFailed(MasonError):
-    """One package failed; ``cause`` says why, ``log`` and ``work_dir`` where to look."""
+    """One package failed; ``cause`` says why, ``log`` and ``work_dir`` where to look.
+
+    A ``cause`` that is not a :class:`MasonError` is a bug in mason, not the package's
+    fault: ``internal`` is set, the message says so and ``traceback`` holds its traceback
+    (which the pipeline also writes into the log)."""
 
     def __init__(self, package: str, cause: BaseException, log: Path, work_dir: Path | None):
         self.package = package
         self.cause = cause
         self.log = log
         self.work_dir = work_dir
-        text = _without_label(package, str(cause))
+        self.internal = not isinstance(cause, MasonError)
+        self.traceback = "".join(traceback.format_exception(cause)) if self.internal else ""
+        text = self.summary
         where = "" if str(log) in text else f"\n  log: {log}"
         kept = f"\n  build directory kept: {work_dir}" if work_dir else ""
         super().__init__(f"{package}: {text}{where}{kept}")
-        self.hint = getattr(cause, "hint", None)
+        if self.internal:
+            self.exit_code = INTERNAL_ERROR_EXIT
+            self.hint = f"please report it, with the traceback from {log} (or --debug)"
+        else:
+            self.hint = getattr(cause, "hint", None)
+
+    @property
+    def summary(self) -> str:
+        """What went wrong, without the package's label."""
+        if self.internal:
+            return f"internal error: {internal_summary(self.cause)}"
+        return _without_label(self.package, str(self.cause))
+
+
+def internal_summary(error: BaseException) -> str:
+    """One line about a bug in mason: the exception's type and message."""
+    return f"{type(error).__name__}: {error} (a bug in mason, please report it)"
 
 
 def source_spec(recipe: Recipe) -> SourceSpec | None:
@@ -70,7 +93,7 @@ def needs_python(recipe: Recipe) -> bool:
 def short_error(error: BaseException | None) -> str:
     """The first line of ``error``'s message, without its package label."""
     if isinstance(error, InstallFailed):
-        return _without_label(error.package, str(error.cause).splitlines()[0])
+        return (error.summary.splitlines() or [""])[0]
     return str(error).splitlines()[0] if error else ""
 
 

@@ -14,6 +14,7 @@ venv's own when ``--venv`` puts the venv outside the prefix.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -77,15 +78,20 @@ def _build_and_merge(ctx: RunContext, recipe: Recipe) -> Record:
         record = merge(
             ctx,
             recipe,
+            spec,
             staged,
             store,
             build_seconds=built - started,
             artifact=artifact,
             fresh=not pulled,
         )
-        steps.post_install(ctx, recipe, spec, store)
+        steps.post_install(ctx, spec)
     except Exception as e:
-        raise InstallFailed(f"{recipe.name}-{recipe.version}", e, log, work) from e
+        failed = InstallFailed(f"{recipe.name}-{recipe.version}", e, log, work)
+        if failed.internal:
+            with log.open("a", encoding="utf-8") as f:
+                f.write(f"\nmason: {failed.summary}\n{failed.traceback}")
+        raise failed from e
     ctx.trash.put(work)
     files = len(record.files)
     ctx.event("done", recipe, f"{files} file(s), {time.monotonic() - started:.1f}s")
@@ -152,6 +158,7 @@ def build(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> Path:
     with guarded(ctx.guards(), check):
         ctx.event("building", recipe)
         run_build(spec, check=ctx.options.check, pass_fds=ctx.pass_fds())
+        _test_hook(recipe)
     if spec.sandbox is not None:
         check_caught(ctx, recipe, spec)
     wheels = build_wheels(spec)
@@ -166,6 +173,7 @@ def build(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> Path:
 def merge(
     ctx: RunContext,
     recipe: Recipe,
+    spec: BuildSpec,
     staged: Path,
     store: Prefix,
     *,
@@ -187,8 +195,19 @@ def merge(
     ctx.stray.note_merged(store, [*ctx.previous_files(recipe.name), *tree.entries])
     record = store.merge(
         tree,
-        steps.meta(ctx, recipe, build_seconds, artifact),
+        steps.meta(ctx, recipe, spec, build_seconds, artifact),
         allow_overwrite=ctx.options.allow_overwrite,
     )
     steps.leave_other_store(ctx, recipe, store)
     return record
+
+
+#: FOR TESTS ONLY: the package named by this environment variable fails its build step
+#: with an exception that is not a MasonError (a stand-in for a bug in mason). Read here
+#: and nowhere else.
+INTERNAL_ERROR_HOOK = "MASON_TEST_INTERNAL_ERROR"
+
+
+def _test_hook(recipe: Recipe) -> None:
+    if os.environ.get(INTERNAL_ERROR_HOOK) == recipe.name:
+        raise RuntimeError(f"{INTERNAL_ERROR_HOOK} raised inside the build of {recipe.name}")

@@ -12,7 +12,7 @@ from mason.build import BuildSpec
 from mason.catalog import Recipe
 from mason.fetch import FetchEvent, SourceSpec
 from mason.install.context import RunContext
-from mason.layout import REMOVAL_SCRIPTS, SCRIPTS_DIR
+from mason.layout import REMOVAL_SCRIPTS
 from mason.store import PackageMeta, Prefix
 
 
@@ -63,10 +63,16 @@ def extract(archive: Path, src: Path) -> None:
 
 
 def meta(
-    ctx: RunContext, recipe: Recipe, build_seconds: float, artifact: str | None = None
+    ctx: RunContext,
+    recipe: Recipe,
+    spec: BuildSpec,
+    build_seconds: float,
+    artifact: str | None = None,
 ) -> PackageMeta:
     """What the record of ``recipe`` says besides its files (``artifact``: the binary
-    cache artifact it came from or was made into)."""
+    cache artifact it came from or was made into), and the removal scripts the store keeps
+    with it (those of the version now installed, and none of an older one)."""
+    removal = (spec.build_dir / name for name in REMOVAL_SCRIPTS)
     recipes = ctx.catalog.recipes
     deps = {d: recipes[d].version for d in recipe.deps if d in ctx.catalog}
     return PackageMeta(
@@ -77,6 +83,7 @@ def meta(
         recipe_hash=recipe.recipe_hash,
         test_result="passed" if ctx.options.check and "check" in recipe.scripts else "",
         timings={"build": round(build_seconds, 3), "installed_at": time.time()},
+        kept={p.name: p.read_bytes() for p in removal if p.is_file()},
         artifact=artifact,
     )
 
@@ -94,17 +101,9 @@ def leave_other_store(ctx: RunContext, recipe: Recipe, store: Prefix) -> None:
         other.uninstall(recipe.name, force=True)
 
 
-def post_install(ctx: RunContext, recipe: Recipe, spec: BuildSpec, store: Prefix) -> None:
-    """Keep the removal scripts of the version now installed; run ``spkg-postinst``."""
+def post_install(ctx: RunContext, spec: BuildSpec) -> None:
+    """Run ``spkg-postinst`` (if the package was built)."""
     from mason.build import run_script
 
-    kept = store.root / SCRIPTS_DIR / recipe.name
-    removal = [spec.build_dir / name for name in REMOVAL_SCRIPTS]
-    # The removal scripts of the version now installed, and none of an older one.
-    shutil.rmtree(kept, ignore_errors=True)
-    for p in removal:
-        if p.is_file():
-            kept.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(p, kept / p.name)
     if spec.build_dir.is_dir():
         run_script(spec, "spkg-postinst", pass_fds=ctx.pass_fds())

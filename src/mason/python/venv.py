@@ -29,13 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypedDict, cast
 
+from mason.layout import VENV_CACHE, VENV_LOCK
 from mason.python.errors import VenvError
 
 SchemeName = Literal["purelib", "platlib", "scripts", "data", "headers"]
 SCHEME_NAMES: tuple[SchemeName, ...] = ("purelib", "platlib", "scripts", "data", "headers")
 
-CACHE_FILE = Path("var/lib/mason/venv.json")
-LOCK_FILE = Path("var/lock/mason-venv.lock")
+CACHE_FILE = Path(VENV_CACHE)
+LOCK_FILE = Path(VENV_LOCK)
 CACHE_VERSION = 2
 
 # Run by the venv's own interpreter: where its schemes are, in its own opinion. Headers

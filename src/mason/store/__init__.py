@@ -13,13 +13,14 @@ from mason.store.errors import (
     LockTimeout,
     NotInstalled,
     Problem,
+    RecordUnreadable,
     StagedTreeError,
     StoreError,
 )
 from mason.store.locks import Lock
 from mason.store.merge import PackageMeta
 from mason.store.prefix import Prefix
-from mason.store.records import FileInfo, Record
+from mason.store.records import FileInfo, Record, RecordHeader, newest_by_name, read_headers
 from mason.store.recover import RecoveryReport
 from mason.store.staged import StagedEntry, StagedTree
 from mason.store.uninstall import PackageInUse, UninstallReport, check_unused
@@ -38,6 +39,8 @@ __all__ = [
     "Prefix",
     "Problem",
     "Record",
+    "RecordHeader",
+    "RecordUnreadable",
     "RecoveryReport",
     "StagedEntry",
     "StagedTree",
@@ -46,4 +49,6 @@ __all__ = [
     "UninstallReport",
     "VerifyReport",
     "check_unused",
+    "newest_by_name",
+    "read_headers",
 ]

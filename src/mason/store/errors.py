@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from mason.errors import BadInput, MasonError
@@ -73,15 +74,34 @@ class CollisionError(BadInput):
         )
 
 
-class LockTimeout(MasonError):
-    """A prefix lock could not be taken in time (another mason process holds it)."""
+@dataclass(frozen=True)
+class LockHolder:
+    """The process that took a lock, as the lock file says."""
 
-    def __init__(self, path: str, mode: str, timeout: float) -> None:
+    pid: int
+    command: str
+
+    def __str__(self) -> str:
+        return f"pid {self.pid}: {self.command}"
+
+
+class LockTimeout(MasonError):
+    """A prefix lock could not be taken in time (another mason process holds it).
+
+    Exit status 2, like ``--lock-timeout`` giving up (the prefix is unchanged)."""
+
+    exit_code = 2
+
+    def __init__(
+        self, path: str, mode: str, timeout: float, holder: LockHolder | None = None
+    ) -> None:
         self.path = path
         self.mode = mode
         self.timeout = timeout
+        self.holder = holder
+        held = f" (held by {holder})" if holder is not None else ""
         super().__init__(
-            f"could not take the {mode} lock {path} within {timeout:g} s",
+            f"could not take the {mode} lock {path} within {timeout:g} s{held}",
             hint="another mason process is working on this prefix; wait for it or retry",
         )
 
@@ -92,6 +112,17 @@ class StoreError(MasonError):
     def __init__(self, message: str, *, path: str | None = None, hint: str | None = None) -> None:
         self.path = path
         super().__init__(message, hint=hint)
+
+
+class RecordUnreadable(StoreError):
+    """An install record is not valid JSON of the expected shape."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(
+            f"install record {path} is unreadable: {why}",
+            path=str(path),
+            hint="run `mason recover`, or `mason verify` to see what the prefix holds",
+        )
 
 
 class NotInstalled(BadInput):

@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 from mason.store import fsops
 from mason.store.errors import StoreError
@@ -38,6 +38,7 @@ class IntentJSON(TypedDict):
     staged_root: str
     steps: list[StepJSON]
     stale: list[str]
+    kept: NotRequired[list[str] | None]
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ class Intent:
     steps: tuple[Step, ...]
     stale: tuple[str, ...]  # files to remove once committed
     action: Action = "merge"
+    #: the files kept with the record (mason.store.kept), staged in the transaction
+    #: directory; ``None``: the kept files are left as they are
+    kept: tuple[str, ...] | None = None
 
     def to_json(self) -> IntentJSON:
         return {
@@ -80,6 +84,7 @@ class Intent:
                 {"op": s.op, "src": s.src, "dst": s.dst, "backup": s.backup} for s in self.steps
             ],
             "stale": list(self.stale),
+            "kept": None if self.kept is None else list(self.kept),
         }
 
     @classmethod
@@ -94,6 +99,7 @@ class Intent:
             steps,
             tuple(d["stale"]),
             d["action"],
+            None if (kept := d.get("kept")) is None else tuple(kept),
         )
 
 

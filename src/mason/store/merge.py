@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mason.errors import DiskFull, is_disk_full
-from mason.store import fsops
+from mason.store import fsops, kept
 from mason.store.errors import CollisionError, Conflict, StoreError
 from mason.store.index import OwnerIndex
 from mason.store.journal import Intent, Journal, Step
@@ -34,6 +34,9 @@ class PackageMeta:
     test_result: str = ""
     timings: Mapping[str, float] = field(default_factory=dict)
     artifact: str | None = None  # the binary cache artifact it came from (manifest digest)
+    #: files kept with the record (the removal scripts), by file name: they replace the
+    #: previous version's in the same transaction (:mod:`mason.store.kept`)
+    kept: Mapping[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ def make_intent(
         staged_root=staged.root,
         steps=tuple(plan.steps),
         stale=stale,
+        kept=tuple(sorted(meta.kept)),
     )
 
 
@@ -160,7 +164,7 @@ def commit(
     except DiskFull:
         _uncommit(tx, intent, record)
         raise
-    finish_commit(tx.prefix, intent, tx.index, tx.records)
+    finish_commit(tx.prefix, intent, tx.index, tx.records, tx.journal.txn_dir(intent.txid))
     tx.journal.finish(intent.txid)
     return record
 
@@ -217,5 +221,6 @@ def run_merge(
     """Journal the intent, move, commit (call under the write lock, after planning)."""
     intent = make_intent(staged, meta, plan, old)
     _journal(tx, intent)
+    kept.stage(tx.journal.txn_dir(intent.txid), meta.kept)
     move_all(tx, intent)
     return commit(tx, intent, staged, meta, plan, started)

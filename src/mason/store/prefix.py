@@ -14,7 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from mason.errors import BadInput, disk_full_is_typed
-from mason.store import fsops
+from mason.layout import INDEX_FILE, JOURNAL_DIR, PREFIX_LOCK, RECORDS_DIR, TMP_DIR, TXN_DIR
+from mason.store import fsops, kept
 from mason.store.errors import CollisionError, NotInstalled
 from mason.store.index import OwnerIndex
 from mason.store.journal import Journal
@@ -38,6 +39,7 @@ def check_meta(meta: PackageMeta) -> None:
         raise BadInput(f"{meta.name!r}: package names must match [a-z0-9_]+")
     if not VERSION_RE.fullmatch(meta.version):
         raise BadInput(f"{meta.name}: bad version {meta.version!r}")
+    kept.check_names(meta.name, meta.kept)
 
 
 class Prefix:
@@ -51,12 +53,11 @@ class Prefix:
     def __init__(self, root: Path, *, lock_timeout: float | None = None) -> None:
         self.root = Path(os.path.abspath(root))
         self.lock_timeout = lock_timeout
-        state = self.root / "var" / "lib" / "mason"
-        self._records = RecordStore(state / "installed")
-        self._journal = Journal(state / "journal", state / "txn")
-        self._index_path = state / "owners.sqlite"
+        self._records = RecordStore(self.root / RECORDS_DIR)
+        self._journal = Journal(self.root / JOURNAL_DIR, self.root / TXN_DIR)
+        self._index_path = self.root / INDEX_FILE
         self._index: OwnerIndex | None = None
-        self._lock = Lock(self.root / "var" / "lock" / "prefix.lock")
+        self._lock = Lock(self.root / PREFIX_LOCK)
         # The file lock is per process; threads of one process (parallel builds) take
         # turns through this lock, which also guards the SQLite connection.
         self._threads = threading.Lock()
@@ -101,7 +102,7 @@ class Prefix:
 
     def staging_dir(self, label: str) -> Path:
         """A fresh directory under ``<prefix>/var/tmp/mason`` (same filesystem as the prefix)."""
-        base = self.root / "var" / "tmp" / "mason"
+        base = self.root / TMP_DIR
         with disk_full_is_typed(base, f"creating the build directory of {label}"):
             base.mkdir(parents=True, exist_ok=True)
             return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=base))
@@ -125,7 +126,7 @@ class Prefix:
         directory of the prefix (:meth:`staging_dir`) is removed after a successful merge.
         """
         staged_dir = Path(os.path.abspath(staged_dir))
-        own = staged_dir.is_relative_to(self.root / "var" / "tmp" / "mason")
+        own = staged_dir.is_relative_to(self.root / TMP_DIR)
         self._check_apart(staged_dir, package, own)
         if copy or not self._same_filesystem(staged_dir):
             target = self.staging_dir(package)

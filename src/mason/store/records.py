@@ -4,20 +4,26 @@ The on-disk format is declared with TypedDicts and versioned (``mason_format``);
 keys (``package_name``, ``package_version``, ``install_date``, ``system_uname``,
 ``test_result``, ``files``) are kept so its tools can read the records. In memory a record
 is the frozen dataclass :class:`Record`.
+
+Every reader of records goes through this module (:meth:`RecordStore.all`,
+:meth:`RecordStore.find`, :func:`read_headers`) with one rule for a package that has two
+records (a crash between an upgrade's commit and its cleanup, or a package moving between
+the prefix's and the venv's store): the newest install wins (:func:`newest_by_name`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict, TypeVar
 
 from mason.store import fsops
-from mason.store.errors import StoreError
+from mason.store.errors import RecordUnreadable
 
 FORMAT = 1
 FileKind = Literal["file", "symlink"]
@@ -122,6 +128,11 @@ class Record:
     def filename(self) -> str:
         return f"{self.name}-{self.version}"
 
+    @property
+    def installed_at(self) -> float:
+        """When it was installed (seconds since the epoch; 0 when the record does not say)."""
+        return install_time(self.timings, self.install_date)
+
     def to_json(self) -> RecordJSON:
         paths = sorted(self.files)
         return {
@@ -207,40 +218,39 @@ class RecordStore:
         return path
 
     def read(self, path: Path) -> Record:
-        """Read one record file; a corrupt file is a :class:`StoreError` naming it."""
+        """Read one record file; a corrupt one is :class:`RecordUnreadable`."""
+        data = read_json(path)
         try:
-            data = json.loads(path.read_bytes())
             if data.get("mason_format") != FORMAT:
                 raise ValueError(f"unknown mason_format {data.get('mason_format')!r}")
-            return Record.from_json(data)
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise StoreError(
-                f"{path}: cannot read install record: {e}",
-                path=str(path),
-                hint="run `mason recover`, or remove the record and reinstall the package",
-            ) from e
+            return Record.from_json(data)  # type: ignore[arg-type]
+        except (ValueError, KeyError, TypeError) as e:
+            raise RecordUnreadable(path, str(e)) from e
 
-    def all(self) -> dict[str, Record]:
-        """Every record, by package name (temporary files are ignored)."""
-        out: dict[str, Record] = {}
+    def _files(self) -> list[str]:
+        """The record files, sorted (temporary files of atomic writes left out)."""
         try:
             names = sorted(os.listdir(self.directory))
         except FileNotFoundError:
-            return out
-        for fn in names:
-            if not fn.startswith("."):
-                rec = self.read(self.directory / fn)
-                out[rec.name] = rec
-        return out
+            return []
+        return [fn for fn in names if not fn.startswith(".")]
+
+    def all(self) -> dict[str, Record]:
+        """Every record, by package name (:func:`newest_by_name` of two)."""
+        records = (self.read(self.directory / fn) for fn in self._files())
+        return newest_by_name((r.name, r.installed_at, r) for r in records)
 
     def find(self, name: str) -> Record | None:
         """The record of package ``name`` (names have no ``-``, so the file name splits)."""
-        try:
-            names = sorted(os.listdir(self.directory))
-        except FileNotFoundError:
-            return None
-        found = [fn for fn in names if fn.split("-", 1)[0] == name]
-        return self.read(self.directory / found[-1]) if found else None
+        found = [fn for fn in self._files() if fn.split("-", 1)[0] == name]
+        records = (self.read(self.directory / fn) for fn in found)
+        return newest_by_name((r.name, r.installed_at, r) for r in records).get(name)
+
+    def headers(self) -> dict[str, RecordHeader]:
+        """What every record says about its package, by name, without reading the files
+        strictly (records of other tools with SageMath's keys count too)."""
+        headers = (read_header(self.directory / fn) for fn in self._files())
+        return newest_by_name((h.name, h.installed_at, h) for h in headers)
 
     def remove_temporaries(self) -> None:
         """Drop half-written temp files a crash left behind."""
@@ -248,3 +258,82 @@ class RecordStore:
             for fn in os.listdir(self.directory):
                 if fn.startswith("."):
                     fsops.unlink(self.directory / fn)
+
+
+@dataclass(frozen=True)
+class RecordHeader:
+    """The package a record is of (``package_name``, ``package_version``), its recipe's
+    hash and when it was installed."""
+
+    name: str
+    version: str
+    recipe_hash: str | None
+    installed_at: float
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """The JSON object in the record file ``path``; else :class:`RecordUnreadable`."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise RecordUnreadable(path, str(e)) from e
+    if not isinstance(data, dict):
+        raise RecordUnreadable(path, "not a JSON object")
+    return data
+
+
+def read_header(path: Path) -> RecordHeader:
+    """The :class:`RecordHeader` of the record file ``path`` (its mtime when it says
+    nothing about when it was installed)."""
+    data = read_json(path)
+    name, version = data.get("package_name"), data.get("package_version")
+    if not isinstance(name, str) or not isinstance(version, str):
+        raise RecordUnreadable(path, "package_name and package_version must be strings")
+    digest = data.get("recipe_hash")
+    timings = data.get("timings")
+    when = install_time(
+        data if data.get("installed_at") is not None else timings,
+        data.get("install_date"),
+        fallback=lambda: path.stat().st_mtime,
+    )
+    return RecordHeader(name, version, digest if isinstance(digest, str) else None, when)
+
+
+def install_time(timings: object, install_date: object, fallback: Any = None) -> float:
+    """When a package was installed: ``timings["installed_at"]`` (what mason's install
+    writes), else ``install_date`` (ISO 8601, UTC if it says no zone), else ``fallback()``
+    (0 without one). SageMath writes ``date`` output into ``install_date``: not a time."""
+    when = timings.get("installed_at") if isinstance(timings, Mapping) else None
+    if isinstance(when, int | float) and not isinstance(when, bool):
+        return float(when)
+    if isinstance(install_date, str):
+        try:
+            parsed = datetime.fromisoformat(install_date)
+        except ValueError:
+            pass
+        else:
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    return float(fallback()) if fallback is not None else 0.0
+
+
+T = TypeVar("T")
+
+
+def newest_by_name(items: Iterable[tuple[str, float, T]]) -> dict[str, T]:
+    """One item per package name, from ``(name, installed_at, item)``: the newest install;
+    of two installed at the same time, the later one given."""
+    out: dict[str, tuple[float, T]] = {}
+    for name, when, item in items:
+        known = out.get(name)
+        if known is None or when >= known[0]:
+            out[name] = (when, item)
+    return {name: item for name, (_, item) in out.items()}
+
+
+def read_headers(roots: Iterable[Path]) -> dict[str, RecordHeader]:
+    """The record headers of the stores rooted at ``roots`` (the prefix, and a venv apart
+    from it), read without locks, by name (:func:`newest_by_name` of two)."""
+    from mason.layout import RECORDS_DIR
+
+    found = (RecordStore(root / RECORDS_DIR).headers() for root in roots)
+    return newest_by_name((h.name, h.installed_at, h) for part in found for h in part.values())

@@ -18,8 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mason.layout import SCRIPTS_DIR
-from mason.store import fsops
+from mason.store import fsops, kept
 from mason.store.index import OwnerIndex
 from mason.store.journal import Intent, Journal, Step
 from mason.store.records import Record, RecordStore
@@ -89,23 +88,34 @@ def remove_stale(prefix: Path, package: str, stale: tuple[str, ...], index: Owne
     fsops.prune_empty(parents, prefix)
 
 
-def finish_commit(prefix: Path, intent: Intent, index: OwnerIndex, records: RecordStore) -> None:
+def finish_commit(
+    prefix: Path, intent: Intent, index: OwnerIndex, records: RecordStore, txn_dir: Path
+) -> None:
     """The tail of a committed merge, once its claims are in the index: the files only the
-    old version had, the old version's record. Shared by the merge and recovery."""
+    old version had, the old version's record, the kept files (from ``txn_dir``, the
+    transaction's directory). Shared by the merge and recovery."""
     remove_stale(prefix, intent.package, intent.stale, index)
     if intent.old_version is not None and intent.old_version != intent.version:
         old = records.path(intent.package, intent.old_version)
         if old.exists():
             fsops.unlink(old)
             fsops.fsync_dir(old.parent)
+    if intent.kept is not None:
+        kept.put_in_place(prefix, intent.package, intent.kept, txn_dir)
 
 
 def roll_forward(
-    prefix: Path, intent: Intent, record: Record, index: OwnerIndex, records: RecordStore
+    prefix: Path,
+    intent: Intent,
+    record: Record,
+    index: OwnerIndex,
+    journal: Journal,
+    records: RecordStore,
 ) -> None:
-    """Finish a committed transaction: claims, old-only files, the old record."""
+    """Finish a committed transaction: claims, old-only files, the old record, the kept
+    files."""
     index.set_package(intent.package, record.files)
-    finish_commit(prefix, intent, index, records)
+    finish_commit(prefix, intent, index, records, journal.txn_dir(intent.txid))
 
 
 def finish_uninstall(prefix: Path, intent: Intent, index: OwnerIndex, records: RecordStore) -> bool:
@@ -115,9 +125,7 @@ def finish_uninstall(prefix: Path, intent: Intent, index: OwnerIndex, records: R
         return False
     index.set_package(intent.package, ())
     remove_stale(prefix, intent.package, intent.stale, index)
-    scripts = prefix / SCRIPTS_DIR / intent.package
-    if _lexists(scripts):
-        fsops.rmtree(scripts)
+    kept.remove(prefix, intent.package)  # the removal scripts go with the record
     return True
 
 
@@ -147,7 +155,7 @@ def recover_pending(
             continue
         rec = committed(intent, records)
         if rec is not None:
-            roll_forward(prefix, intent, rec, index, records)
+            roll_forward(prefix, intent, rec, index, journal, records)
             forward.append(label)
         else:
             roll_back(prefix, intent, journal)
