@@ -30,6 +30,9 @@ HANDLERS: dict[str, str] = {
     "uninstall": "remove:uninstall",
     "log": "install:log",
     "report": "install:report",
+    "new": "recipe:new",
+    "fix-checksum": "recipe:fix_checksum",
+    "update": "recipe:update",
 }
 
 
@@ -49,10 +52,14 @@ def _selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all", action="store_true", help="the whole catalog")
 
 
-def _sources(p: argparse.ArgumentParser) -> None:
+def _upstream(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--upstream", metavar="DIR", help="source cache (default: upstream/ beside the catalog)"
     )
+
+
+def _sources(p: argparse.ArgumentParser) -> None:
+    _upstream(p)
     p.add_argument(
         "--mirror",
         action="append",
@@ -152,7 +159,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("report", "write an HTML timeline of the last run")
     p.add_argument("-o", "--output", metavar="FILE", default="mason-report.html")
+    _recipe_tools(add)
     return parser
+
+
+def _recipe_tools(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """``new``, ``fix-checksum``, ``update``: they write recipes (mason.commands.recipe)."""
+    p = add("new", "write a recipe skeleton, its build steps guessed from the source")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument(
+        "--type", default="optional", choices=["base", "standard", "optional", "experimental"]
+    )
+    p.add_argument("--source", metavar="FILE|URL", help="the source archive (copied to upstream/)")
+    p.add_argument("--version", metavar="V", help="default: from the source's file name")
+    _upstream(p)
+
+    p = add("fix-checksum", "rewrite checksums.ini from the source file in upstream/")
+    p.add_argument("packages", nargs="+", metavar="PKG")
+    _upstream(p)
+
+    p = add("update", "bump a recipe to a new version, with the new source's checksums")
+    p.add_argument("package", metavar="PKG")
+    p.add_argument("version", metavar="VERSION")
+    p.add_argument("--source", metavar="FILE|URL", help="the new source (copied to upstream/)")
+    _upstream(p)
 
 
 def _handler(command: str) -> Callable[[argparse.Namespace], int]:
