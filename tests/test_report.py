@@ -43,6 +43,7 @@ def test_recorder_forwards_and_saves_every_event(tmp_path: Path) -> None:
 
 
 def test_report_without_a_run_is_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
     done = _run("report", "--prefix", str(tmp_path / "p"), "-o", str(tmp_path / "r.html"))
     assert done.returncode == 2
     assert "no run recorded" in done.stderr

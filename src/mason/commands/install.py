@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mason.catalog import Catalog
 from mason.commands.query import _catalog, installed_in
+from mason.commands.store import existing_prefix
 from mason.config import Settings, load_settings
 from mason.errors import BadInput, UsageError
 from mason.layout import LOG_DIR
@@ -42,7 +43,7 @@ def install(args: argparse.Namespace) -> int:
     from mason.install import Installer, InstallFailed, InstallOptions
     from mason.plan import make_plan
     from mason.report import Recorder
-    from mason.store import Prefix
+    from mason.store import Prefix, require_writable
     from mason.trees import locate_venv
 
     if args.jobs < 1:
@@ -50,6 +51,7 @@ def install(args: argparse.Namespace) -> int:
     settings = _settings(args)
     catalog = _catalog(settings)
     prefix = Prefix(settings.prefix)
+    require_writable(prefix.root)
     plan = make_plan(
         catalog,
         args.packages,
@@ -131,7 +133,7 @@ def download(args: argparse.Namespace) -> int:
 def log(args: argparse.Namespace) -> int:
     """``mason log PKG``: print the package's build log."""
     settings = _settings(args)
-    logs = settings.prefix / LOG_DIR
+    logs = existing_prefix(settings.prefix) / LOG_DIR
     found = sorted(logs.glob(f"{args.package}-*.log"), key=lambda p: p.stat().st_mtime)
     if not found:
         raise BadInput(f"no build log for {args.package} in {logs}")
@@ -145,7 +147,7 @@ def report(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     out = Path(args.output)
-    out.write_text(render_html(load_run(settings.prefix)), encoding="utf-8")
+    out.write_text(render_html(load_run(existing_prefix(settings.prefix))), encoding="utf-8")
     print(f"wrote {out}")
     return 0
 

@@ -19,9 +19,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mason.build import BuildSpec
+from mason.commands.store import existing_prefix
 from mason.config import load_settings
 from mason.layout import LOG_DIR, SCRIPTS_DIR
-from mason.store import NotInstalled, PackageInUse, Prefix, Record, UninstallReport
+from mason.store import (
+    NotInstalled,
+    PackageInUse,
+    Prefix,
+    Record,
+    UninstallReport,
+    require_writable,
+)
 from mason.trees import Trees
 
 #: Removal scripts kept by the install, relative to the prefix (see mason.install); the
@@ -145,7 +153,8 @@ def _print_report(report: UninstallReport) -> None:
 def uninstall(args: argparse.Namespace) -> int:
     """``mason uninstall PKG... [--force]``: remove installed packages, dependents first."""
     settings = load_settings(catalog=args.catalog, prefix=args.prefix)
-    trees = Trees.open(settings.prefix, settings.venv)
+    trees = Trees.open(existing_prefix(settings.prefix), settings.venv)
+    require_writable(trees.prefix.root)
     order = removal_order(
         args.packages, trees.records(), prefix=str(trees.prefix.root), force=args.force
     )

@@ -9,18 +9,27 @@ import time
 from pathlib import Path
 
 from mason.config import load_settings
-from mason.store import PackageMeta, Prefix, Record, VerifyReport
+from mason.store import NoPrefix, PackageMeta, Prefix, Record, VerifyReport, require_writable
 from mason.trees import Trees
 
 
 def _prefix(args: argparse.Namespace) -> Prefix:
-    return Prefix(load_settings(catalog=args.catalog, prefix=args.prefix).prefix)
+    prefix = Prefix(load_settings(catalog=args.catalog, prefix=args.prefix).prefix)
+    require_writable(prefix.root)
+    return prefix
+
+
+def existing_prefix(prefix: Path) -> Path:
+    """``prefix``, or :class:`NoPrefix` when there is none: a query creates nothing."""
+    if not prefix.is_dir():
+        raise NoPrefix(str(prefix))
+    return prefix
 
 
 def _trees(args: argparse.Namespace) -> Trees:
     """The prefix and its venv's store when the venv lies outside it (:mod:`mason.trees`)."""
     settings = load_settings(catalog=args.catalog, prefix=args.prefix)
-    return Trees.open(settings.prefix, settings.venv)
+    return Trees.open(existing_prefix(settings.prefix), settings.venv)
 
 
 def _print_json(data: object) -> None:

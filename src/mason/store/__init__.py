@@ -11,14 +11,16 @@ from mason.store.errors import (
     CollisionError,
     Conflict,
     LockTimeout,
+    NoPrefix,
     NotInstalled,
     Problem,
+    ReadOnlyPrefix,
     StagedTreeError,
     StoreError,
 )
 from mason.store.locks import Lock
 from mason.store.merge import PackageMeta
-from mason.store.prefix import Prefix
+from mason.store.prefix import Prefix, require_writable, writable
 from mason.store.records import FileInfo, Record
 from mason.store.recover import RecoveryReport
 from mason.store.staged import StagedEntry, StagedTree
@@ -32,11 +34,13 @@ __all__ = [
     "FileProblem",
     "Lock",
     "LockTimeout",
+    "NoPrefix",
     "NotInstalled",
     "PackageInUse",
     "PackageMeta",
     "Prefix",
     "Problem",
+    "ReadOnlyPrefix",
     "Record",
     "RecoveryReport",
     "StagedEntry",
@@ -45,4 +49,6 @@ __all__ = [
     "StoreError",
     "UninstallReport",
     "VerifyReport",
+    "require_writable",
+    "writable",
 ]

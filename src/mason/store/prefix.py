@@ -14,11 +14,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from mason.errors import BadInput
+from mason.layout import STATE_DIR
 from mason.store import fsops
-from mason.store.errors import CollisionError, NotInstalled
+from mason.store.errors import CollisionError, NotInstalled, ReadOnlyPrefix
 from mason.store.index import OwnerIndex
 from mason.store.journal import Journal
-from mason.store.locks import Lock
+from mason.store.locks import READ_ONLY_ERRNOS, Lock
 from mason.store.merge import PackageMeta, PathTaken, Transaction, run_merge
 from mason.store.plan import Planner
 from mason.store.records import Record, RecordStore
@@ -38,6 +39,37 @@ def check_meta(meta: PackageMeta) -> None:
         raise BadInput(f"{meta.name!r}: package names must match [a-z0-9_]+")
     if not VERSION_RE.fullmatch(meta.version):
         raise BadInput(f"{meta.name}: bad version {meta.version!r}")
+
+
+def writable(root: Path) -> bool:
+    """Whether this process can write the prefix ``root`` (True for one not made yet).
+
+    A prefix it cannot write (a read-only export, another user's) is read as it is: the
+    shared lock on a read-only descriptor, the ownership index built in memory from the
+    records, and an interrupted transaction, which only a writer can recover, an error.
+    """
+    for place in (root / STATE_DIR, root):
+        if place.exists():
+            return os.access(place, os.W_OK)
+    return True
+
+
+def require_writable(root: Path) -> None:
+    """Raise :class:`ReadOnlyPrefix` unless this process can write the prefix ``root``."""
+    if not writable(root):
+        raise ReadOnlyPrefix(str(root))
+
+
+@contextmanager
+def _exclusive(lock: Lock, root: Path, timeout: float | None) -> Iterator[None]:
+    """``lock.exclusive``; a prefix this process cannot write is :class:`ReadOnlyPrefix`."""
+    try:
+        with lock.exclusive(timeout):
+            yield
+    except OSError as e:
+        if e.errno not in READ_ONLY_ERRNOS or writable(root):
+            raise
+        raise ReadOnlyPrefix(str(root), e.strerror or "") from e
 
 
 class Prefix:
@@ -66,7 +98,7 @@ class Prefix:
     @contextmanager
     def write_locked(self) -> Iterator[OwnerIndex]:
         """Hold the exclusive prefix lock, after finishing any interrupted transaction."""
-        with self._threads, self._lock.exclusive(self.lock_timeout):
+        with self._threads, _exclusive(self._lock, self.root, self.lock_timeout):
             index = self._open_index()
             if self._journal.has_pending():
                 recover_pending(self.root, self._journal, self._records, index)
@@ -74,17 +106,21 @@ class Prefix:
 
     @contextmanager
     def read_locked(self) -> Iterator[OwnerIndex]:
-        """Hold the shared lock; an interrupted transaction is recovered first."""
-        if self._journal.has_pending() or not self._index_path.exists():
+        """Hold the shared lock; an interrupted transaction is recovered first. On a
+        read-only prefix nothing is written (see :func:`writable`)."""
+        read_only = not writable(self.root)
+        if read_only and self._journal.has_pending():
+            raise ReadOnlyPrefix(str(self.root), "an interrupted transaction waits for recovery")
+        if not read_only and (self._journal.has_pending() or not self._index_path.exists()):
             with self.write_locked():
                 pass
         with self._threads, self._lock.shared(self.lock_timeout):
-            yield self._open_index()
+            yield self._open_index(read_only)
 
-    def _open_index(self) -> OwnerIndex:
+    def _open_index(self, read_only: bool = False) -> OwnerIndex:
         if self._index is None:
-            self._index = OwnerIndex(self._index_path)
-            if self._index.fresh and self._lock.mode == "exclusive":
+            self._index = OwnerIndex(self._index_path, read_only=read_only)
+            if self._index.fresh and (read_only or self._lock.mode == "exclusive"):
                 self._rebuild_index(self._index)
         return self._index
 
@@ -264,7 +300,7 @@ class Prefix:
 
         Unclaimed files are looked for only when checking the whole prefix.
         """
-        with self.write_locked():
+        with self.read_locked():
             records = self._records.all()
             if names:
                 missing = [n for n in names if n not in records]
