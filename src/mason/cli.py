@@ -85,7 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("install", "build and install packages and their missing or out-of-date dependencies")
     _selection(p)
     _sources(p)
-    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="global job budget")
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="global job budget (default: MASON_JOBS, jobs in mason.toml, else 1)",
+    )
     p.add_argument("-k", "--keep-going", action="store_true", help="go on past failures")
     p.add_argument(
         "--force", action="store_true", help="rebuild the named packages even if up to date"

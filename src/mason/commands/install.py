@@ -10,7 +10,7 @@ from mason.catalog import Catalog
 from mason.commands.query import _catalog, installed_in
 from mason.commands.store import existing_prefix
 from mason.config import Settings, load_settings
-from mason.errors import BadInput, UsageError
+from mason.errors import BadInput
 from mason.layout import LOG_DIR
 
 LOG_TAIL = 40
@@ -26,6 +26,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         venv=getattr(args, "venv", None),
         find_links=getattr(args, "find_links", None),
         index_url=getattr(args, "index_url", None),
+        jobs=getattr(args, "jobs", None),
     )
 
 
@@ -46,8 +47,6 @@ def install(args: argparse.Namespace) -> int:
     from mason.store import Prefix, require_writable
     from mason.trees import locate_venv
 
-    if args.jobs < 1:
-        raise UsageError(f"-j takes a number of jobs of at least 1, not {args.jobs}")
     settings = _settings(args)
     catalog = _catalog(settings)
     prefix = Prefix(settings.prefix)
@@ -64,7 +63,7 @@ def install(args: argparse.Namespace) -> int:
         print(f"nothing to do: {len(plan.needed)} package(s) up to date")
         return 0
     options = InstallOptions(
-        jobs=args.jobs,
+        jobs=settings.jobs,
         keep_going=args.keep_going,
         check=args.check,
         allow_overwrite=args.allow_overwrite,
