@@ -33,6 +33,7 @@ HANDLERS: dict[str, str] = {
     "new": "recipe:new",
     "fix-checksum": "recipe:fix_checksum",
     "update": "recipe:update",
+    "clean": "clean:clean",
 }
 
 
@@ -166,6 +167,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("report", "write an HTML timeline of the last run")
     p.add_argument("-o", "--output", metavar="FILE", default="mason-report.html")
     _recipe_tools(add)
+
+    p = add(
+        "clean", "remove kept build directories, unneeded sources, the cache (default: --builds)"
+    )
+    p.add_argument(
+        "--builds", action="store_true", help="build directories of failed or killed runs"
+    )
+    p.add_argument("--sources", action="store_true", help="files in upstream/ no recipe names")
+    p.add_argument(
+        "--cache", action="store_true", help="the user's cache (unpacked wheels, byte-code)"
+    )
+    p.add_argument("--all", action="store_true", help="all of these")
+    _upstream(p)
     return parser
 
 

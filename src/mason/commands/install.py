@@ -11,7 +11,7 @@ from mason.commands.query import _catalog, installed_in
 from mason.commands.store import existing_prefix
 from mason.config import Settings, load_settings
 from mason.errors import BadInput
-from mason.layout import LOG_DIR
+from mason.layout import LOG_DIR, TMP_DIR
 
 LOG_TAIL = 40
 
@@ -96,10 +96,25 @@ def install(args: argparse.Namespace) -> int:
     venv = locate_venv(settings.prefix, settings.venv).root
     where = f"prefix {prefix.root}" + (f", venv {venv}" if venv != prefix.root else "")
     print(f"installed {done}, failed {failed}, skipped {skipped} ({where})")
+    _kept_summary(prefix.root)
     # Bad input found before the run (usage, catalog, unknown package) raised above: exit 2.
     # Once packages run, any failure is "a package failed", whatever its cause (a corrupt
     # archive fails its package like a failing configure does): exit 1.
     return 0 if outcome.ok else 1
+
+
+def _kept_summary(prefix: Path) -> None:
+    """How much the kept build directories (this run's failures included) weigh, and where."""
+    from mason.builddirs import human, kept, release_all
+
+    release_all()  # the run is over: its failed builds' directories are kept, not in use
+    found = kept(prefix)
+    if found:
+        size = human(sum(d.size for d in found))
+        print(
+            f"kept {len(found)} build director{'y' if len(found) == 1 else 'ies'} ({size}) "
+            f"in {prefix / TMP_DIR}: `mason clean --builds` removes them"
+        )
 
 
 def download(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from mason import builddirs
 from mason.build import BuildSpec
 from mason.commands.store import existing_prefix
 from mason.config import load_settings
@@ -112,6 +113,7 @@ def _removal(
     finally:
         if spec is not None:
             shutil.rmtree(spec.build_dir.parent, ignore_errors=True)
+            builddirs.release(spec.build_dir.parent)
 
 
 def remove_package(

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from mason import builddirs
 from mason.errors import BadInput
 from mason.layout import STATE_DIR
 from mason.store import fsops
@@ -135,11 +136,17 @@ class Prefix:
 
     # -- staging and merging --------------------------------------------------------------
 
-    def staging_dir(self, label: str) -> Path:
-        """A fresh directory under ``<prefix>/var/tmp/mason`` (same filesystem as the prefix)."""
+    def staging_dir(self, label: str, *, work: bool = True) -> Path:
+        """A fresh directory under ``<prefix>/var/tmp/mason`` (same filesystem as the prefix).
+
+        A ``work`` directory is marked in use by this process (:mod:`mason.builddirs`)
+        until it goes to the trash; kept after a failure, it is what `mason clean` removes.
+        """
         base = self.root / "var" / "tmp" / "mason"
+        if work:
+            return builddirs.make(base, label)
         base.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=base))
+        return Path(tempfile.mkdtemp(prefix=f".{label}-", dir=base))
 
     def scan(
         self,
@@ -163,7 +170,7 @@ class Prefix:
         own = staged_dir.is_relative_to(self.root / "var" / "tmp" / "mason")
         self._check_apart(staged_dir, package, own)
         if copy or not self._same_filesystem(staged_dir):
-            target = self.staging_dir(package)
+            target = self.staging_dir(package, work=False)
             os.rmdir(target)
             shutil.copytree(staged_dir, target, symlinks=True)
             staged_dir, own = target, True
