@@ -2,12 +2,12 @@
 
 Every work directory a package's build gets (:meth:`mason.store.Prefix.staging_dir`) has a
 lock file beside it, ``.<name>.busy``, that the process using it keeps a shared ``flock``
-on until the directory goes to the trash (:mod:`mason.trash`) or its run ends. The lock
-vanishes with its process, so a directory whose lock can be taken exclusively is kept: from
-a failed package (its path is printed with the failure) or from a killed run. ``mason
-clean --builds`` removes those, never one a running mason still uses; a package that
-installs successfully removes its own older kept directories. A directory without a lock
-file (an older mason's) counts as kept.
+on until the directory goes to the trash (:mod:`mason.trash`) or its run ends (then the
+file goes too). The lock vanishes with its process, so a directory without a lock file, or
+whose lock can be taken exclusively, is kept: from a failed package (its path is printed
+with the failure) or from a killed run. ``mason clean --builds`` removes those, never one
+a running mason still uses; a package that installs successfully removes its own older
+kept directories.
 """
 
 from __future__ import annotations
@@ -63,12 +63,12 @@ def make(base: Path, label: str) -> Path:
 
 
 def release(work: Path) -> None:
-    """Drop this process's lock on ``work``; once the directory is gone, its lock file too."""
+    """Drop this process's lock on ``work`` and its lock file (a directory without one is
+    in nobody's use)."""
     with _held_lock:
         fd = _held.pop(work, None)
     if fd is not None:
-        if not work.exists():
-            _marker(work).unlink(missing_ok=True)
+        _marker(work).unlink(missing_ok=True)
         os.close(fd)
 
 

@@ -26,3 +26,12 @@ TMP_DIR = "var/tmp/mason"
 RESERVED = (STATE_DIR, LOCK_DIR, TMP_DIR)
 #: Everything mason writes itself: not claimed by packages, not checked as package files.
 BOOKKEEPING = (*RESERVED, LOG_DIR)
+
+#: Links mason makes itself in every staged tree and, with the first package that had it,
+#: in the prefix (``lib64 -> lib``, SPEC 4): no package owns them, no uninstall removes them.
+COMPAT_LINKS = {"lib64": "lib"}
+
+
+def is_compat_link(rel: str, target: str | None) -> bool:
+    """Whether ``rel`` (relative to a prefix), a symlink to ``target``, is mason's own link."""
+    return target is not None and COMPAT_LINKS.get(rel) == target

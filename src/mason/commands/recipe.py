@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mason.catalog import Catalog, Recipe, skeleton
 from mason.catalog import files as recipe_files
-from mason.catalog.load import NAME_RE
+from mason.catalog.load import NAME_RE, find_catalog
 from mason.catalog.writer import (
     DIGESTS,
     STALE,
@@ -62,6 +62,7 @@ def new(args: argparse.Namespace) -> int:
         raise UsageError("no catalog given", hint="pass --catalog DIR (it is created if missing)")
     if not NAME_RE.fullmatch(args.name):
         raise UsageError(f"bad package name {args.name!r}: use lower-case letters, digits and _")
+    catalog = find_catalog(settings.catalog) if settings.catalog.is_dir() else settings.catalog
     written: dict[str, str] = {"type": f"{args.type}\n", "SPKG.rst": f"{args.name}: TODO\n"}
     system: skeleton.BuildSystem | None = None
     if args.source:
@@ -70,7 +71,7 @@ def new(args: argparse.Namespace) -> int:
         if version is None:
             raise UsageError(f"cannot tell the version from {filename!r}", hint="pass --version V")
         upstream_version = _checked_version(version)
-        archive = obtain(args.source, _upstream(settings, settings.catalog), filename)
+        archive = obtain(args.source, _upstream(settings, catalog), filename)
         system = _guess_system(archive)
         lines = [f"tarball={skeleton.tarball_template(filename, upstream_version)}"]
         lines.append(f"sha256={file_digests(archive, ('sha256',))['sha256']}")
@@ -84,7 +85,7 @@ def new(args: argparse.Namespace) -> int:
         _checked_version(version)
     written["package-version.txt"] = f"{version}\n"
     written["spkg-install.in"] = skeleton.spkg_install(system)
-    path = create_recipe(settings.catalog, args.name, written)
+    path = create_recipe(catalog, args.name, written)
     how = f"{system} build" if system else "no source"
     print(f"created {path} ({how}, version {version}): {', '.join(sorted(written))}")
     if system == "unknown":

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mason import builddirs
 from mason.build import BuildSpec
+from mason.catalog.load import find_catalog
 from mason.commands.store import existing_prefix
 from mason.config import load_settings
 from mason.layout import LOG_DIR, SCRIPTS_DIR
@@ -157,10 +158,13 @@ def uninstall(args: argparse.Namespace) -> int:
     settings = load_settings(catalog=args.catalog, prefix=args.prefix)
     trees = Trees.open(existing_prefix(settings.prefix), settings.venv)
     require_writable(trees.prefix.root)
+    catalog = settings.catalog
+    if catalog is not None and catalog.is_dir():
+        catalog = find_catalog(catalog)  # a SageMath root means its build/pkgs
     order = removal_order(
         args.packages, trees.records(), prefix=str(trees.prefix.root), force=args.force
     )
     for name in order:
-        report = remove_package(trees, name, catalog=settings.catalog, force=args.force)
+        report = remove_package(trees, name, catalog=catalog, force=args.force)
         _print_report(report)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -60,14 +61,34 @@ def merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _as_typed(path: str, stores: list[Path]) -> str:
+    """A user's path for :meth:`Trees.owner`: a relative path that, taken from the current
+    directory, lies in one of the stores becomes absolute; any other relative path is
+    relative to the prefix."""
+    if os.path.isabs(path):
+        return path
+    here = os.path.abspath(path)
+    for root in stores:
+        for base in {str(root), os.path.realpath(root)}:
+            if here.startswith(base + os.sep):
+                return here
+    return path
+
+
 def owner(args: argparse.Namespace) -> int:
-    """``mason owner PATH...``: which packages own each path (exit 1 if one is unowned)."""
-    found = _trees(args).owner(args.paths)
+    """``mason owner PATH...``: which packages own each path (exit 1 if one is unowned).
+
+    A path is absolute, relative to the current directory, or relative to the prefix."""
+    trees = _trees(args)
+    stores = [s.root for s in trees.stores]
+    asked = {path: _as_typed(path, stores) for path in args.paths}
+    owners = trees.owner(list(dict.fromkeys(asked.values())))
+    found = {path: owners[asked[path]] for path in args.paths}
     if args.json:
         _print_json(found)
     else:
-        for path, owners in found.items():
-            print(f"{path}: {', '.join(owners) if owners else '(not owned by any package)'}")
+        for path, names in found.items():
+            print(f"{path}: {', '.join(names) if names else '(not owned by any package)'}")
     return 0 if all(found.values()) else 1
 
 

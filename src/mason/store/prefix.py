@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mason import builddirs
 from mason.errors import BadInput
-from mason.layout import STATE_DIR
+from mason.layout import COMPAT_LINKS, STATE_DIR
 from mason.store import fsops
 from mason.store.errors import CollisionError, NotInstalled, ReadOnlyPrefix
 from mason.store.index import OwnerIndex
@@ -59,6 +59,14 @@ def require_writable(root: Path) -> None:
     """Raise :class:`ReadOnlyPrefix` unless this process can write the prefix ``root``."""
     if not writable(root):
         raise ReadOnlyPrefix(str(root))
+
+
+def _make_compat_links(root: Path, names: Sequence[str]) -> None:
+    """mason's own links (``lib64 -> lib``) a staged tree had, in the prefix if missing."""
+    for name in names:
+        if not os.path.lexists(root / name):
+            root.mkdir(parents=True, exist_ok=True)
+            os.symlink(COMPAT_LINKS[name], root / name)
 
 
 @contextmanager
@@ -214,6 +222,7 @@ class Prefix:
         started = time.monotonic()
         with self.write_locked() as index:
             fsops.arm_crash_hook()
+            _make_compat_links(self.root, staged.compat_links)
             record = self._merge_locked(index, staged, meta, allow_overwrite, started)
         if staged.remove_root_after and staged.root.exists():
             shutil.rmtree(staged.root)

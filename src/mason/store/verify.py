@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mason.layout import BOOKKEEPING
+from mason.layout import BOOKKEEPING, is_compat_link
 from mason.store.records import FileInfo, Record
 from mason.store.staged import sha256_file
 
@@ -81,13 +81,18 @@ def walk_files(prefix: Path) -> Iterator[str]:
             rel = f"{rel_dir}/{d}" if rel_dir else d
             if rel in BOOKKEEPING:
                 continue
-            if os.path.islink(os.path.join(dirpath, d)):
-                yield rel
+            link = os.path.join(dirpath, d)
+            if os.path.islink(link):
+                if not is_compat_link(rel, os.readlink(link)):
+                    yield rel
             else:
                 keep.append(d)
         dirnames[:] = keep
         for f in filenames:
-            yield f"{rel_dir}/{f}" if rel_dir else f
+            rel = f"{rel_dir}/{f}" if rel_dir else f
+            link = os.path.join(dirpath, f)
+            if not (os.path.islink(link) and is_compat_link(rel, os.readlink(link))):
+                yield rel
 
 
 def unclaimed_files(prefix: Path, records: Mapping[str, Record]) -> tuple[str, ...]:
