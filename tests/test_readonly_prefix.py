@@ -46,7 +46,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip("no private read-only bind mount here (unshare -m needs CAP_SYS_ADMIN)")
     write_recipe(work / "pkgs", "tool", version="1.0", files={"spkg-install.in": INSTALL})
     argv = ["install", "--catalog", str(work / "pkgs"), "--prefix", str(work / "local"), "tool"]
-    assert main(argv) == 0
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run([sys.executable, "-m", "mason", *argv], env=env, capture_output=True)
+    assert done.returncode == 0, done.stderr
     return work
 
 

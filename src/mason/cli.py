@@ -164,8 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("log", "show a package's build log")
     p.add_argument("package", metavar="PKG")
 
-    p = add("report", "write an HTML timeline of the last run")
-    p.add_argument("-o", "--output", metavar="FILE", default="mason-report.html")
+    p = add("report", "write an HTML timeline of the last run (or a Chrome trace)")
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="default: mason-report.html / mason-trace.json"
+    )
+    p.add_argument(
+        "--format", choices=["html", "trace"], default="html", help="trace: Chrome trace-event JSON"
+    )
     _recipe_tools(add)
 
     p = add(
@@ -217,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mason.errors import MasonError
 
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the run log (mason report)
     try:
         return _handler(args.command)(args)
     except MasonError as e:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mason.build.errors import StagedOutsidePrefix, WroteIntoPrefix
-from mason.layout import BOOKKEEPING
+from mason.layout import BOOKKEEPING, COMPAT_LINKS
 
 
 def staged_tree(package: str, destdir: Path, prefix: Path) -> Path:
@@ -37,8 +37,9 @@ def staged_tree(package: str, destdir: Path, prefix: Path) -> Path:
 
 
 #: mason's own directories of the prefix, which the stray-write check leaves out (logs,
-#: records, locks, build directories); the rest of ``var/`` is checked like any path.
-MASON_VAR = frozenset(BOOKKEEPING)
+#: records, locks, build directories), and its ``lib64 -> lib`` link (made by the first
+#: merge that had it, while other builds may run); the rest of ``var/`` is checked.
+MASON_VAR = frozenset((*BOOKKEEPING, *COMPAT_LINKS))
 
 #: One entry's identity: (mtime_ns, size, inode, st_mode).
 Stamp = tuple[int, int, int, int]

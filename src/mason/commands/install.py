@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from mason.catalog import Catalog
@@ -43,7 +44,7 @@ def install(args: argparse.Namespace) -> int:
     from mason.commands.display import display
     from mason.install import Installer, InstallFailed, InstallOptions
     from mason.plan import make_plan
-    from mason.report import Recorder
+    from mason.report import Recorder, RunInfo
     from mason.store import Prefix, require_writable
     from mason.trees import locate_venv
 
@@ -77,10 +78,17 @@ def install(args: argparse.Namespace) -> int:
     )
     with display(sys.stdout) as sink:
         recorder = Recorder(sink)
+        info = RunInfo(
+            started=time.time(),
+            command=("mason", *getattr(args, "argv", ["install"])),
+            prefix=str(prefix.root),
+            jobs=settings.jobs,
+            dependencies={s.name: s.prerequisites for s in plan},
+        )
         try:
             outcome = Installer(catalog, prefix, options, recorder).run(plan)
         finally:
-            recorder.save(prefix.root)
+            recorder.save(prefix.root, info)
     for error in outcome.failed.values():
         print(f"\nmason: error: {error}", file=sys.stderr)
         if isinstance(error, InstallFailed):
@@ -156,12 +164,24 @@ def log(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    """``mason report``: write an HTML timeline of the last run."""
-    from mason.report import load_run, render_html
+    """``mason report``: the last run as an HTML page, or Chrome trace-event JSON."""
+    import json
+
+    from mason.report import load_run
 
     settings = _settings(args)
-    out = Path(args.output)
-    out.write_text(render_html(load_run(existing_prefix(settings.prefix))), encoding="utf-8")
+    prefix = existing_prefix(settings.prefix)
+    run = load_run(prefix)
+    if args.format == "trace":
+        from mason.reporttrace import render_trace
+
+        out = Path(args.output or "mason-trace.json")
+        out.write_text(json.dumps(render_trace(run)), encoding="utf-8")
+    else:
+        from mason.reporthtml import render_html
+
+        out = Path(args.output or "mason-report.html")
+        out.write_text(render_html(run, prefix / LOG_DIR), encoding="utf-8")
     print(f"wrote {out}")
     return 0
 
