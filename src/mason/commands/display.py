@@ -42,6 +42,7 @@ class LiveDisplay:
         self._total = 0
         self._done = 0
         self._failed = 0
+        self._skipped = 0  # counted apart from failures, as the final summary counts them
         self._start = time.time()
 
     def __call__(self, event: Event) -> None:
@@ -56,7 +57,8 @@ class LiveDisplay:
         elif event.phase in ("done", "failed", "skipped"):
             self._running.pop(label, None)
             self._done += 1
-            self._failed += event.phase != "done"
+            self._failed += event.phase == "failed"
+            self._skipped += event.phase == "skipped"
             style = {"done": "green", "failed": "bold red", "skipped": "yellow"}[event.phase]
             tail = f": {event.message}" if event.message else ""
             self._console.print(f"[{style}]{event.phase:>7}[/] {label}{tail}", highlight=False)
@@ -77,7 +79,11 @@ class LiveDisplay:
         table.add_row(
             f"[bold]{self._done}/{self._total}[/] done" if self._total else "planning",
             f"{len(self._running)} running",
-            f"{self._failed} failed" if self._failed else "",
+            ", ".join(
+                f"{n} {what}"
+                for n, what in ((self._failed, "failed"), (self._skipped, "skipped"))
+                if n
+            ),
             f"{elapsed:5.0f}s",
         )
         for label, (phase, since) in running:

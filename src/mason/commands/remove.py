@@ -30,6 +30,7 @@ from mason.store import (
     Prefix,
     Record,
     UninstallReport,
+    missing_dependencies,
     require_writable,
 )
 from mason.trees import Trees
@@ -167,4 +168,9 @@ def uninstall(args: argparse.Namespace) -> int:
     for name in order:
         report = remove_package(trees, name, catalog=catalog, force=args.force)
         _print_report(report)
+    for user, deps in missing_dependencies(trees.records()).items():
+        if set(deps) & set(order):
+            print(
+                f"mason: warning: {user} is now broken: it needs {', '.join(deps)}", file=sys.stderr
+            )
     return 0

@@ -10,7 +10,15 @@ import time
 from pathlib import Path
 
 from mason.config import load_settings
-from mason.store import NoPrefix, PackageMeta, Prefix, Record, VerifyReport, require_writable
+from mason.store import (
+    NoPrefix,
+    PackageMeta,
+    Prefix,
+    Record,
+    VerifyReport,
+    missing_dependencies,
+    require_writable,
+)
 from mason.trees import Trees
 
 
@@ -125,35 +133,41 @@ def list_installed(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify_json(report: VerifyReport) -> dict[str, object]:
+def _verify_json(report: VerifyReport, broken: dict[str, list[str]]) -> dict[str, object]:
     return {
-        "ok": report.ok,
+        "ok": report.ok and not broken,
         "checked_files": report.checked_files,
         "missing": [{"package": p.package, "path": p.path} for p in report.missing],
         "modified": [
             {"package": p.package, "path": p.path, "reason": p.reason} for p in report.modified
         ],
         "unclaimed": list(report.unclaimed),
+        "missing_dependencies": broken,
     }
 
 
 def verify(args: argparse.Namespace) -> int:
-    """``mason verify [PKG...]``: missing, modified and unclaimed files; exit 1 on any."""
-    report = _trees(args).verify(args.packages or None)
+    """``mason verify [PKG...]``: missing, modified and unclaimed files, and installed
+    packages whose dependencies are not installed; exit 1 on any."""
+    trees = _trees(args)
+    report = trees.verify(args.packages or None)
+    broken = missing_dependencies(trees.records())
+    if args.packages:
+        broken = {n: deps for n, deps in broken.items() if n in args.packages}
+    ok = report.ok and not broken
     if args.json:
-        _print_json(_verify_json(report))
-        return 0 if report.ok else 1
+        _print_json(_verify_json(report, broken))
+        return 0 if ok else 1
     for p in report.missing:
         print(f"missing   {p.path} ({p.package})")
     for p in report.modified:
         print(f"modified  {p.path} ({p.package}): {p.reason}")
     for path in report.unclaimed:
         print(f"unclaimed {path}")
-    print(
-        f"{report.checked_files} recorded files checked: "
-        + ("ok" if report.ok else "problems found")
-    )
-    return 0 if report.ok else 1
+    for name, deps in broken.items():
+        print(f"broken    {name}: needs {', '.join(deps)}, not installed")
+    print(f"{report.checked_files} recorded files checked: " + ("ok" if ok else "problems found"))
+    return 0 if ok else 1
 
 
 def recover(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from mason.store.records import FileInfo, Record
 from mason.store.recover import RecoveryReport
 from mason.store.staged import StagedEntry, StagedTree
 from mason.store.uninstall import PackageInUse, UninstallReport
-from mason.store.verify import FileProblem, VerifyReport
+from mason.store.verify import FileProblem, VerifyReport, missing_dependencies
 
 __all__ = [
     "CollisionError",
@@ -49,6 +49,7 @@ __all__ = [
     "StoreError",
     "UninstallReport",
     "VerifyReport",
+    "missing_dependencies",
     "require_writable",
     "writable",
 ]

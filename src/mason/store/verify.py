@@ -98,3 +98,13 @@ def walk_files(prefix: Path) -> Iterator[str]:
 def unclaimed_files(prefix: Path, records: Mapping[str, Record]) -> tuple[str, ...]:
     claimed = {p for r in records.values() for p in r.files}
     return tuple(sorted(p for p in walk_files(prefix) if p not in claimed))
+
+
+def missing_dependencies(records: Mapping[str, Record]) -> dict[str, list[str]]:
+    """Installed packages whose recorded dependencies are not installed (any more), with
+    those dependencies: what ``uninstall --force`` of a needed package leaves broken."""
+    return {
+        name: missing
+        for name, record in sorted(records.items())
+        if (missing := sorted(d for d in record.dependencies if d not in records))
+    }
