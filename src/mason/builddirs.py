@@ -130,6 +130,12 @@ def kept(prefix: Path) -> list[KeptDir]:
     return found
 
 
+def building(prefix: Path, package: str) -> bool:
+    """Whether some mason process is building ``package`` in ``prefix`` right now."""
+    base = prefix / TMP_DIR
+    return any(in_use(p) for p in base.glob(f"{package}-*") if p.is_dir())
+
+
 def older_of(work: Path) -> list[Path]:
     """The kept build directories of the same package as ``work`` (any version)."""
     package = work.name.split("-", 1)[0]

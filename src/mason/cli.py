@@ -163,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("log", "show a package's build log")
     p.add_argument("package", metavar="PKG")
+    p.add_argument(
+        "-f", "--follow", action="store_true", help="follow a running build's log until it ends"
+    )
 
     p = add("report", "write an HTML timeline of the last run (or a Chrome trace)")
     p.add_argument(

@@ -159,8 +159,33 @@ def log(args: argparse.Namespace) -> int:
     found = sorted(logs.glob(f"{args.package}-*.log"), key=lambda p: p.stat().st_mtime)
     if not found:
         raise BadInput(f"no build log for {args.package} in {logs}")
-    sys.stdout.write(found[-1].read_text(errors="replace"))
+    if not args.follow:
+        sys.stdout.write(found[-1].read_text(errors="replace"))
+        return 0
+    _follow(found[-1], settings.prefix, args.package)
     return 0
+
+
+def _follow(log: Path, prefix: Path, package: str, poll: float = 0.2) -> None:
+    """``mason log -f``: the log as it grows, until no mason builds the package any more."""
+    from mason.builddirs import building
+
+    offset = 0
+    while True:
+        running = building(prefix, package)  # before reading: nothing written is missed
+        size = log.stat().st_size if log.exists() else 0
+        if size < offset:
+            offset = 0  # the build started again and emptied its log
+        if size > offset:
+            with log.open("rb") as f:
+                f.seek(offset)
+                data = f.read(size - offset)
+            offset += len(data)
+            sys.stdout.write(data.decode(errors="replace"))
+            sys.stdout.flush()
+        if not running:
+            return
+        time.sleep(poll)
 
 
 def report(args: argparse.Namespace) -> int:
