@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--check", action="store_true", help="run spkg-check")
     p.add_argument(
+        "-v", "--verbose", action="store_true", help="show the builds' output, prefixed by package"
+    )
+    p.add_argument(
         "--allow-overwrite", action="store_true", help="let packages overwrite each other's files"
     )
     p.add_argument("--python", metavar="EXE", help="interpreter for the venv")

@@ -42,6 +42,7 @@ def _log_tail(path: Path, lines: int = LOG_TAIL) -> list[str]:
 def install(args: argparse.Namespace) -> int:
     """``mason install``: build and install packages and what they need."""
     from mason.commands.display import display
+    from mason.commands.logtail import LogTail
     from mason.install import Installer, InstallFailed, InstallOptions
     from mason.plan import make_plan
     from mason.report import Recorder, RunInfo
@@ -76,7 +77,10 @@ def install(args: argparse.Namespace) -> int:
         venv=settings.venv,
         cache=settings.cache,
     )
-    with display(sys.stdout) as sink:
+    with (
+        display(sys.stdout, verbose=args.verbose) as view,
+        LogTail(prefix.root / LOG_DIR, view, view.line) as sink,
+    ):
         recorder = Recorder(sink)
         info = RunInfo(
             started=time.time(),

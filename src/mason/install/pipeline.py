@@ -105,7 +105,14 @@ def build(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> tuple[Path, list[
 
     with guarded(ctx.guards(), check):
         ctx.event("building", recipe)
-        run_build(spec, check=ctx.options.check, pass_fds=ctx.pass_fds())
+        run_build(
+            spec,
+            check=ctx.options.check,
+            pass_fds=ctx.pass_fds(),
+            on_script=lambda which: (
+                ctx.event("checking", recipe) if which == "spkg-check" else None
+            ),
+        )
     stored = take_stored_wheels(spec)
     staged = staged_tree(ctx.trees, recipe, spec)
     if stored:
