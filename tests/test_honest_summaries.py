@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
+from conftest import REPO
 from mason.cli import main
 from mason.commands.display import LiveDisplay
 from mason.events import Event
@@ -59,3 +65,29 @@ def test_the_live_view_counts_failed_and_skipped_apart() -> None:
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "3/3 done" in text
     assert "1 failed, 1 skipped" in text
+
+
+def test_automatic_recovery_says_one_line(work: Path) -> None:
+    staged = work / "staged/share/other"
+    staged.mkdir(parents=True)
+    for i in range(5):
+        (staged / f"f{i}").write_text(f"{i}\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "MASON_TEST_KILL_AFTER_OPS": "3"}
+    argv = [sys.executable, "-m", "mason", "merge", "other", "1.0", str(work / "staged")]
+    killed = subprocess.run([*argv, "--prefix", str(work / "local")], env=env, capture_output=True)
+    assert killed.returncode == -signal.SIGKILL
+    env.pop("MASON_TEST_KILL_AFTER_OPS")
+    again = subprocess.run(
+        [sys.executable, "-m", "mason", "install", "--catalog", "pkgs", "app", "--force"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0, again.stderr
+    said = [line for line in again.stderr.splitlines() if "recovered" in line]
+    assert len(said) == 1, again.stderr
+    assert re.fullmatch(
+        r"mason: recovered: an interrupted change of other-1\.0 was (completed|rolled back)",
+        said[0],
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mason.catalog import Catalog
 from mason.commands.query import _catalog, installed_in
-from mason.commands.store import existing_prefix
+from mason.commands.store import announce_recovery, existing_prefix
 from mason.config import Settings, load_settings
 from mason.errors import BadInput
 from mason.layout import LOG_DIR, TMP_DIR
@@ -53,6 +53,10 @@ def install(args: argparse.Namespace) -> int:
     catalog = _catalog(settings)
     prefix = Prefix(settings.prefix)
     require_writable(prefix.root)
+    if prefix.root.is_dir():
+        with prefix.read_locked():  # an interrupted change is finished or undone first
+            pass
+        announce_recovery([prefix])
     plan = make_plan(
         catalog,
         args.packages,

@@ -21,7 +21,7 @@ from pathlib import Path
 from mason import builddirs
 from mason.build import BuildSpec
 from mason.catalog.load import find_catalog
-from mason.commands.store import existing_prefix
+from mason.commands.store import announce_recovery, existing_prefix
 from mason.config import load_settings
 from mason.layout import LOG_DIR, SCRIPTS_DIR
 from mason.store import (
@@ -165,6 +165,7 @@ def uninstall(args: argparse.Namespace) -> int:
     order = removal_order(
         args.packages, trees.records(), prefix=str(trees.prefix.root), force=args.force
     )
+    announce_recovery(trees.stores)  # what reading the records recovered first
     for name in order:
         report = remove_package(trees, name, catalog=catalog, force=args.force)
         _print_report(report)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from mason.config import load_settings
@@ -33,6 +35,23 @@ def existing_prefix(prefix: Path) -> Path:
     if not prefix.is_dir():
         raise NoPrefix(str(prefix))
     return prefix
+
+
+def announce_recovery(stores: Iterable[Prefix]) -> None:
+    """One line per interrupted change the stores' automatic recovery finished or undid."""
+    for store in stores:
+        report, store.recovered = store.recovered, None
+        if report is None:
+            continue
+        for label in report.rolled_forward:
+            print(
+                f"mason: recovered: an interrupted change of {label} was completed", file=sys.stderr
+            )
+        for label in report.rolled_back:
+            print(
+                f"mason: recovered: an interrupted change of {label} was rolled back",
+                file=sys.stderr,
+            )
 
 
 def _trees(args: argparse.Namespace) -> Trees:
@@ -151,6 +170,7 @@ def verify(args: argparse.Namespace) -> int:
     packages whose dependencies are not installed; exit 1 on any."""
     trees = _trees(args)
     report = trees.verify(args.packages or None)
+    announce_recovery(trees.stores)
     broken = missing_dependencies(trees.records())
     if args.packages:
         broken = {n: deps for n, deps in broken.items() if n in args.packages}

@@ -101,8 +101,7 @@ class Prefix:
         # The file lock is per process; threads of one process (parallel builds) take
         # turns through this lock, which also guards the SQLite connection.
         self._threads = threading.Lock()
-
-    # -- locking and recovery -------------------------------------------------------------
+        self.recovered: RecoveryReport | None = None  # what automatic recovery last did
 
     @contextmanager
     def write_locked(self) -> Iterator[OwnerIndex]:
@@ -110,7 +109,7 @@ class Prefix:
         with self._threads, _exclusive(self._lock, self.root, self.lock_timeout):
             index = self._open_index()
             if self._journal.has_pending():
-                recover_pending(self.root, self._journal, self._records, index)
+                self.recovered = recover_pending(self.root, self._journal, self._records, index)
             yield index
 
     @contextmanager
@@ -145,11 +144,8 @@ class Prefix:
     # -- staging and merging --------------------------------------------------------------
 
     def staging_dir(self, label: str, *, work: bool = True) -> Path:
-        """A fresh directory under ``<prefix>/var/tmp/mason`` (same filesystem as the prefix).
-
-        A ``work`` directory is marked in use by this process (:mod:`mason.builddirs`)
-        until it goes to the trash; kept after a failure, it is what `mason clean` removes.
-        """
+        """A fresh directory under ``<prefix>/var/tmp/mason`` (same filesystem as the prefix);
+        a ``work`` one is marked in use by this process (:mod:`mason.builddirs`)."""
         base = self.root / "var" / "tmp" / "mason"
         if work:
             return builddirs.make(base, label)
