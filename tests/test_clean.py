@@ -25,11 +25,8 @@ time.sleep(60)
 
 
 @pytest.fixture
-def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for var in ("MASON_CATALOG", "MASON_PREFIX", "MASON_UPSTREAM"):
-        monkeypatch.delenv(var, raising=False)
-    return tmp_path
+def work(cli_dir: Path) -> Path:
+    return cli_dir
 
 
 def kept_dirs(work: Path) -> list[str]:

@@ -16,12 +16,9 @@ JOBS = 'mkdir -p "$DESTDIR$PREFIX/share"\necho "$SAGE_NUM_THREADS" > "$DESTDIR$P
 
 
 @pytest.fixture
-def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for var in ("MASON_CATALOG", "MASON_PREFIX", "MASON_JOBS", "MASON_UPSTREAM", "MASON_VENV"):
-        monkeypatch.delenv(var, raising=False)
-    write_recipe(tmp_path / "pkgs", "tool", files={"spkg-install.in": JOBS})
-    return tmp_path
+def work(cli_dir: Path) -> Path:
+    write_recipe(cli_dir / "pkgs", "tool", files={"spkg-install.in": JOBS})
+    return cli_dir
 
 
 def test_every_key_is_documented_in_one_table() -> None:

@@ -24,10 +24,8 @@ FILE = 'mkdir -p "$DESTDIR$PREFIX/share"\necho x > "$DESTDIR$PREFIX/share/$PKG_B
 
 
 @pytest.fixture
-def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for var in ("MASON_CATALOG", "MASON_PREFIX"):
-        monkeypatch.delenv(var, raising=False)
+def work(cli_dir: Path) -> Path:
+    tmp_path = cli_dir
     write_recipe(tmp_path / "pkgs", "lib", files={"spkg-install.in": FILE})
     write_recipe(tmp_path / "pkgs", "app", deps="lib", files={"spkg-install.in": FILE})
     assert main(["install", "--catalog", "pkgs", "app"]) == 0

@@ -16,11 +16,9 @@ LIB = 'mkdir -p "$DESTDIR$PREFIX/lib64"\necho b > "$DESTDIR$PREFIX/lib64/libb.so
 
 
 @pytest.fixture
-def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """``tmp_path/local`` with ``tool`` (bin/tool) and ``lib`` (lib64/libb.so) installed."""
-    monkeypatch.chdir(tmp_path)
-    for var in ("MASON_CATALOG", "MASON_PREFIX", "MASON_UPSTREAM"):
-        monkeypatch.delenv(var, raising=False)
+def work(cli_dir: Path) -> Path:
+    """``local`` with ``tool`` (bin/tool) and ``lib`` (lib64/libb.so) installed."""
+    tmp_path = cli_dir
     write_recipe(tmp_path / "pkgs", "tool", files={"spkg-install.in": TOOL})
     write_recipe(tmp_path / "pkgs", "lib", files={"spkg-install.in": LIB})
     assert main(["install", "--catalog", "pkgs", "tool", "lib"]) == 0

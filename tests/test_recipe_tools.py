@@ -50,11 +50,8 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for var in ("MASON_CATALOG", "MASON_PREFIX", "MASON_UPSTREAM"):
-        monkeypatch.delenv(var, raising=False)
-    return tmp_path
+def work(cli_dir: Path) -> Path:
+    return cli_dir
 
 
 @pytest.mark.parametrize("system", sorted(TREES))
