@@ -53,8 +53,8 @@ def install(args: argparse.Namespace) -> int:
     catalog = _catalog(settings)
     prefix = Prefix(settings.prefix)
     require_writable(prefix.root)
-    if prefix.root.is_dir():
-        with prefix.read_locked():  # an interrupted change is finished or undone first
+    if prefix.interrupted():
+        with prefix.write_locked():  # an interrupted change is finished or undone first
             pass
         announce_recovery([prefix])
     plan = make_plan(

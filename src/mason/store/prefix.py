@@ -112,6 +112,10 @@ class Prefix:
                 self.recovered = recover_pending(self.root, self._journal, self._records, index)
             yield index
 
+    def interrupted(self) -> bool:
+        """Whether an interrupted transaction waits for recovery."""
+        return self._journal.has_pending()
+
     @contextmanager
     def read_locked(self) -> Iterator[OwnerIndex]:
         """Hold the shared lock; an interrupted transaction is recovered first. On a
@@ -144,8 +148,7 @@ class Prefix:
     # -- staging and merging --------------------------------------------------------------
 
     def staging_dir(self, label: str, *, work: bool = True) -> Path:
-        """A fresh directory under ``<prefix>/var/tmp/mason`` (same filesystem as the prefix);
-        a ``work`` one is marked in use by this process (:mod:`mason.builddirs`)."""
+        """A fresh directory in ``var/tmp/mason``; a ``work`` one is marked in use (builddirs)."""
         base = self.root / "var" / "tmp" / "mason"
         if work:
             return builddirs.make(base, label)
