@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from mason.commands.table import print_table
 from mason.config import load_settings
 from mason.store import (
     NoPrefix,
@@ -147,8 +148,7 @@ def list_installed(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([_record_summary(records[n]) for n in sorted(records)])
     else:
-        for n in sorted(records):
-            print(f"{n}  {records[n].version}")
+        print_table([(n, records[n].version) for n in sorted(records)])
     return 0
 
 
@@ -178,14 +178,14 @@ def verify(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(_verify_json(report, broken))
         return 0 if ok else 1
-    for p in report.missing:
-        print(f"missing   {p.path} ({p.package})")
-    for p in report.modified:
-        print(f"modified  {p.path} ({p.package}): {p.reason}")
-    for path in report.unclaimed:
-        print(f"unclaimed {path}")
-    for name, deps in broken.items():
-        print(f"broken    {name}: needs {', '.join(deps)}, not installed")
+    rows = [("missing", f"{p.path} ({p.package})") for p in report.missing]
+    rows += [("modified", f"{p.path} ({p.package}): {p.reason}") for p in report.modified]
+    rows += [("unclaimed", path) for path in report.unclaimed]
+    rows += [
+        ("broken", f"{name}: needs {', '.join(deps)}, not installed")
+        for name, deps in broken.items()
+    ]
+    print_table(rows, min_widths=(len("unclaimed"),), gap=1)
     print(f"{report.checked_files} recorded files checked: " + ("ok" if ok else "problems found"))
     return 0 if ok else 1
 

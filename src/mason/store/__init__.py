@@ -24,7 +24,7 @@ from mason.store.prefix import Prefix, require_writable, writable
 from mason.store.records import FileInfo, Record
 from mason.store.recover import RecoveryReport
 from mason.store.staged import StagedEntry, StagedTree
-from mason.store.uninstall import PackageInUse, UninstallReport
+from mason.store.uninstall import PackageInUse, UninstallReport, check_unused
 from mason.store.verify import FileProblem, VerifyReport, missing_dependencies
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "StoreError",
     "UninstallReport",
     "VerifyReport",
+    "check_unused",
     "missing_dependencies",
     "require_writable",
     "writable",
