@@ -96,4 +96,4 @@ def test_quick_start_on_an_externally_managed_python(tmp_path: Path) -> None:
         [str(mason), "list", "--installed"], cwd=repo, env=env, capture_output=True, text=True
     )
     assert listed.returncode == 0
-    assert "hello  1.0" in listed.stdout.splitlines()
+    assert ["hello", "1.0"] in [line.split() for line in listed.stdout.splitlines()]
