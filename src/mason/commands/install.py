@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mason.catalog import Catalog
 from mason.commands.query import _catalog, installed_in
@@ -13,6 +17,12 @@ from mason.commands.store import announce_recovery, existing_prefix
 from mason.config import Settings, load_settings
 from mason.errors import BadInput
 from mason.layout import LOG_DIR, TMP_DIR
+
+if TYPE_CHECKING:
+    from mason.binarycache import CacheError, PushResult
+    from mason.binarycache.session import CacheSession
+    from mason.build.sandbox import Sandbox
+    from mason.plan import Plan
 
 LOG_TAIL = 40
 
@@ -28,7 +38,47 @@ def _settings(args: argparse.Namespace) -> Settings:
         find_links=getattr(args, "find_links", None),
         index_url=getattr(args, "index_url", None),
         jobs=getattr(args, "jobs", None),
+        sandbox=getattr(args, "sandbox", None),
     )
+
+
+def _sandbox(settings: Settings) -> Sandbox | None:
+    """The build sandbox ``settings`` ask for; prints the one line of ``auto``'s fallback
+    (``require`` raises :class:`~mason.build.sandbox.SandboxRequired` instead)."""
+    from mason.build.sandbox import resolve, unsafe_path
+
+    trees = [settings.prefix, *([settings.venv] if settings.venv else [])]
+    sandbox, why = resolve(settings.sandbox, unsafe_path(trees))
+    if why is not None:
+        print(f"mason: {why.notice()}", file=sys.stderr)
+    return sandbox
+
+
+@contextmanager
+def binary_cache(
+    args: argparse.Namespace,
+    settings: Settings,
+    catalog: Catalog,
+    plan: Plan,
+    pushes: dict[str, PushResult | CacheError],
+) -> Iterator[CacheSession | None]:
+    """The run's binary cache session (None: no cache configured, no ``--push``); what
+    each push did goes into ``pushes`` when it ends."""
+    from mason.binarycache.key import keys_for
+    from mason.binarycache.session import CacheSession
+    from mason.commands.cache import cache_options
+
+    options = cache_options(args, settings)
+    if not options.pulls and not options.makes_artifacts:
+        yield None
+        return
+    keys = keys_for(catalog, plan.requested, installed_in(settings))
+    with tempfile.TemporaryDirectory(prefix="mason-artifacts-") as tmp:
+        session = CacheSession(options, keys, settings.cache or Path(tmp))
+        try:
+            yield session
+        finally:
+            pushes.update(session.close())
 
 
 def install(args: argparse.Namespace) -> int:
@@ -61,6 +111,7 @@ def install(args: argparse.Namespace) -> int:
     if not plan.steps:
         print(f"nothing to do: {len(plan.needed)} package(s) up to date")
         return 0
+    sandbox = _sandbox(settings)
     options = InstallOptions(
         jobs=settings.jobs,
         keep_going=args.keep_going,
@@ -73,10 +124,13 @@ def install(args: argparse.Namespace) -> int:
         index_url=settings.index_url,
         venv=settings.venv,
         cache=settings.cache,
+        sandbox=sandbox,
     )
+    pushes: dict[str, PushResult | CacheError] = {}
     with (
         display(sys.stdout, verbose=args.verbose) as view,
         LogTail(prefix.root / LOG_DIR, view, view.line) as sink,
+        binary_cache(args, settings, catalog, plan, pushes) as cache,
     ):
         recorder = Recorder(sink)
         info = RunInfo(
@@ -87,7 +141,7 @@ def install(args: argparse.Namespace) -> int:
             dependencies={s.name: s.prerequisites for s in plan},
         )
         try:
-            outcome = Installer(catalog, prefix, options, recorder).run(plan)
+            outcome = Installer(catalog, prefix, options, recorder, cache=cache).run(plan)
         finally:
             recorder.save(prefix.root, info)
     for error in outcome.failed.values():
@@ -109,7 +163,12 @@ def install(args: argparse.Namespace) -> int:
     # Bad input found before the run (usage, catalog, unknown package) raised above: exit 2.
     # Once packages run, any failure is "a package failed", whatever its cause (a corrupt
     # archive fails its package like a failing configure does): exit 1.
-    return 0 if outcome.ok else 1
+    failed_pushes = {n: e for n, e in pushes.items() if isinstance(e, Exception)}
+    if pushes:
+        print(f"pushed {len(pushes) - len(failed_pushes)} artifact(s) to the binary cache")
+    for name, failure in failed_pushes.items():
+        print(f"mason: error: {name}: push failed: {failure}", file=sys.stderr)
+    return 0 if outcome.ok and not failed_pushes else 1
 
 
 def _kept_summary(prefix: Path) -> None:

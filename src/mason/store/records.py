@@ -42,6 +42,7 @@ class _Header(TypedDict):
     recipe_hash: str | None
     timings: dict[str, float]
     txid: str
+    artifact: NotRequired[str]
 
 
 class RecordJSON(_Header):
@@ -115,6 +116,7 @@ class Record:
     dependencies: Mapping[str, str] = field(default_factory=dict)
     recipe_hash: str | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
+    artifact: str | None = None  # the binary cache's manifest digest, when it came from one
 
     @property
     def filename(self) -> str:
@@ -129,7 +131,7 @@ class Record:
         }
 
     def _header(self) -> _Header:
-        return {
+        header: _Header = {
             "mason_format": FORMAT,
             "package_name": self.name,
             "package_version": self.version,
@@ -142,6 +144,9 @@ class Record:
             "timings": dict(sorted(self.timings.items())),
             "txid": self.txid,
         }
+        if self.artifact is not None:
+            header["artifact"] = self.artifact
+        return header
 
     def encode(self, body: EncodedFiles | None = None) -> bytes:
         """The record file's bytes: :meth:`to_json` as compact JSON, built fast.
@@ -178,6 +183,7 @@ class Record:
             dependencies=data["dependencies"],
             recipe_hash=data["recipe_hash"],
             timings=data["timings"],
+            artifact=data.get("artifact"),
         )
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mason.layout import BOOKKEEPING, is_compat_link
+from mason.layout import is_compat_link, is_mason_own
 from mason.store.records import FileInfo, Record
 from mason.store.staged import sha256_file
 
@@ -77,7 +77,7 @@ def walk_files(prefix: Path) -> Iterator[str]:
         keep = []
         for d in dirnames:
             rel = f"{rel_dir}/{d}" if rel_dir else d
-            if rel in BOOKKEEPING:
+            if is_mason_own(rel):
                 continue
             link = os.path.join(dirpath, d)
             if os.path.islink(link):
@@ -89,8 +89,11 @@ def walk_files(prefix: Path) -> Iterator[str]:
         for f in filenames:
             rel = f"{rel_dir}/{f}" if rel_dir else f
             link = os.path.join(dirpath, f)
-            if not (os.path.islink(link) and is_compat_link(rel, os.readlink(link))):
-                yield rel
+            if is_mason_own(rel) or (
+                os.path.islink(link) and is_compat_link(rel, os.readlink(link))
+            ):
+                continue
+            yield rel
 
 
 def unclaimed_files(prefix: Path, records: Mapping[str, Record]) -> tuple[str, ...]:
