@@ -60,3 +60,17 @@ def registry(shared_registry: RunningRegistry, request: pytest.FixtureRequest) -
     from ociregistry import with_repository
 
     return with_repository(shared_registry, request)
+
+
+#: the environment variables that point mason elsewhere than the current directory's defaults
+MASON_SETTINGS = ("MASON_CATALOG", "MASON_PREFIX", "MASON_UPSTREAM", "MASON_VENV", "MASON_JOBS")
+
+
+@pytest.fixture
+def cli_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``tmp_path`` as the current directory, with none of the user's MASON_* settings (the
+    test's private MASON_CACHE stays): commands see only what the test writes there."""
+    monkeypatch.chdir(tmp_path)
+    for var in MASON_SETTINGS:
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import DEMO_CATALOG, REPO
+from conftest import DEMO_CATALOG
 from installsupport import install, stable_records, tree
 
 #: Bookkeeping that differs between two installs for reasons other than their content:
@@ -84,48 +82,3 @@ def test_second_install_has_nothing_to_do(tmp_path: Path) -> None:
     again = install(DEMO_CATALOG, prefix, "hello", "-j2")
     assert again.returncode == 0
     assert "nothing to do" in again.stdout
-
-
-def test_readme_quick_start(tmp_path: Path) -> None:
-    """``python3 -m pip install . && mason install --catalog examples/demo/pkgs -j2 &&
-    local/bin/hello``, from a scratch copy of the repository, in a fresh venv."""
-    command = next(
-        line.strip()
-        for line in (REPO / "README.md").read_text().splitlines()
-        if "pip install ." in line and "mason install" in line
-    )
-    scratch = tmp_path / "repo"
-    shutil.copytree(
-        REPO,
-        scratch,
-        ignore=lambda d, names: [
-            n
-            for n in names
-            if n.startswith(".")
-            or n.endswith(".egg-info")
-            or n == "__pycache__"
-            or (Path(d) == REPO and n in ("local", "build", "dist"))
-        ],
-    )
-    venv = tmp_path / "venv"
-    # --system-site-packages: mason's dependencies are found installed; pip gets setuptools
-    # for the build from its configured index, as it would for a user.
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", venv], check=True)
-    env = {
-        **os.environ,
-        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-    }
-    env.pop("PYTHONPATH", None)
-    proc = subprocess.run(
-        ["bash", "-c", command], cwd=scratch, env=env, capture_output=True, text=True
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "Hello from mason's demo" in proc.stdout
-    assert (scratch / "local/var/lib/mason/installed/hello-1.0").is_file()
-    assert (
-        str(venv)
-        in subprocess.run(
-            ["bash", "-c", "command -v mason"], env=env, capture_output=True, text=True
-        ).stdout
-    )

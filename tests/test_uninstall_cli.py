@@ -130,9 +130,12 @@ def test_force_removes_a_needed_package(tmp_path: Path) -> None:
     assert install(catalog, prefix, "app").returncode == 0
     code, _, err = uninstall(prefix, "lib", "--force")
     assert code == 0, err
+    assert "mason: warning: app is now broken: it needs lib" in err
     assert set(records(prefix)) == {"app"}
     assert not (prefix / "share/lib").exists()
-    assert_verify_clean(prefix)
+    done = mason("verify", "--prefix", str(prefix))
+    assert done.returncode == 1  # the files are right; app's dependency is gone
+    assert done.stdout.splitlines()[:1] == ["broken    app: needs lib, not installed"]
 
 
 def _backports_wheels(tmp_path: Path, catalog: Path) -> None:

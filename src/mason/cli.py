@@ -37,6 +37,10 @@ HANDLERS: dict[str, str] = {
     "log": "install:log",
     "report": "install:report",
     "selftest": "selftest:selftest",
+    "new": "recipe:new",
+    "fix-checksum": "recipe:fix_checksum",
+    "update": "recipe:update",
+    "clean": "clean:clean",
     "cache": "cache:main",
 }
 
@@ -76,10 +80,14 @@ def _selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all", action="store_true", help="the whole catalog")
 
 
-def _sources(p: argparse.ArgumentParser) -> None:
+def _upstream(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--upstream", metavar="DIR", help="source cache (default: upstream/ beside the catalog)"
     )
+
+
+def _sources(p: argparse.ArgumentParser) -> None:
+    _upstream(p)
     p.add_argument(
         "--mirror",
         action="append",
@@ -106,12 +114,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("install", "build and install packages and their missing or out-of-date dependencies")
     _selection(p)
     _sources(p)
-    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="global job budget")
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="global job budget (default: MASON_JOBS, jobs in mason.toml, else 1)",
+    )
     p.add_argument("-k", "--keep-going", action="store_true", help="go on past failures")
     p.add_argument(
         "--force", action="store_true", help="rebuild the named packages even if up to date"
     )
     p.add_argument("--check", action="store_true", help="run spkg-check")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="show the builds' output, prefixed by package"
+    )
     p.add_argument(
         "--allow-overwrite", action="store_true", help="let packages overwrite each other's files"
     )
@@ -185,9 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("log", "show a package's build log")
     p.add_argument("package", metavar="PKG")
+    p.add_argument(
+        "-f", "--follow", action="store_true", help="follow a running build's log until it ends"
+    )
 
-    p = add("report", "write an HTML timeline of the last run")
-    p.add_argument("-o", "--output", metavar="FILE", default="mason-report.html")
+    p = add("report", "write an HTML timeline of the last run (or a Chrome trace)")
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="default: mason-report.html / mason-trace.json"
+    )
+    p.add_argument(
+        "--format", choices=["html", "trace"], default="html", help="trace: Chrome trace-event JSON"
+    )
 
     p = add("selftest", "check that mason's guarantees hold on a filesystem (exit 1 if not)")
     p.add_argument(
@@ -196,8 +221,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=8, help="processes of the race stress")
     p.add_argument("--rounds", type=int, default=3, help="rounds of the race stress")
     _json(p)
+    _recipe_tools(add)
     _cache_commands(sub, _common)
+
+    p = add(
+        "clean", "remove kept build directories, unneeded sources, the cache (default: --builds)"
+    )
+    p.add_argument(
+        "--builds", action="store_true", help="build directories of failed or killed runs"
+    )
+    p.add_argument("--sources", action="store_true", help="files in upstream/ no recipe names")
+    p.add_argument(
+        "--cache", action="store_true", help="the user's cache (unpacked wheels, byte-code)"
+    )
+    p.add_argument("--all", action="store_true", help="all of these")
+    _upstream(p)
     return parser
+
+
+def _recipe_tools(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """``new``, ``fix-checksum``, ``update``: they write recipes (mason.commands.recipe)."""
+    p = add("new", "write a recipe skeleton, its build steps guessed from the source")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument(
+        "--type", default="optional", choices=["base", "standard", "optional", "experimental"]
+    )
+    p.add_argument("--source", metavar="FILE|URL", help="the source archive (copied to upstream/)")
+    p.add_argument("--version", metavar="V", help="default: from the source's file name")
+    _upstream(p)
+
+    p = add("fix-checksum", "rewrite checksums.ini from the source file in upstream/")
+    p.add_argument("packages", nargs="+", metavar="PKG")
+    _upstream(p)
+
+    p = add("update", "bump a recipe to a new version, with the new source's checksums")
+    p.add_argument("package", metavar="PKG")
+    p.add_argument("version", metavar="VERSION")
+    p.add_argument("--source", metavar="FILE|URL", help="the new source (copied to upstream/)")
+    _upstream(p)
 
 
 def _cache_flags(p: argparse.ArgumentParser, *, push: bool) -> None:
@@ -262,6 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("mason: error: --lock-timeout takes a number of seconds >= 0", file=sys.stderr)
         return 2
     set_policy(LockPolicy(timeout=args.lock_timeout, on_wait=_lock_wait))
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the run log (mason report)
     try:
         return _handler(args.command)(args)
     except MasonError as e:

@@ -1,11 +1,14 @@
 """Where mason's settings come from: command line, environment, ``mason.toml``.
 
 Precedence, highest first: a command-line option, the environment (``MASON_CATALOG``,
-``MASON_PREFIX``, ``MASON_UPSTREAM``, ``MASON_CACHE``), ``mason.toml`` in the current
-directory, defaults. ``MASON_CACHE=off`` (``cache = false`` in ``mason.toml``) turns the
-user's cache (byte-code and unpacked wheels, shared by every prefix) off. The build
-sandbox: ``--sandbox``, ``MASON_SANDBOX``, ``sandbox = "auto"|"require"|"off"``.
-Relative paths in ``mason.toml`` are relative to the directory holding it.
+``MASON_PREFIX``, ``MASON_UPSTREAM``, ``MASON_VENV``, ``MASON_CACHE``, ``MASON_JOBS``),
+``mason.toml`` in the current directory, defaults. ``MASON_CACHE=off`` (``cache = false``
+in ``mason.toml``) turns the user's cache (byte-code and unpacked wheels, shared by every
+prefix) off. The build sandbox: ``--sandbox``, ``MASON_SANDBOX``,
+``sandbox = "auto"|"require"|"off"``. Relative paths in ``mason.toml`` are relative to the
+directory holding it.
+An unknown key in ``mason.toml`` is an error (with the closest known key as a hint).
+docs/config.md is the table of every key; :data:`KEYS` is the list it documents.
 """
 
 from __future__ import annotations
@@ -18,6 +21,23 @@ from typing import Any, Literal
 from mason.errors import BadInput
 
 CONFIG_FILE = "mason.toml"
+#: every key ``mason.toml`` may have (docs/config.md has one row for each)
+KEYS = (
+    "catalog",
+    "prefix",
+    "upstream",
+    "mirrors",
+    "variables",
+    "python",
+    "venv",
+    "find_links",
+    "index_url",
+    "cache",
+    "jobs",
+    "sandbox",
+)
+#: ``-j`` when neither the command line, ``MASON_JOBS`` nor ``mason.toml`` says
+DEFAULT_JOBS = 1
 
 #: Whether builds run in the sandbox (:mod:`mason.build.sandbox`): where it works, always,
 #: never.
@@ -54,6 +74,7 @@ class Settings:
     find_links: tuple[str, ...] = ()
     index_url: str | None = None
     cache: Path | None = None  # mason's cache shared by every prefix (None: no cache)
+    jobs: int = DEFAULT_JOBS
     sandbox: SandboxMode = "auto"  # builds in the sandbox (mason.build.sandbox)
 
 
@@ -74,7 +95,37 @@ def _read_toml(path: Path) -> dict[str, Any]:
     section = data.get("mason", data)
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [mason] must be a table")
+    for key in section:
+        if key not in KEYS:
+            raise _unknown_key(path, key)
     return section
+
+
+def _unknown_key(path: Path, key: str) -> ConfigError:
+    import difflib
+
+    close = difflib.get_close_matches(key, KEYS, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return ConfigError(
+        f"{path}: unknown key '{key}'",
+        hint=f"{hint}the keys mason.toml may have: {', '.join(KEYS)} (docs/config.md)",
+    )
+
+
+def _jobs(cli: int | None, cfg: dict[str, Any], source: Path) -> int:
+    """``-j``, else ``MASON_JOBS``, else ``jobs`` in mason.toml, else :data:`DEFAULT_JOBS`."""
+    raw: object = cli
+    where = "-j"
+    if raw is None and os.environ.get("MASON_JOBS"):
+        raw, where = os.environ["MASON_JOBS"], "MASON_JOBS"
+        raw = int(raw) if raw.strip().isdigit() else raw
+    if raw is None and "jobs" in cfg:
+        raw, where = cfg["jobs"], f"{source}: 'jobs'"
+    if raw is None:
+        return DEFAULT_JOBS
+    if not isinstance(raw, int) or isinstance(raw, bool) or raw < 1:
+        raise ConfigError(f"{where} takes a number of jobs of at least 1, not {raw!r}")
+    return raw
 
 
 def _path_value(raw: object, base: Path, key: str, source: Path) -> Path:
@@ -112,6 +163,7 @@ def load_settings(
     venv: str | None = None,
     find_links: list[str] | None = None,
     index_url: str | None = None,
+    jobs: int | None = None,
     sandbox: str | None = None,
     cwd: Path | None = None,
 ) -> Settings:
@@ -162,6 +214,7 @@ def load_settings(
         find_links=fl,
         index_url=idx,
         cache=cache,
+        jobs=_jobs(jobs, cfg, cfg_path),
     )
 
 

@@ -49,6 +49,15 @@ RESERVED = (STATE_DIR, LOCK_DIR, TMP_DIR)
 #: (but :data:`WHEELS_DIR`).
 BOOKKEEPING = (*RESERVED, LOG_DIR)
 
+#: Links mason makes itself in every staged tree and, with the first package that had it,
+#: in the prefix (``lib64 -> lib``, SPEC 4): no package owns them, no uninstall removes them.
+COMPAT_LINKS = {"lib64": "lib"}
+
+
+def is_compat_link(rel: str, target: str | None) -> bool:
+    """Whether ``rel`` (relative to a prefix), a symlink to ``target``, is mason's own link."""
+    return target is not None and COMPAT_LINKS.get(rel) == target
+
 
 def is_mason_own(rel: str, dirs: tuple[str, ...] = BOOKKEEPING) -> bool:
     """Whether the prefix path ``rel`` lies in one of ``dirs`` (mason's own files), not

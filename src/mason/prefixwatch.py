@@ -39,7 +39,7 @@ import struct
 import threading
 from pathlib import Path
 
-from mason.layout import is_mason_own
+from mason.layout import COMPAT_LINKS, is_mason_own
 
 _IN_MODIFY = 0x2
 _IN_ATTRIB = 0x4
@@ -187,7 +187,7 @@ class PrefixWatch:
             return
         for entry in entries:
             child = f"{rel}/{entry.name}" if rel else entry.name
-            if is_mason_own(child):  # kept out, like the snapshot
+            if is_mason_own(child) or child in COMPAT_LINKS:  # kept out, like the snapshot
                 continue
             if report:
                 self._changes.append(child)
@@ -231,7 +231,7 @@ class PrefixWatch:
                 continue
             name = os.fsdecode(raw.rstrip(b"\0"))
             rel = f"{parent}/{name}" if parent else name
-            if is_mason_own(rel):
+            if is_mason_own(rel) or rel in COMPAT_LINKS:
                 continue
             self._changes.append(rel)
             if mask & _IN_ISDIR and mask & (_IN_CREATE | _IN_MOVED_TO):

@@ -1,20 +1,21 @@
-"""The last run's timeline: recorded from the install events, rendered as HTML.
+"""The last run: recorded from the install events, read back and analysed for the report.
 
-``mason install`` keeps every event of its run in ``var/log/mason/last-run.json``;
-``mason report`` turns that file into a self-contained HTML page with one bar per package
-(from its start to its end, split by phase), so a maintainer sees what ran in parallel,
-what waited, and where the time went.
+``mason install`` keeps every event of its run in ``var/log/mason/last-run.json``, with
+what the run was (:class:`RunInfo`: when, the command, the prefix, ``-j``, the packages'
+dependencies within the run). ``mason report`` reads it (:func:`load_run`) and turns it
+into an HTML page (:mod:`mason.reporthtml`) or Chrome trace-event JSON
+(:mod:`mason.reporttrace`). This module holds what both need: one :class:`Span` per
+package, the critical path and how many packages ran at each moment.
 """
 
 from __future__ import annotations
 
-import html
-import itertools
 import json
 import os
 import tempfile
 import threading
-from dataclasses import asdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -22,16 +23,9 @@ from mason.errors import BadInput
 from mason.events import Event, EventSink
 from mason.layout import RUN_LOG
 
-#: The run log, relative to the prefix.
-
-_COLORS = {
-    "started": "#bbb",
-    "fetching": "#7fb3d5",
-    "building": "#f5b041",
-    "checking": "#af7ac5",
-    "merging": "#58d68d",
-}
-_ENDS = {"done": "#1e8449", "failed": "#c0392b", "skipped": "#aaa"}
+#: Phases that end a package's part of the run.
+ENDS = ("done", "failed", "skipped")
+FORMAT = 2
 
 
 class EventJSON(TypedDict):
@@ -42,9 +36,30 @@ class EventJSON(TypedDict):
     time: float
 
 
-class RunLogJSON(TypedDict):
+class RunInfoJSON(TypedDict):
+    started: float
+    command: list[str]
+    prefix: str
+    jobs: int
+    dependencies: dict[str, list[str]]
+
+
+class RunLogJSON(TypedDict, total=False):
     format: int
+    run: RunInfoJSON
     events: list[EventJSON]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a run was: ``dependencies`` maps each planned package to the planned
+    packages it waited for (by name)."""
+
+    started: float
+    command: tuple[str, ...]
+    prefix: str
+    jobs: int
+    dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class Recorder:
@@ -60,14 +75,22 @@ class Recorder:
             self.events.append(event)
         self._forward(event)
 
-    def save(self, prefix: Path) -> Path:
-        """Write the events atomically to the prefix's run log; return its path."""
+    def save(self, prefix: Path, info: RunInfo | None = None) -> Path:
+        """Write the events (and what the run was) atomically to the prefix's run log."""
         path = prefix / RUN_LOG
         path.parent.mkdir(parents=True, exist_ok=True)
         data: RunLogJSON = {
-            "format": 1,
+            "format": FORMAT,
             "events": [EventJSON(**asdict(e)) for e in self.events],  # type: ignore[typeddict-item]
         }
+        if info is not None:
+            data["run"] = {
+                "started": info.started,
+                "command": list(info.command),
+                "prefix": info.prefix,
+                "jobs": info.jobs,
+                "dependencies": {k: list(v) for k, v in info.dependencies.items()},
+            }
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".last-run.")
         try:
             with os.fdopen(fd, "w") as f:
@@ -79,8 +102,131 @@ class Recorder:
         return path
 
 
-def load_run(prefix: Path) -> list[EventJSON]:
-    """The events of the last run in ``prefix``; :class:`BadInput` when there is none."""
+@dataclass(frozen=True)
+class Span:
+    """One package's part of the run: its phases ``(phase, start, end)``, its outcome."""
+
+    package: str
+    version: str
+    start: float
+    end: float
+    outcome: str  # done, failed, skipped, or "running" (the run ended first)
+    message: str
+    phases: tuple[tuple[str, float, float], ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.package}-{self.version}"
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Run:
+    """A recorded run: its events, read back, and what it was (``None`` for a run log
+    written before mason kept it)."""
+
+    events: tuple[EventJSON, ...]
+    info: RunInfo | None = None
+
+    @property
+    def start(self) -> float:
+        return min((e["time"] for e in self.events), default=0.0)
+
+    @property
+    def end(self) -> float:
+        return max((e["time"] for e in self.events), default=0.0)
+
+    def spans(self) -> list[Span]:
+        """One span per package, in the order they started."""
+        by_label: dict[str, list[EventJSON]] = {}
+        for e in self.events:
+            if e["package"]:
+                by_label.setdefault(f"{e['package']}-{e['version']}", []).append(e)
+        return [_span(evs, self.end) for evs in by_label.values()]
+
+    def counts(self) -> dict[str, int]:
+        """How many packages ended done, failed and skipped."""
+        found = {outcome: 0 for outcome in ENDS}
+        for span in self.spans():
+            if span.outcome in found:
+                found[span.outcome] += 1
+        return found
+
+
+def _span(events: Sequence[EventJSON], run_end: float) -> Span:
+    last = events[-1]
+    outcome = last["phase"] if last["phase"] in ENDS else "running"
+    end = last["time"] if outcome != "running" else run_end
+    phases = []
+    for a, b in zip(events, [*events[1:], None], strict=True):
+        if a["phase"] in ENDS or a["phase"] == "warning":
+            continue
+        phases.append((a["phase"], a["time"], b["time"] if b is not None else end))
+    first = events[0]
+    return Span(
+        first["package"],
+        first["version"],
+        first["time"],
+        end,
+        outcome,
+        last["message"],
+        tuple(phases),
+    )
+
+
+def critical_path(run: Run) -> list[Span]:
+    """The chain of packages that decided when the run ended, first to last.
+
+    From the package that ended last, back through the dependency (within the run) that
+    ended last, while there is one. Without recorded dependencies: the last package.
+    """
+    spans = {s.package: s for s in run.spans() if s.outcome != "skipped"}
+    if not spans:
+        return []
+    deps = run.info.dependencies if run.info else {}
+    chain = [max(spans.values(), key=lambda s: s.end)]
+    while True:
+        before = [spans[d] for d in deps.get(chain[-1].package, ()) if d in spans]
+        if not before:
+            return chain[::-1]
+        chain.append(max(before, key=lambda s: s.end))
+
+
+def busy(run: Run) -> list[tuple[float, int]]:
+    """How many packages were running, as ``(time, count)`` steps (count from that time on)."""
+    changes: list[tuple[float, int]] = []
+    for s in run.spans():
+        if s.outcome != "skipped":
+            changes += [(s.start, 1), (s.end, -1)]
+    steps: list[tuple[float, int]] = []
+    count = 0
+    for when, delta in sorted(changes, key=lambda c: (c[0], c[1])):
+        count += delta
+        if steps and steps[-1][0] == when:
+            steps[-1] = (when, count)
+        else:
+            steps.append((when, count))
+    return steps
+
+
+def _info(raw: Any) -> RunInfo | None:
+    if not isinstance(raw, dict):
+        return None
+    deps = raw.get("dependencies", {})
+    return RunInfo(
+        started=float(raw.get("started", 0.0)),
+        command=tuple(str(x) for x in raw.get("command", [])),
+        prefix=str(raw.get("prefix", "")),
+        jobs=int(raw.get("jobs", 1)),
+        dependencies={str(k): tuple(v) for k, v in deps.items()} if isinstance(deps, dict) else {},
+    )
+
+
+def load_run(prefix: Path) -> Run:
+    """The last run recorded in ``prefix``; :class:`BadInput` when there is none."""
     path = prefix / RUN_LOG
     try:
         data: Any = json.loads(path.read_text())
@@ -88,54 +234,9 @@ def load_run(prefix: Path) -> list[EventJSON]:
         raise BadInput(f"no run recorded in {prefix}", hint="run `mason install` first") from None
     except (OSError, json.JSONDecodeError) as e:
         raise BadInput(f"{path}: unreadable run log: {e}") from e
-    events: list[EventJSON] = data.get("events", []) if isinstance(data, dict) else []
-    return events
-
-
-def _rows(events: list[EventJSON]) -> dict[str, list[EventJSON]]:
-    rows: dict[str, list[EventJSON]] = {}
-    for e in events:
-        if e["package"]:
-            rows.setdefault(f"{e['package']}-{e['version']}", []).append(e)
-    return rows
-
-
-def render_html(events: list[EventJSON]) -> str:
-    """A self-contained HTML timeline of ``events``."""
-    if not events:
-        return "<!doctype html><title>mason run</title><p>The run recorded no events.</p>"
-    t0 = min(e["time"] for e in events)
-    t1 = max(e["time"] for e in events)
-    span = max(t1 - t0, 1e-6)
-    out = [
-        "<!doctype html><meta charset=utf-8><title>mason: last run</title>",
-        "<style>body{font:13px sans-serif}.row{display:flex;align-items:center;height:18px}"
-        ".name{width:260px;overflow:hidden;white-space:nowrap}.lane{position:relative;"
-        "flex:1;height:14px;background:#f4f4f4}.seg{position:absolute;top:0;height:14px}"
-        "</style>",
-        f"<h1>mason: last run</h1><p>{len(_rows(events))} packages, {span:.1f} s</p>",
-    ]
-    for label, evs in sorted(_rows(events).items(), key=lambda kv: kv[1][0]["time"]):
-        out.append(f"<div class=row><div class=name>{html.escape(label)}</div><div class=lane>")
-        for a, b in itertools.pairwise(evs):
-            left, width = (a["time"] - t0) / span * 100, (b["time"] - a["time"]) / span * 100
-            color = _COLORS.get(a["phase"], "#ddd")
-            title = html.escape(f"{a['phase']} {b['time'] - a['time']:.2f}s {a['message']}")
-            out.append(
-                f"<div class=seg title='{title}' style='left:{left:.3f}%;"
-                f"width:{max(width, 0.2):.3f}%;background:{color}'></div>"
-            )
-        end = evs[-1]
-        color = _ENDS.get(end["phase"], "#ddd")
-        title = html.escape(f"{end['phase']}: {end['message']}")
-        left = (end["time"] - t0) / span * 100
-        out.append(
-            f"<div class=seg title='{title}' style='left:{min(left, 99.6):.3f}%;"
-            f"width:0.4%;background:{color}'></div></div></div>"
-        )
-    legend = " ".join(
-        f"<span style='background:{c};padding:0 6px'>{p}</span>"
-        for p, c in {**_COLORS, **_ENDS}.items()
-    )
-    out.append(f"<p>{legend}</p>")
-    return "\n".join(out)
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}: unreadable run log: not a JSON object")
+    try:
+        return Run(tuple(data.get("events", [])), _info(data.get("run")))
+    except (TypeError, ValueError, AttributeError) as e:
+        raise BadInput(f"{path}: unreadable run log: {e}") from e

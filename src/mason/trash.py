@@ -19,6 +19,7 @@ import threading
 import uuid
 from pathlib import Path
 
+from mason import builddirs
 from mason.layout import TRASH_DIR
 
 
@@ -45,8 +46,16 @@ class Trash:
             self.directory.rmdir()
 
     def put(self, path: Path) -> None:
-        """Move ``path`` (a directory on the prefix's filesystem) out of the way; it is
-        removed in the background. Without a running trash, remove it right away."""
+        """Move ``path`` (a finished work directory on the prefix's filesystem) out of the
+        way, with the kept work directories of earlier failed builds of the same package
+        (:func:`mason.builddirs.older_of`); they are removed in the background. Without a
+        running trash, remove them right away."""
+        for older in builddirs.older_of(path):
+            self._put(older)
+        self._put(path)
+        builddirs.release(path)
+
+    def _put(self, path: Path) -> None:
         if not self._thread.is_alive():
             shutil.rmtree(path, ignore_errors=True)
             return

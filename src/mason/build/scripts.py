@@ -18,7 +18,7 @@ import shlex
 import shutil
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Literal
@@ -219,15 +219,19 @@ def run_build(
     check: bool = False,
     base_env: Mapping[str, str] | None = None,
     pass_fds: Sequence[int] = (),
+    on_script: Callable[[ScriptName], None] | None = None,
 ) -> list[ScriptName]:
     """Run ``spkg-preinst``, ``spkg-build``, ``spkg-install`` (and ``spkg-check`` if asked).
 
     The build directory must be prepared (:func:`prepare_build_dir`) and the sources
-    extracted and patched. Returns the scripts that ran; stops at the first failure.
+    extracted and patched. ``on_script`` hears of each script the recipe has just before
+    it runs. Returns the scripts that ran; stops at the first failure.
     """
     order: tuple[ScriptName, ...] = (*BUILD_SCRIPTS, "spkg-check") if check else BUILD_SCRIPTS
     ran: list[ScriptName] = []
     for which in order:
+        if on_script is not None and script_command(spec.build_dir, which) is not None:
+            on_script(which)
         if run_script(spec, which, base_env=base_env, pass_fds=pass_fds):
             ran.append(which)
     return ran

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mason.build.errors import StagedOutsidePrefix, WroteIntoPrefix
-from mason.layout import is_mason_own
+from mason.layout import COMPAT_LINKS, is_mason_own
 
 
 def staged_tree(package: str, destdir: Path, prefix: Path) -> Path:
@@ -82,7 +82,7 @@ def _walk(root: Path, rel: str = "") -> Iterator[tuple[str, Stamp]]:
     with scan:
         for entry in scan:
             path = f"{rel}/{entry.name}" if rel else entry.name
-            if is_mason_own(path):
+            if is_mason_own(path) or path in COMPAT_LINKS:  # lib64: made by merges meanwhile
                 continue
             st = entry.stat(follow_symlinks=False)
             yield path, (st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode)

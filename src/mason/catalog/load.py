@@ -48,10 +48,7 @@ class Catalog:
         (mason.toml's ``[mason.variables]``). Raise :class:`CatalogError` listing every
         problem of the catalog when anything is wrong.
         """
-        root = Path(os.path.abspath(path))
-        if not root.is_dir():
-            problem = Problem(None, str(root), None, "no such catalog directory")
-            raise CatalogError(root, [problem])
+        root = find_catalog(Path(os.path.abspath(path)))
         resolved, problems = _variables(root, variables or {})
         names = _package_dirs(root)
         problems.extend(_bad_name(name) for name in names if not NAME_RE.fullmatch(name))
@@ -104,6 +101,34 @@ class Catalog:
                 if name in getattr(recipe, role):
                     found[role].append(recipe.name)
         return {role: tuple(names) for role, names in found.items()}
+
+
+#: where a catalog sits inside a directory given as ``--catalog`` (a SageMath root first)
+CATALOG_PLACES = ("build/pkgs", "pkgs")
+
+
+def find_catalog(given: Path) -> Path:
+    """The catalog ``--catalog DIR`` means: DIR when it holds recipes, else the
+    ``build/pkgs`` (a SageMath root) or ``pkgs`` inside it. A directory that does not
+    exist is a :class:`CatalogError` naming a close one that does ("did you mean")."""
+    if not given.is_dir():
+        close = difflib.get_close_matches(given.name, _sub_dirs(given.parent), n=1)
+        guess = f" (did you mean {given.parent / close[0]}?)" if close else ""
+        problem = Problem(None, str(given), None, f"no such catalog directory{guess}")
+        raise CatalogError(given, [problem])
+    if any((given / name / "type").is_file() for name in _sub_dirs(given)):
+        return given
+    for place in CATALOG_PLACES:
+        if (given / place).is_dir():
+            return given / place
+    return given
+
+
+def _sub_dirs(directory: Path) -> list[str]:
+    try:
+        return sorted(e.name for e in os.scandir(directory) if e.is_dir())
+    except OSError:
+        return []
 
 
 def _package_dirs(root: Path) -> list[str]:

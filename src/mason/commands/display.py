@@ -7,9 +7,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
-from mason.events import Event, EventSink
+from mason.events import Event
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -18,9 +18,16 @@ if TYPE_CHECKING:
 class LineDisplay:
     """``[name-version] what happened`` per event, for logs and pipes."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, verbose: bool = False) -> None:
         self._stream = stream
         self._lock = threading.Lock()
+        self._verbose = verbose
+
+    def line(self, label: str, text: str) -> None:
+        """A new line of a running build's log: shown with ``-v``, as ``[label] text``."""
+        if self._verbose:
+            with self._lock:
+                print(f"[{label}] {text}", file=self._stream, flush=True)
 
     def __call__(self, event: Event) -> None:
         if event.phase == "planned":
@@ -35,13 +42,16 @@ class LineDisplay:
 class LiveDisplay:
     """A rich live view: running packages with their phase and time, done/total."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, verbose: bool = False) -> None:
         self._console = console
         self._lock = threading.Lock()
+        self._verbose = verbose
+        self._last: dict[str, str] = {}
         self._running: dict[str, tuple[str, float]] = {}
         self._total = 0
         self._done = 0
         self._failed = 0
+        self._skipped = 0  # counted apart from failures, as the final summary counts them
         self._start = time.time()
 
     def __call__(self, event: Event) -> None:
@@ -55,8 +65,10 @@ class LiveDisplay:
             self._console.print(event.message, highlight=False)
         elif event.phase in ("done", "failed", "skipped"):
             self._running.pop(label, None)
+            self._last.pop(label, None)
             self._done += 1
-            self._failed += event.phase != "done"
+            self._failed += event.phase == "failed"
+            self._skipped += event.phase == "skipped"
             style = {"done": "green", "failed": "bold red", "skipped": "yellow"}[event.phase]
             tail = f": {event.message}" if event.message else ""
             self._console.print(f"[{style}]{event.phase:>7}[/] {label}{tail}", highlight=False)
@@ -65,6 +77,14 @@ class LiveDisplay:
         else:
             since = self._running.get(label, ("", event.time))[1]
             self._running[label] = (event.phase, since)
+
+    def line(self, label: str, text: str) -> None:
+        """A new line of a running build's log: kept as its last line, printed with ``-v``."""
+        with self._lock:
+            if text.strip():
+                self._last[label] = text.strip()
+        if self._verbose:
+            self._console.print(f"[{label}] {text}", highlight=False, markup=False)
 
     def render(self) -> RenderableType:
         from rich.table import Table
@@ -77,31 +97,49 @@ class LiveDisplay:
         table.add_row(
             f"[bold]{self._done}/{self._total}[/] done" if self._total else "planning",
             f"{len(self._running)} running",
-            f"{self._failed} failed" if self._failed else "",
+            ", ".join(
+                f"{n} {what}"
+                for n, what in ((self._failed, "failed"), (self._skipped, "skipped"))
+                if n
+            ),
             f"{elapsed:5.0f}s",
         )
         for label, (phase, since) in running:
-            table.add_row(f"  {label}", phase, "", f"{now - since:5.0f}s")
+            last = self._last.get(label, "")
+            table.add_row(f"  {label}", phase, last[-60:], f"{now - since:5.0f}s")
         return table
 
 
+class Display(Protocol):
+    """An event sink that also shows running builds' log lines."""
+
+    def __call__(self, event: Event) -> None: ...
+
+    def line(self, label: str, text: str) -> None: ...
+
+
 @contextmanager
-def display(stream: TextIO = sys.stdout) -> Iterator[EventSink]:
-    """Yield an event sink suited to ``stream``: live on a terminal, lines otherwise."""
+def display(stream: TextIO = sys.stdout, *, verbose: bool = False) -> Iterator[Display]:
+    """Yield a display suited to ``stream``: live on a terminal, lines otherwise; with
+    ``verbose``, every line of the running builds' output too, prefixed by package."""
     if not stream.isatty():
-        yield LineDisplay(stream)
+        yield LineDisplay(stream, verbose)
         return
     from rich.console import Console
     from rich.live import Live
 
     console = Console(file=stream)
-    view = LiveDisplay(console)
+    view = LiveDisplay(console, verbose)
     with Live(
         console=console, refresh_per_second=4, transient=True, get_renderable=view.render
     ) as live:
 
-        def sink(event: Event) -> None:
-            view(event)
-            live.refresh()  # else the view shown until the next tick is stale (0/0 done)
+        class Sink:
+            def __call__(self, event: Event) -> None:
+                view(event)
+                live.refresh()  # else the view shown until the next tick is stale (0/0 done)
 
-        yield sink
+            def line(self, label: str, text: str) -> None:
+                view.line(label, text)
+
+        yield Sink()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,16 +13,17 @@ from typing import TYPE_CHECKING
 
 from mason.catalog import Catalog
 from mason.commands.query import _catalog, installed_in
+from mason.commands.store import announce_recovery, existing_prefix
 from mason.config import Settings, load_settings
-from mason.errors import BadInput, DiskFull, MasonError, UsageError, is_disk_full
-from mason.layout import LOG_DIR
+from mason.errors import BadInput, DiskFull, MasonError, is_disk_full
+from mason.layout import LOG_DIR, TMP_DIR
 
 if TYPE_CHECKING:
     from mason.binarycache import CacheError, PushResult
     from mason.binarycache.session import CacheSession
     from mason.build.sandbox import Sandbox
     from mason.plan import Plan
-    from mason.report import Recorder
+    from mason.report import Recorder, RunInfo
     from mason.scheduler import Outcome
 
 LOG_TAIL = 40
@@ -37,6 +39,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         venv=getattr(args, "venv", None),
         find_links=getattr(args, "find_links", None),
         index_url=getattr(args, "index_url", None),
+        jobs=getattr(args, "jobs", None),
         sandbox=getattr(args, "sandbox", None),
     )
 
@@ -84,17 +87,21 @@ def install(args: argparse.Namespace) -> int:
     """``mason install``: build and install packages and what they need."""
     from mason.build import log_tail
     from mason.commands.display import display
+    from mason.commands.logtail import LogTail
     from mason.install import Installer, InstallFailed, InstallOptions
     from mason.plan import make_plan
-    from mason.report import Recorder
-    from mason.store import Prefix
+    from mason.report import Recorder, RunInfo
+    from mason.store import Prefix, require_writable
     from mason.trees import locate_venv
 
-    if args.jobs < 1:
-        raise UsageError(f"-j takes a number of jobs of at least 1, not {args.jobs}")
     settings = _settings(args)
     catalog = _catalog(settings)
     prefix = Prefix(settings.prefix)
+    require_writable(prefix.root)
+    if prefix.interrupted():
+        with prefix.write_locked():  # an interrupted change is finished or undone first
+            pass
+        announce_recovery([prefix])
     plan = make_plan(
         catalog,
         args.packages,
@@ -108,7 +115,7 @@ def install(args: argparse.Namespace) -> int:
         return 0
     sandbox = _sandbox(settings)
     options = InstallOptions(
-        jobs=args.jobs,
+        jobs=settings.jobs,
         keep_going=args.keep_going,
         check=args.check,
         allow_overwrite=args.allow_overwrite,
@@ -123,14 +130,22 @@ def install(args: argparse.Namespace) -> int:
     )
     pushes: dict[str, PushResult | CacheError] = {}
     with (
-        display(sys.stdout) as sink,
+        display(sys.stdout, verbose=args.verbose) as view,
+        LogTail(prefix.root / LOG_DIR, view, view.line) as sink,
         binary_cache(args, settings, catalog, plan, pushes) as cache,
     ):
         recorder = Recorder(sink)
+        info = RunInfo(
+            started=time.time(),
+            command=("mason", *getattr(args, "argv", ["install"])),
+            prefix=str(prefix.root),
+            jobs=settings.jobs,
+            dependencies={s.name: s.prerequisites for s in plan},
+        )
         try:
             outcome = Installer(catalog, prefix, options, recorder, cache=cache).run(plan)
         finally:
-            _save_run(recorder, prefix.root)
+            _save_run(recorder, prefix.root, info)
     stopped = _stopped_builds(outcome) if outcome.interrupted else set()
     for name, error in outcome.failed.items():
         if name in stopped:
@@ -152,6 +167,7 @@ def install(args: argparse.Namespace) -> int:
     venv = locate_venv(settings.prefix, settings.venv).root
     where = f"prefix {prefix.root}" + (f", venv {venv}" if venv != prefix.root else "")
     print(f"installed {done}, failed {failed}, skipped {skipped} ({where})")
+    _kept_summary(prefix.root)
     if outcome.interrupted:
         return _interrupted(outcome, stopped)
     # Bad input found before the run (usage, catalog, unknown package) raised above: exit 2.
@@ -216,15 +232,29 @@ def _interrupted(outcome: Outcome, stopped: set[str]) -> int:
     return 128 + (outcome.signal or signal.SIGINT)
 
 
-def _save_run(recorder: Recorder, root: Path) -> None:
+def _save_run(recorder: Recorder, root: Path, info: RunInfo) -> None:
     """Keep the run for ``mason report``; a full disk costs the report, not the run."""
     try:
-        recorder.save(root)
+        recorder.save(root, info)
     except OSError as e:
         if not is_disk_full(e):
             raise
         full = DiskFull(root, what="saving the run log for `mason report`")
         print(f"mason: warning: {full}", file=sys.stderr)
+
+
+def _kept_summary(prefix: Path) -> None:
+    """How much the kept build directories (this run's failures included) weigh, and where."""
+    from mason.builddirs import human, kept, release_all
+
+    release_all()  # the run is over: its failed builds' directories are kept, not in use
+    found = kept(prefix)
+    if found:
+        size = human(sum(d.size for d in found))
+        print(
+            f"kept {len(found)} build director{'y' if len(found) == 1 else 'ies'} ({size}) "
+            f"in {prefix / TMP_DIR}: `mason clean --builds` removes them"
+        )
 
 
 def download(args: argparse.Namespace) -> int:
@@ -259,21 +289,58 @@ def download(args: argparse.Namespace) -> int:
 def log(args: argparse.Namespace) -> int:
     """``mason log PKG``: print the package's build log."""
     settings = _settings(args)
-    logs = settings.prefix / LOG_DIR
+    logs = existing_prefix(settings.prefix) / LOG_DIR
     found = sorted(logs.glob(f"{args.package}-*.log"), key=lambda p: p.stat().st_mtime)
     if not found:
         raise BadInput(f"no build log for {args.package} in {logs}")
-    sys.stdout.write(found[-1].read_text(errors="replace"))
+    if not args.follow:
+        sys.stdout.write(found[-1].read_text(errors="replace"))
+        return 0
+    _follow(found[-1], settings.prefix, args.package)
     return 0
 
 
+def _follow(log: Path, prefix: Path, package: str, poll: float = 0.2) -> None:
+    """``mason log -f``: the log as it grows, until no mason builds the package any more."""
+    from mason.builddirs import building
+
+    offset = 0
+    while True:
+        running = building(prefix, package)  # before reading: nothing written is missed
+        size = log.stat().st_size if log.exists() else 0
+        if size < offset:
+            offset = 0  # the build started again and emptied its log
+        if size > offset:
+            with log.open("rb") as f:
+                f.seek(offset)
+                data = f.read(size - offset)
+            offset += len(data)
+            sys.stdout.write(data.decode(errors="replace"))
+            sys.stdout.flush()
+        if not running:
+            return
+        time.sleep(poll)
+
+
 def report(args: argparse.Namespace) -> int:
-    """``mason report``: write an HTML timeline of the last run."""
-    from mason.report import load_run, render_html
+    """``mason report``: the last run as an HTML page, or Chrome trace-event JSON."""
+    import json
+
+    from mason.report import load_run
 
     settings = _settings(args)
-    out = Path(args.output)
-    out.write_text(render_html(load_run(settings.prefix)), encoding="utf-8")
+    prefix = existing_prefix(settings.prefix)
+    run = load_run(prefix)
+    if args.format == "trace":
+        from mason.reporttrace import render_trace
+
+        out = Path(args.output or "mason-trace.json")
+        out.write_text(json.dumps(render_trace(run)), encoding="utf-8")
+    else:
+        from mason.reporthtml import render_html
+
+        out = Path(args.output or "mason-report.html")
+        out.write_text(render_html(run, prefix / LOG_DIR), encoding="utf-8")
     print(f"wrote {out}")
     return 0
 

@@ -18,11 +18,22 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from mason import builddirs
 from mason.build import BuildSpec
+from mason.catalog.load import find_catalog
+from mason.commands.store import announce_recovery, existing_prefix
 from mason.config import load_settings
 from mason.graph import topological_order
 from mason.layout import LOG_DIR, REMOVAL_SCRIPTS, SCRIPTS_DIR
-from mason.store import NotInstalled, Prefix, Record, UninstallReport, check_unused
+from mason.store import (
+    NotInstalled,
+    Prefix,
+    Record,
+    UninstallReport,
+    check_unused,
+    missing_dependencies,
+    require_writable,
+)
 from mason.trees import Trees
 
 
@@ -85,6 +96,7 @@ def _removal(
     finally:
         if spec is not None:
             shutil.rmtree(spec.build_dir.parent, ignore_errors=True)
+            builddirs.release(spec.build_dir.parent)
 
 
 def remove_package(
@@ -126,11 +138,21 @@ def _print_report(report: UninstallReport) -> None:
 def uninstall(args: argparse.Namespace) -> int:
     """``mason uninstall PKG... [--force]``: remove installed packages, dependents first."""
     settings = load_settings(catalog=args.catalog, prefix=args.prefix)
-    trees = Trees.open(settings.prefix, settings.venv)
+    trees = Trees.open(existing_prefix(settings.prefix), settings.venv)
+    require_writable(trees.prefix.root)
+    catalog = settings.catalog
+    if catalog is not None and catalog.is_dir():
+        catalog = find_catalog(catalog)  # a SageMath root means its build/pkgs
     order = removal_order(
         args.packages, trees.records(), prefix=str(trees.prefix.root), force=args.force
     )
+    announce_recovery(trees.stores)  # what reading the records recovered first
     for name in order:
-        report = remove_package(trees, name, catalog=settings.catalog, force=args.force)
+        report = remove_package(trees, name, catalog=catalog, force=args.force)
         _print_report(report)
+    for user, deps in missing_dependencies(trees.records()).items():
+        if set(deps) & set(order):
+            print(
+                f"mason: warning: {user} is now broken: it needs {', '.join(deps)}", file=sys.stderr
+            )
     return 0

@@ -5,23 +5,60 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from mason.commands.table import print_table
 from mason.config import load_settings
-from mason.store import PackageMeta, Prefix, Record, VerifyReport
+from mason.store import (
+    NoPrefix,
+    PackageMeta,
+    Prefix,
+    Record,
+    VerifyReport,
+    missing_dependencies,
+    require_writable,
+)
 from mason.trees import Trees
 
 
 def _prefix(args: argparse.Namespace) -> Prefix:
-    return Prefix(load_settings(catalog=args.catalog, prefix=args.prefix).prefix)
+    prefix = Prefix(load_settings(catalog=args.catalog, prefix=args.prefix).prefix)
+    require_writable(prefix.root)
+    return prefix
+
+
+def existing_prefix(prefix: Path) -> Path:
+    """``prefix``, or :class:`NoPrefix` when there is none: a query creates nothing."""
+    if not prefix.is_dir():
+        raise NoPrefix(str(prefix))
+    return prefix
+
+
+def announce_recovery(stores: Iterable[Prefix]) -> None:
+    """One line per interrupted change the stores' automatic recovery finished or undid."""
+    for store in stores:
+        report, store.recovered = store.recovered, None
+        if report is None:
+            continue
+        for label in report.rolled_forward:
+            print(
+                f"mason: recovered: an interrupted change of {label} was completed", file=sys.stderr
+            )
+        for label in report.rolled_back:
+            print(
+                f"mason: recovered: an interrupted change of {label} was rolled back",
+                file=sys.stderr,
+            )
 
 
 def _trees(args: argparse.Namespace) -> Trees:
     """The prefix and its venv's store when the venv lies outside it (:mod:`mason.trees`)."""
     settings = load_settings(catalog=args.catalog, prefix=args.prefix)
-    return Trees.open(settings.prefix, settings.venv)
+    return Trees.open(existing_prefix(settings.prefix), settings.venv)
 
 
 def _print_json(data: object) -> None:
@@ -52,14 +89,34 @@ def merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _as_typed(path: str, stores: list[Path]) -> str:
+    """A user's path for :meth:`Trees.owner`: a relative path that, taken from the current
+    directory, lies in one of the stores becomes absolute; any other relative path is
+    relative to the prefix."""
+    if os.path.isabs(path):
+        return path
+    here = os.path.abspath(path)
+    for root in stores:
+        for base in {str(root), os.path.realpath(root)}:
+            if here.startswith(base + os.sep):
+                return here
+    return path
+
+
 def owner(args: argparse.Namespace) -> int:
-    """``mason owner PATH...``: which packages own each path (exit 1 if one is unowned)."""
-    found = _trees(args).owner(args.paths)
+    """``mason owner PATH...``: which packages own each path (exit 1 if one is unowned).
+
+    A path is absolute, relative to the current directory, or relative to the prefix."""
+    trees = _trees(args)
+    stores = [s.root for s in trees.stores]
+    asked = {path: _as_typed(path, stores) for path in args.paths}
+    owners = trees.owner(list(dict.fromkeys(asked.values())))
+    found = {path: owners[asked[path]] for path in args.paths}
     if args.json:
         _print_json(found)
     else:
-        for path, owners in found.items():
-            print(f"{path}: {', '.join(owners) if owners else '(not owned by any package)'}")
+        for path, names in found.items():
+            print(f"{path}: {', '.join(names) if names else '(not owned by any package)'}")
     return 0 if all(found.values()) else 1
 
 
@@ -95,33 +152,42 @@ def list_installed(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify_json(report: VerifyReport) -> dict[str, object]:
+def _verify_json(report: VerifyReport, broken: dict[str, list[str]]) -> dict[str, object]:
     return {
-        "ok": report.ok,
+        "ok": report.ok and not broken,
         "checked_files": report.checked_files,
         "missing": [{"package": p.package, "path": p.path} for p in report.missing],
         "modified": [
             {"package": p.package, "path": p.path, "reason": p.reason} for p in report.modified
         ],
         "unclaimed": list(report.unclaimed),
+        "missing_dependencies": broken,
     }
 
 
 def verify(args: argparse.Namespace) -> int:
-    """``mason verify [PKG...]``: missing, modified and unclaimed files; exit 1 on any."""
-    report = _trees(args).verify(args.packages or None)
+    """``mason verify [PKG...]``: missing, modified and unclaimed files, and installed
+    packages whose dependencies are not installed; exit 1 on any."""
+    trees = _trees(args)
+    report = trees.verify(args.packages or None)
+    announce_recovery(trees.stores)
+    broken = missing_dependencies(trees.records())
+    if args.packages:
+        broken = {n: deps for n, deps in broken.items() if n in args.packages}
+    ok = report.ok and not broken
     if args.json:
-        _print_json(_verify_json(report))
-        return 0 if report.ok else 1
+        _print_json(_verify_json(report, broken))
+        return 0 if ok else 1
     rows = [("missing", f"{p.path} ({p.package})") for p in report.missing]
     rows += [("modified", f"{p.path} ({p.package}): {p.reason}") for p in report.modified]
     rows += [("unclaimed", path) for path in report.unclaimed]
+    rows += [
+        ("broken", f"{name}: needs {', '.join(deps)}, not installed")
+        for name, deps in broken.items()
+    ]
     print_table(rows, min_widths=(len("unclaimed"),), gap=1)
-    print(
-        f"{report.checked_files} recorded files checked: "
-        + ("ok" if report.ok else "problems found")
-    )
-    return 0 if report.ok else 1
+    print(f"{report.checked_files} recorded files checked: " + ("ok" if ok else "problems found"))
+    return 0 if ok else 1
 
 
 def recover(args: argparse.Namespace) -> int:

@@ -157,7 +157,14 @@ def build(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> Path:
 
     with guarded(ctx.guards(), check):
         ctx.event("building", recipe)
-        run_build(spec, check=ctx.options.check, pass_fds=ctx.pass_fds())
+        run_build(
+            spec,
+            check=ctx.options.check,
+            pass_fds=ctx.pass_fds(),
+            on_script=lambda which: (
+                ctx.event("checking", recipe) if which == "spkg-check" else None
+            ),
+        )
         _test_hook(recipe)
     if spec.sandbox is not None:
         check_caught(ctx, recipe, spec)

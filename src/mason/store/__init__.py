@@ -11,20 +11,22 @@ from mason.store.errors import (
     CollisionError,
     Conflict,
     LockTimeout,
+    NoPrefix,
     NotInstalled,
     Problem,
+    ReadOnlyPrefix,
     RecordUnreadable,
     StagedTreeError,
     StoreError,
 )
 from mason.store.locks import Lock
 from mason.store.merge import PackageMeta
-from mason.store.prefix import Prefix
+from mason.store.prefix import Prefix, require_writable, writable
 from mason.store.records import FileInfo, Record, RecordHeader, newest_by_name, read_headers
 from mason.store.recover import RecoveryReport
 from mason.store.staged import StagedEntry, StagedTree
 from mason.store.uninstall import PackageInUse, UninstallReport, check_unused
-from mason.store.verify import FileProblem, VerifyReport
+from mason.store.verify import FileProblem, VerifyReport, missing_dependencies
 
 __all__ = [
     "CollisionError",
@@ -33,11 +35,13 @@ __all__ = [
     "FileProblem",
     "Lock",
     "LockTimeout",
+    "NoPrefix",
     "NotInstalled",
     "PackageInUse",
     "PackageMeta",
     "Prefix",
     "Problem",
+    "ReadOnlyPrefix",
     "Record",
     "RecordHeader",
     "RecordUnreadable",
@@ -49,6 +53,9 @@ __all__ = [
     "UninstallReport",
     "VerifyReport",
     "check_unused",
+    "missing_dependencies",
     "newest_by_name",
     "read_headers",
+    "require_writable",
+    "writable",
 ]

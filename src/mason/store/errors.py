@@ -131,3 +131,28 @@ class NotInstalled(BadInput):
     def __init__(self, package: str, prefix: str) -> None:
         self.package = package
         super().__init__(f"{package}: not installed in {prefix}")
+
+
+class ReadOnlyPrefix(BadInput):
+    """A command that must write to the prefix, on a prefix mason cannot write to."""
+
+    def __init__(self, prefix: str, why: str = "") -> None:
+        self.prefix = prefix
+        super().__init__(
+            f"the prefix {prefix} is read-only{f' ({why})' if why else ''}: "
+            "this command must write to it",
+            hint="run it where the prefix is writable; the queries (list --installed, info, "
+            "files, owner, verify, plan, log, report) work on a read-only prefix",
+        )
+
+
+class NoPrefix(BadInput):
+    """A query about what is installed, on a prefix that does not exist."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        super().__init__(
+            f"no prefix at {prefix}: nothing is installed there",
+            hint="pass --prefix DIR (or set MASON_PREFIX) for an existing prefix, "
+            "or `mason install` into this one first",
+        )

@@ -35,9 +35,16 @@ def _json_array(paths: Iterable[str]) -> bytes:
 class OwnerIndex:
     """Claims of every installed package, answering "who owns this path" fast."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
         self.fresh = not path.exists()
+        if read_only:
+            # A prefix this process cannot write: an index in memory, which the caller fills
+            # from the records (the file may be behind its -wal, which needs a writer).
+            self.fresh = True
+            self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            self._db.executescript(_SCHEMA)
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(
             path, isolation_level=None, timeout=60.0, check_same_thread=False

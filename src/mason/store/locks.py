@@ -14,6 +14,7 @@ nothing is written to find it out: taking a lock changes no file of the prefix.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import shlex
@@ -27,6 +28,10 @@ from typing import Literal
 from mason.store.errors import LockHolder, LockTimeout
 
 LockMode = Literal["shared", "exclusive"]
+
+#: what opening a file for writing fails with on a read-only mount or without permission
+READ_ONLY_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)
+
 
 #: Seconds of waiting for a lock after which the waiter is told who holds it.
 WAIT_NOTICE = 1.0
@@ -111,8 +116,13 @@ class Lock:
         :class:`LockPolicy`, by default forever)."""
         if self._fd is not None:
             raise RuntimeError(f"{self.path}: lock already held by this object")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            if mode == "exclusive" or e.errno not in READ_ONLY_ERRNOS:
+                raise
+            fd = self._read_only_fd()
         try:
             self._wait(fd, mode, timeout if timeout is not None else _policy.timeout)
         except BaseException:
@@ -120,6 +130,18 @@ class Lock:
             raise
         self._fd = fd
         self.mode = mode
+
+    def _read_only_fd(self) -> int:
+        """A descriptor to take a shared lock on where the lock file cannot be written.
+
+        flock works on a read-only descriptor. Where the lock file does not exist (a
+        read-only copy of a prefix), the nearest existing directory above it stands in:
+        no process can write this prefix through this mount to race with.
+        """
+        place = self.path
+        while not place.exists() and place != place.parent:
+            place = place.parent
+        return os.open(place, os.O_RDONLY | os.O_CLOEXEC)
 
     def _wait(self, fd: int, mode: LockMode, timeout: float | None) -> None:
         op = fcntl.LOCK_SH if mode == "shared" else fcntl.LOCK_EX

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mason.errors import DiskFull, is_disk_full
+from mason.layout import is_compat_link
 from mason.store import fsops, kept
 from mason.store.errors import CollisionError, Conflict, StoreError
 from mason.store.index import OwnerIndex
@@ -61,7 +62,17 @@ class PathTaken(CollisionError):
 def make_intent(
     staged: StagedTree, meta: PackageMeta, plan: MergePlan, old: Record | None
 ) -> Intent:
-    stale = tuple(sorted(set(old.files) - set(plan.claims))) if old else ()
+    stale = (
+        tuple(
+            sorted(
+                p
+                for p in set(old.files) - set(plan.claims)
+                if not is_compat_link(p, old.files[p].target)
+            )
+        )
+        if old
+        else ()
+    )
     return Intent(
         txid=uuid.uuid4().hex,
         package=meta.name,

@@ -13,13 +13,23 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from mason import builddirs
 from mason.errors import BadInput, disk_full_is_typed
-from mason.layout import INDEX_FILE, JOURNAL_DIR, PREFIX_LOCK, RECORDS_DIR, TMP_DIR, TXN_DIR
+from mason.layout import (
+    COMPAT_LINKS,
+    INDEX_FILE,
+    JOURNAL_DIR,
+    PREFIX_LOCK,
+    RECORDS_DIR,
+    STATE_DIR,
+    TMP_DIR,
+    TXN_DIR,
+)
 from mason.store import fsops, kept
-from mason.store.errors import CollisionError, NotInstalled
+from mason.store.errors import CollisionError, NotInstalled, ReadOnlyPrefix
 from mason.store.index import OwnerIndex
 from mason.store.journal import Journal
-from mason.store.locks import Lock
+from mason.store.locks import READ_ONLY_ERRNOS, Lock
 from mason.store.merge import PackageMeta, PathTaken, Transaction, run_merge
 from mason.store.plan import Planner
 from mason.store.records import Record, RecordStore
@@ -42,6 +52,45 @@ def check_meta(meta: PackageMeta) -> None:
     kept.check_names(meta.name, meta.kept)
 
 
+def writable(root: Path) -> bool:
+    """Whether this process can write the prefix ``root`` (True for one not made yet).
+
+    A prefix it cannot write (a read-only export, another user's) is read as it is: the
+    shared lock on a read-only descriptor, the ownership index built in memory from the
+    records, and an interrupted transaction, which only a writer can recover, an error.
+    """
+    for place in (root / STATE_DIR, root):
+        if place.exists():
+            return os.access(place, os.W_OK)
+    return True
+
+
+def require_writable(root: Path) -> None:
+    """Raise :class:`ReadOnlyPrefix` unless this process can write the prefix ``root``."""
+    if not writable(root):
+        raise ReadOnlyPrefix(str(root))
+
+
+def _make_compat_links(root: Path, names: Sequence[str]) -> None:
+    """mason's own links (``lib64 -> lib``) a staged tree had, in the prefix if missing."""
+    for name in names:
+        if not os.path.lexists(root / name):
+            root.mkdir(parents=True, exist_ok=True)
+            os.symlink(COMPAT_LINKS[name], root / name)
+
+
+@contextmanager
+def _exclusive(lock: Lock, root: Path, timeout: float | None) -> Iterator[None]:
+    """``lock.exclusive``; a prefix this process cannot write is :class:`ReadOnlyPrefix`."""
+    try:
+        with lock.exclusive(timeout):
+            yield
+    except OSError as e:
+        if e.errno not in READ_ONLY_ERRNOS or writable(root):
+            raise
+        raise ReadOnlyPrefix(str(root), e.strerror or "") from e
+
+
 class Prefix:
     """An install prefix: merges staged trees, keeps records and claims, recovers crashes.
 
@@ -61,31 +110,38 @@ class Prefix:
         # The file lock is per process; threads of one process (parallel builds) take
         # turns through this lock, which also guards the SQLite connection.
         self._threads = threading.Lock()
-
-    # -- locking and recovery -------------------------------------------------------------
+        self.recovered: RecoveryReport | None = None  # what automatic recovery last did
 
     @contextmanager
     def write_locked(self) -> Iterator[OwnerIndex]:
         """Hold the exclusive prefix lock, after finishing any interrupted transaction."""
-        with self._threads, self._lock.exclusive(self.lock_timeout):
+        with self._threads, _exclusive(self._lock, self.root, self.lock_timeout):
             index = self._open_index()
             if self._journal.has_pending():
-                recover_pending(self.root, self._journal, self._records, index)
+                self.recovered = recover_pending(self.root, self._journal, self._records, index)
             yield index
+
+    def interrupted(self) -> bool:
+        """Whether an interrupted transaction waits for recovery."""
+        return self._journal.has_pending()
 
     @contextmanager
     def read_locked(self) -> Iterator[OwnerIndex]:
-        """Hold the shared lock; an interrupted transaction is recovered first."""
-        if self._journal.has_pending() or not self._index_path.exists():
+        """Hold the shared lock; an interrupted transaction is recovered first. On a
+        read-only prefix nothing is written (see :func:`writable`)."""
+        read_only = not writable(self.root)
+        if read_only and self._journal.has_pending():
+            raise ReadOnlyPrefix(str(self.root), "an interrupted transaction waits for recovery")
+        if not read_only and (self._journal.has_pending() or not self._index_path.exists()):
             with self.write_locked():
                 pass
         with self._threads, self._lock.shared(self.lock_timeout):
-            yield self._open_index()
+            yield self._open_index(read_only)
 
-    def _open_index(self) -> OwnerIndex:
+    def _open_index(self, read_only: bool = False) -> OwnerIndex:
         if self._index is None:
-            self._index = OwnerIndex(self._index_path)
-            if self._index.fresh and self._lock.mode == "exclusive":
+            self._index = OwnerIndex(self._index_path, read_only=read_only)
+            if self._index.fresh and (read_only or self._lock.mode == "exclusive"):
                 self._rebuild_index(self._index)
         return self._index
 
@@ -100,12 +156,14 @@ class Prefix:
 
     # -- staging and merging --------------------------------------------------------------
 
-    def staging_dir(self, label: str) -> Path:
-        """A fresh directory under ``<prefix>/var/tmp/mason`` (same filesystem as the prefix)."""
+    def staging_dir(self, label: str, *, work: bool = True) -> Path:
+        """A fresh directory in ``var/tmp/mason``; a ``work`` one is marked in use (builddirs)."""
         base = self.root / TMP_DIR
         with disk_full_is_typed(base, f"creating the build directory of {label}"):
+            if work:
+                return builddirs.make(base, label)
             base.mkdir(parents=True, exist_ok=True)
-            return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=base))
+            return Path(tempfile.mkdtemp(prefix=f".{label}-", dir=base))
 
     def scan(
         self,
@@ -129,7 +187,7 @@ class Prefix:
         own = staged_dir.is_relative_to(self.root / TMP_DIR)
         self._check_apart(staged_dir, package, own)
         if copy or not self._same_filesystem(staged_dir):
-            target = self.staging_dir(package)
+            target = self.staging_dir(package, work=False)
             os.rmdir(target)
             try:
                 with disk_full_is_typed(target, f"copying the staged tree of {package}"):
@@ -178,6 +236,7 @@ class Prefix:
         started = time.monotonic()
         with self.write_locked() as index:
             fsops.arm_crash_hook()
+            _make_compat_links(self.root, staged.compat_links)
             record = self._merge_locked(index, staged, meta, allow_overwrite, started)
         if staged.remove_root_after and staged.root.exists():
             shutil.rmtree(staged.root)
@@ -271,7 +330,7 @@ class Prefix:
 
         Unclaimed files are looked for only when checking the whole prefix.
         """
-        with self.write_locked():
+        with self.read_locked():
             records = self._records.all()
             if names:
                 missing = [n for n in names if n not in records]

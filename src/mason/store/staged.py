@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from mason.layout import RESERVED, is_mason_own
+from mason.layout import RESERVED, is_compat_link, is_mason_own
 from mason.modes import process_umask, sane_mode
 from mason.store.errors import Problem, StagedTreeError
 from mason.store.records import EncodedFiles, FileInfo
@@ -55,6 +55,7 @@ class StagedTree:
     files: tuple[StagedEntry, ...] = ()  # files and symlinks in depth-first order
     spans: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # dir -> files[a:b]
     remove_root_after: bool = False
+    compat_links: tuple[str, ...] = ()  # mason's own links it had (layout.COMPAT_LINKS)
 
     def files_under(self, rel: str) -> Sequence[StagedEntry]:
         """Every file and symlink at or below ``rel`` (what a directory move claims)."""
@@ -117,6 +118,7 @@ class _Scanner:
         self.files: list[StagedEntry] = []
         self.linked: dict[tuple[int, int], list[tuple[str, Path, os.stat_result]]] = {}
         self.spans: dict[str, tuple[int, int]] = {}
+        self.compat_links: list[str] = []
 
     def problem(self, rel: str, reason: str) -> None:
         self.problems.append(Problem(rel or ".", reason))
@@ -195,6 +197,9 @@ class _Scanner:
 
     def scan_symlink(self, rel: str, path: Path) -> bool:
         target = os.readlink(path)
+        if is_compat_link(rel, target):
+            self.compat_links.append(rel)  # mason's own: made in the prefix, never claimed
+            return False
         if os.path.isabs(target):
             rewritten = self.rewrite_absolute(rel, path, target)
             if rewritten is None:
@@ -300,4 +305,5 @@ def scan_tree(
         scanner.children,
         tuple(scanner.files),
         scanner.spans,
+        compat_links=tuple(scanner.compat_links),
     )

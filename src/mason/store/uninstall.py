@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mason.errors import BadInput
+from mason.layout import is_compat_link
 from mason.store import fsops
 from mason.store.index import OwnerIndex
 from mason.store.journal import Intent, Journal
@@ -60,6 +61,8 @@ def sort_out(prefix: Path, record: Record, index: OwnerIndex) -> UninstallReport
     shared: list[str] = []
     modified: list[str] = []
     for rel, info in sorted(record.files.items()):
+        if is_compat_link(rel, info.target):
+            continue  # claimed by records of older mason versions; it stays, unreported
         if any(o != record.name for o in index.owners_of(rel)):
             shared.append(rel)
             continue

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mason.layout import is_mason_own
+from mason.layout import is_compat_link, is_mason_own
 from mason.store.records import FileInfo, Record
 from mason.store.staged import sha256_file
 
@@ -79,17 +79,33 @@ def walk_files(prefix: Path) -> Iterator[str]:
             rel = f"{rel_dir}/{d}" if rel_dir else d
             if is_mason_own(rel):
                 continue
-            if os.path.islink(os.path.join(dirpath, d)):
-                yield rel
+            link = os.path.join(dirpath, d)
+            if os.path.islink(link):
+                if not is_compat_link(rel, os.readlink(link)):
+                    yield rel
             else:
                 keep.append(d)
         dirnames[:] = keep
         for f in filenames:
             rel = f"{rel_dir}/{f}" if rel_dir else f
-            if not is_mason_own(rel):
-                yield rel
+            link = os.path.join(dirpath, f)
+            if is_mason_own(rel) or (
+                os.path.islink(link) and is_compat_link(rel, os.readlink(link))
+            ):
+                continue
+            yield rel
 
 
 def unclaimed_files(prefix: Path, records: Mapping[str, Record]) -> tuple[str, ...]:
     claimed = {p for r in records.values() for p in r.files}
     return tuple(sorted(p for p in walk_files(prefix) if p not in claimed))
+
+
+def missing_dependencies(records: Mapping[str, Record]) -> dict[str, list[str]]:
+    """Installed packages whose recorded dependencies are not installed (any more), with
+    those dependencies: what ``uninstall --force`` of a needed package leaves broken."""
+    return {
+        name: missing
+        for name, record in sorted(records.items())
+        if (missing := sorted(d for d in record.dependencies if d not in records))
+    }
