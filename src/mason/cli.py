@@ -30,6 +30,7 @@ HANDLERS: dict[str, str] = {
     "uninstall": "remove:uninstall",
     "log": "install:log",
     "report": "install:report",
+    "pip": "pip:pip",
 }
 
 
@@ -149,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("log", "show a package's build log")
     p.add_argument("package", metavar="PKG")
+
+    p = add("pip", "run pip on the venv under its lock, then bring the records up to date")
+    p.add_argument("pip_args", nargs=argparse.REMAINDER, metavar="ARGS", help="pip's arguments")
 
     p = add("report", "write an HTML timeline of the last run")
     p.add_argument("-o", "--output", metavar="FILE", default="mason-report.html")

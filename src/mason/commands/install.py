@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from mason.catalog import Catalog
-from mason.commands.query import _catalog, installed_in
+from mason.commands.query import _catalog, installed_in, print_left_alone
 from mason.config import Settings, load_settings
 from mason.errors import BadInput, UsageError
 from mason.layout import LOG_DIR
@@ -58,8 +58,10 @@ def install(args: argparse.Namespace) -> int:
         force=args.force,
         check=args.check,
     )
+    print_left_alone(plan)
     if not plan.steps:
-        print(f"nothing to do: {len(plan.needed)} package(s) up to date")
+        up_to_date = len(plan.needed) - len(plan.left_alone)
+        print(f"nothing to do: {up_to_date} package(s) up to date")
         return 0
     options = InstallOptions(
         jobs=args.jobs,

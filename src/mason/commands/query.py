@@ -9,13 +9,14 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mason.catalog import Catalog, Recipe
 from mason.config import Settings, load_settings
 from mason.errors import MasonError, UsageError
 from mason.layout import RECORDS_DIR
 from mason.plan import Installed, Plan, dependency_graph, make_plan, select
+from mason.store.outside import Outside, OutsideJSON
 
 _DIGESTS = ("sha256", "sha1", "md5", "cksum")
 
@@ -73,9 +74,23 @@ def _read_record(path: Path) -> Installed:
     if not isinstance(name, str) or not isinstance(version, str):
         raise RecordUnreadable(path, "package_name and package_version must be strings")
     digest = record.get("recipe_hash")
+    outside = _outside(record)
     return Installed(
-        name, version, digest if isinstance(digest, str) else None, _timestamp(record, path)
+        name,
+        outside.now if outside is not None and outside.now is not None else version,
+        digest if isinstance(digest, str) else None,
+        _timestamp(record, path),
+        outside.describe() if outside is not None else None,
     )
+
+
+def _outside(record: Mapping[str, Any]) -> Outside | None:
+    """What another installer (pip) did to the package (:mod:`mason.store.outside`)."""
+    data = record.get("outside")
+    try:
+        return Outside.from_json(cast(OutsideJSON, data)) if isinstance(data, dict) else None
+    except KeyError:
+        return None
 
 
 def installed_state(prefix: Path, venv: Path | None = None) -> dict[str, Installed]:
@@ -96,9 +111,11 @@ def installed_state(prefix: Path, venv: Path | None = None) -> dict[str, Install
 
 def installed_in(settings: Settings) -> dict[str, Installed]:
     """:func:`installed_state` of the settings' prefix and its venv (:mod:`mason.trees`)."""
-    from mason.trees import locate_venv
+    from mason.commands.venvstate import reconciled
+    from mason.trees import Trees
 
-    return installed_state(settings.prefix, locate_venv(settings.prefix, settings.venv).root)
+    trees = reconciled(Trees.open(settings.prefix, settings.venv))  # pip's changes first
+    return installed_state(settings.prefix, trees.place.root)
 
 
 def _read_records(directory: Path, state: dict[str, Installed]) -> None:
@@ -128,6 +145,7 @@ def _table(rows: Sequence[Sequence[str]]) -> None:
 
 def _plan_json(plan: Plan) -> dict[str, Any]:
     planned = set(plan.names)
+    left = {name for name, _, _ in plan.left_alone}
     return {
         "requested": list(plan.requested),
         "steps": [
@@ -140,8 +158,18 @@ def _plan_json(plan: Plan) -> dict[str, Any]:
             }
             for s in plan
         ],
-        "up_to_date": [name for name in plan.needed if name not in planned],
+        "up_to_date": [name for name in plan.needed if name not in planned and name not in left],
+        "left_alone": [
+            {"name": name, "reason": why, "version": version}
+            for name, why, version in plan.left_alone
+        ],
     }
+
+
+def print_left_alone(plan: Plan) -> None:
+    """One line per package another installer (pip) changed that the plan leaves so."""
+    for name, why, version in plan.left_alone:
+        print(f"{name}: left alone ({why}); `install {name}` puts the catalog's {version} back")
 
 
 def plan(args: argparse.Namespace) -> int:
@@ -159,7 +187,8 @@ def plan(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(_plan_json(result))
         return 0
-    up_to_date = len(result.needed) - len(result)
+    print_left_alone(result)
+    up_to_date = len(result.needed) - len(result) - len(result.left_alone)
     if not result.steps:
         print(f"nothing to do: {up_to_date} package(s) up to date")
         return 0
@@ -232,6 +261,7 @@ def _info_json(catalog: Catalog, recipe: Recipe, record: Installed | None) -> di
         "patches": [p.name for p in recipe.patches],
         "recipe_hash": recipe.recipe_hash,
         "installed_version": record.version if record else None,
+        "changed_outside_mason": record.outside if record else None,
     }
 
 

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mason.build import BuildSpec
+from mason.commands.venvstate import reconciled
 from mason.config import load_settings
 from mason.layout import LOG_DIR, SCRIPTS_DIR
 from mason.store import NotInstalled, PackageInUse, Prefix, Record, UninstallReport
@@ -145,7 +146,7 @@ def _print_report(report: UninstallReport) -> None:
 def uninstall(args: argparse.Namespace) -> int:
     """``mason uninstall PKG... [--force]``: remove installed packages, dependents first."""
     settings = load_settings(catalog=args.catalog, prefix=args.prefix)
-    trees = Trees.open(settings.prefix, settings.venv)
+    trees = reconciled(Trees.open(settings.prefix, settings.venv))
     order = removal_order(
         args.packages, trees.records(), prefix=str(trees.prefix.root), force=args.force
     )

@@ -18,6 +18,7 @@ from typing import Literal, NotRequired, TypedDict
 
 from mason.store import fsops
 from mason.store.errors import StoreError
+from mason.store.outside import Outside, OutsideJSON
 
 FORMAT = 1
 FileKind = Literal["file", "symlink"]
@@ -42,6 +43,7 @@ class _Header(TypedDict):
     recipe_hash: str | None
     timings: dict[str, float]
     txid: str
+    outside: NotRequired[OutsideJSON]  # changed or installed by pip (mason.store.outside)
 
 
 class RecordJSON(_Header):
@@ -115,6 +117,7 @@ class Record:
     dependencies: Mapping[str, str] = field(default_factory=dict)
     recipe_hash: str | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
+    outside: Outside | None = None  # changed or installed by another installer (pip)
 
     @property
     def filename(self) -> str:
@@ -129,7 +132,7 @@ class Record:
         }
 
     def _header(self) -> _Header:
-        return {
+        header: _Header = {
             "mason_format": FORMAT,
             "package_name": self.name,
             "package_version": self.version,
@@ -142,6 +145,9 @@ class Record:
             "timings": dict(sorted(self.timings.items())),
             "txid": self.txid,
         }
+        if self.outside is not None:
+            header["outside"] = self.outside.to_json()
+        return header
 
     def encode(self, body: EncodedFiles | None = None) -> bytes:
         """The record file's bytes: :meth:`to_json` as compact JSON, built fast.
@@ -178,6 +184,7 @@ class Record:
             dependencies=data["dependencies"],
             recipe_hash=data["recipe_hash"],
             timings=data["timings"],
+            outside=Outside.from_json(out) if (out := data.get("outside")) else None,
         )
 
 
@@ -235,6 +242,18 @@ class RecordStore:
             return None
         found = [fn for fn in names if fn.split("-", 1)[0] == name]
         return self.read(self.directory / found[-1]) if found else None
+
+    def paths_of(self, name: str) -> list[Path]:
+        """The record files of package ``name`` (one, or two in an unfinished upgrade)."""
+        try:
+            names = sorted(os.listdir(self.directory))
+        except FileNotFoundError:
+            return []
+        return [self.directory / fn for fn in names if fn.split("-", 1)[0] == name]
+
+    def holds(self, path: Path) -> bool:
+        """Whether ``path`` is a record file of this store."""
+        return path.parent == self.directory
 
     def remove_temporaries(self) -> None:
         """Drop half-written temp files a crash left behind."""

@@ -23,6 +23,7 @@ from mason.store import fsops
 from mason.store.index import OwnerIndex
 from mason.store.journal import Intent, Journal, Step
 from mason.store.records import Record, RecordStore
+from mason.store.rewrite import finish_records
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,11 @@ def recover_pending(
     back: list[str] = []
     for intent in journal.pending():
         label = f"{intent.package}-{intent.version}"
+        if intent.action == "records":
+            finish_records(prefix, intent, journal, records, index)
+            forward.append(label)
+            journal.finish(intent.txid)
+            continue
         if intent.action == "uninstall":
             done = finish_uninstall(prefix, intent, index, records)
             (forward if done else back).append(label)
