@@ -17,7 +17,7 @@ from typing import Literal, TypedDict
 from mason.store import fsops
 from mason.store.errors import StoreError
 
-StepOp = Literal["move", "replace", "write"]
+StepOp = Literal["move", "replace", "write", "exchange", "rename"]
 Action = Literal["merge", "uninstall", "records"]
 
 
@@ -47,7 +47,8 @@ class Step:
     ``move`` takes a free path (no-replace); ``replace`` first hard-links the old inode to
     ``backup`` (inside the transaction directory), then renames over it. ``write`` (action
     ``records``) renames a bookkeeping file written into the transaction directory over
-    ``dst`` (:mod:`mason.store.rewrite`).
+    ``dst`` (:mod:`mason.store.rewrite`). ``exchange`` and ``rename`` replace another
+    distribution's dist-info directory (:mod:`mason.store.distswap`).
     """
 
     op: StepOp

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mason.store import fsops
+from mason.store import distswap, fsops
 from mason.store.errors import CollisionError, Conflict, StoreError
 from mason.store.index import OwnerIndex
 from mason.store.journal import Intent, Journal, Step
@@ -54,16 +54,19 @@ class PathTaken(CollisionError):
 
 
 def make_intent(
-    staged: StagedTree, meta: PackageMeta, plan: MergePlan, old: Record | None
+    tx_root: Path, staged: StagedTree, meta: PackageMeta, plan: MergePlan, old: Record | None
 ) -> Intent:
     stale = tuple(sorted(set(old.files) - set(plan.claims))) if old else ()
+    steps = plan.steps
+    if old is not None and old.outside is not None:  # pip's distribution goes
+        steps = distswap.swap_dist_infos(tx_root, staged.root, steps, old.files)
     return Intent(
         txid=uuid.uuid4().hex,
         package=meta.name,
         version=meta.version,
         old_version=old.version if old else None,
         staged_root=staged.root,
-        steps=tuple(plan.steps),
+        steps=tuple(steps),
         stale=stale,
     )
 
@@ -89,6 +92,9 @@ def _do_step(tx: Transaction, intent: Intent, step: Step) -> None:
     dst = f"{tx.prefix}/{step.dst}"
     if step.op == "move":
         fsops.rename_noreplace(src, dst)
+        return
+    if step.op in ("exchange", "rename"):
+        distswap.do_step(tx.prefix, intent.staged_root, step)
         return
     assert step.backup is not None
     # Keep the old inode reachable first, so the path is never missing and can be restored.
@@ -145,7 +151,7 @@ def run_merge(
     started: float,
 ) -> Record:
     """Journal the intent, move, commit (call under the write lock, after planning)."""
-    intent = make_intent(staged, meta, plan, old)
+    intent = make_intent(tx.prefix, staged, meta, plan, old)
     tx.journal.write(intent)
     move_all(tx, intent)
     return commit(tx, intent, staged, meta, plan, started)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mason.layout import SCRIPTS_DIR
-from mason.store import fsops
+from mason.store import distswap, fsops
 from mason.store.index import OwnerIndex
 from mason.store.journal import Intent, Journal, Step
 from mason.store.records import Record, RecordStore
@@ -47,6 +47,9 @@ def undo_step(prefix: Path, intent: Intent, txn_dir: Path, step: Step) -> None:
     """Undo one step if it happened (idempotent)."""
     src = intent.staged_root / step.src
     dst = prefix / step.dst
+    if step.op in ("exchange", "rename"):
+        distswap.undo_step(prefix, intent.staged_root, step)
+        return
     if step.op == "move":
         if not _lexists(src) and _lexists(dst):
             try:
