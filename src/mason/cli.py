@@ -166,11 +166,23 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line; for ``mason pip`` every argument mason does not know is pip's
+    (``mason pip --version``: argparse's REMAINDER alone would refuse a leading option)."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "pip":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command == "pip":
+        args.pip_args = [*unknown, *args.pip_args]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run mason; return the exit status (0 ok, 1 a package failed, 2 bad input)."""
     from mason.errors import MasonError
 
-    args = build_parser().parse_args(argv)
+    args = _parse(argv)
     try:
         return _handler(args.command)(args)
     except MasonError as e:

@@ -100,22 +100,24 @@ class VenvReconciler:
                 continue
         return found
 
-    def last(self) -> Listing:
-        """The listing mason kept the last time (empty if none)."""
+    def last(self) -> Listing | None:
+        """The listing mason kept the last time (``None``: never reconciled)."""
         try:
             data = json.loads((self.root / LISTING).read_bytes())
         except (OSError, ValueError):
-            return {}
-        if not isinstance(data, dict) or data.get("format") != LISTING_FORMAT:
-            return {}
-        dists = data.get("dists")
-        return dists if isinstance(dists, dict) else {}
+            return None
+        dists = data.get("dists") if isinstance(data, dict) else None
+        if data.get("format") != LISTING_FORMAT or not isinstance(dists, dict):
+            return None
+        return dists
 
     def up_to_date(self) -> bool:
         return not self.sites or self.observe() == self.last()
 
     def changes(self, view: RecordsView) -> RecordChanges:
         now, before = self.observe(), self.last()
+        if before is None:  # never reconciled: every dist-info the records claim counts
+            before = {d: -1 for d in _claimed_dist_infos(view.records, self.sites)}
         changed = {d for d in now.keys() | before.keys() if now.get(d) != before.get(d)}
         records = dict(view.records)
         write: dict[str, Record] = {}
@@ -229,6 +231,19 @@ class _Project:
         if old is not None and new == old:
             return None
         return new, outside.note(new.name)
+
+
+def _claimed_dist_infos(records: Mapping[str, Record], sites: tuple[str, ...]) -> set[str]:
+    """The dist-info directories in ``sites`` whose RECORD a record claims."""
+    found = set()
+    for record in records.values():
+        for path in record.files:
+            if (
+                path.endswith(".dist-info/RECORD")
+                and os.path.dirname(path).rsplit("/", 1)[0] in sites
+            ):
+                found.add(os.path.dirname(path))
+    return found
 
 
 def _external(record: Record) -> bool:

@@ -147,10 +147,13 @@ def uninstall(args: argparse.Namespace) -> int:
     """``mason uninstall PKG... [--force]``: remove installed packages, dependents first."""
     settings = load_settings(catalog=args.catalog, prefix=args.prefix)
     trees = reconciled(Trees.open(settings.prefix, settings.venv))
-    order = removal_order(
-        args.packages, trees.records(), prefix=str(trees.prefix.root), force=args.force
-    )
+    records = trees.records()
+    order = removal_order(args.packages, records, prefix=str(trees.prefix.root), force=args.force)
     for name in order:
+        outside = records[name].outside
+        if outside is not None:  # pip changed it, or installed it: its RECORD says what
+            label = f"{name}-{records[name].version}"
+            print(f"[{label}] {outside.describe()}: removing what is there now")
         report = remove_package(trees, name, catalog=settings.catalog, force=args.force)
         _print_report(report)
     return 0
