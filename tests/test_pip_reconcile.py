@@ -9,6 +9,7 @@ truth, ``plan`` and a plain ``install`` leave pip's choice alone and say so, and
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -40,8 +41,15 @@ def assert_restored(w: World) -> None:
     ("pip_args", "now", "note"),
     [
         (("six==1.16.0",), "1.16.0", "pip replaced 1.17.0 with 1.16.0"),
-        (("-U", "six"), "1.18.0", "pip replaced 1.17.0 with 1.18.0"),
-        (("--force-reinstall", "six==1.17.0"), "1.17.0", "pip reinstalled 1.17.0"),
+        pytest.param(
+            ("-U", "six"), "1.18.0", "pip replaced 1.17.0 with 1.18.0", marks=pytest.mark.slow
+        ),
+        pytest.param(
+            ("--force-reinstall", "six==1.17.0"),
+            "1.17.0",
+            "pip reinstalled 1.17.0",
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_pip_replacing_a_mason_package(
@@ -91,6 +99,7 @@ def test_pip_uninstalling_a_mason_package(world: World) -> None:
     assert_restored(world)
 
 
+@pytest.mark.slow
 def test_uninstall_of_a_package_pip_replaced_removes_what_is_there(world: World) -> None:
     assert world.pip("install", "six==1.16.0").returncode == 0
     done = world.mason("uninstall", "six")
@@ -103,7 +112,7 @@ def test_uninstall_of_a_package_pip_replaced_removes_what_is_there(world: World)
     assert world.mason("verify").returncode == 0
 
 
-@pytest.mark.parametrize("first", ["newproj", "six"])
+@pytest.mark.parametrize("first", ["newproj", pytest.param("six", marks=pytest.mark.slow)])
 def test_pip_installing_a_project_that_needs_a_mason_package(world: World, first: str) -> None:
     """newproj needs six>=1.18: pip upgrades mason's six as a side effect."""
     done = world.pip("install", "newproj")
@@ -129,6 +138,7 @@ def test_pip_installing_a_project_that_needs_a_mason_package(world: World, first
     assert world.mason("verify").returncode == 0
 
 
+@pytest.mark.slow
 def test_a_project_pip_installed_before_mason_is_left_alone_until_named(world: World) -> None:
     assert world.mason("uninstall", "six").returncode == 0
     assert world.pip("install", "six==1.16.0").returncode == 0
@@ -155,6 +165,7 @@ def test_mason_pip_brings_the_records_up_to_date_before_it_returns(world: World)
     assert world.mason("verify").returncode == 0
 
 
+@pytest.mark.slow
 def test_mason_pip_returns_pips_exit_status(world: World) -> None:
     done = world.mason_pip("install", "nosuchproject")
     assert done.returncode == 1
@@ -163,7 +174,7 @@ def test_mason_pip_returns_pips_exit_status(world: World) -> None:
     assert world.mason("verify").returncode == 0
 
 
-def test_mason_pip_without_a_venv_is_bad_usage(tmp_path: World) -> None:
+def test_mason_pip_without_a_venv_is_bad_usage(tmp_path: Path) -> None:
     from test_install_support import mason
 
     done = mason("pip", "--prefix", tmp_path / "local", "list")
