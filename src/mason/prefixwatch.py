@@ -145,6 +145,11 @@ class PrefixWatch:
             self._marks[now] = self._marks.get(now, 0) + 1
             return now
 
+    def begin(self) -> WatchMark:
+        """A mark taken before a build, whose ``changes()`` are :meth:`changes_since` it (the
+        ``mason.install.guard.StrayWriteGuard`` interface)."""
+        return WatchMark(self, self.mark())
+
     def changes_since(self, mark: int) -> list[str] | None:
         """Paths (relative to the root) changed since ``mark``, sorted, and release ``mark``.
 
@@ -244,3 +249,15 @@ class PrefixWatch:
         self._overflows.append(self._base + len(self._changes))
         with contextlib.suppress(_NoWatch):
             self._add_tree("", report=False)  # watch directories made meanwhile
+
+
+class WatchMark:
+    """One build's window of a :class:`PrefixWatch`: :meth:`changes` once, after it."""
+
+    def __init__(self, watch: PrefixWatch, mark: int) -> None:
+        self._watch = watch
+        self._mark = mark
+
+    def changes(self) -> list[str] | None:
+        """Paths changed since the mark (``None``: events were lost); releases the mark."""
+        return self._watch.changes_since(self._mark)

@@ -196,6 +196,31 @@ class Trees:
             return self.venv_store
         return self.prefix
 
+    def store_for(self, recipe: Recipe) -> Prefix:
+        """The store ``recipe`` merges into (its staged paths are relative to its root)."""
+        return self.store(tree_of(recipe))
+
+    def inst_local(self, recipe: Recipe) -> Path | None:
+        """``$SAGE_INST_LOCAL`` of ``recipe``'s build: the venv for its packages, else
+        ``None`` (the prefix)."""
+        return self.place.root if tree_of(recipe) == "venv" else None
+
+    @property
+    def live(self) -> tuple[Prefix, ...]:
+        """The stores a build must not write into: the prefix, and a venv apart from it
+        (whether it exists yet or not)."""
+        venv = self.venv_store
+        return (self.prefix,) if venv is None else (self.prefix, venv)
+
+    def check_wheels(self, recipe: Recipe, wheels: Sequence[Path]) -> None:
+        """Wheels go into the venv: raise :class:`OutsideTree` for a package of the
+        prefix's tree storing wheels when the venv lies outside the prefix."""
+        if self.store_for(recipe) is not self.prefix or not self.place.separate:
+            return
+        venv = self.place.root
+        package = f"{recipe.name}-{recipe.version}"
+        raise OutsideTree(package, "prefix", self.prefix.root, [venv / w.name for w in wheels])
+
     def other(self, store: Prefix) -> Prefix | None:
         """The store that is not ``store`` (``None``: there is only one)."""
         if self.venv_store is None:

@@ -58,6 +58,23 @@ class PrefixSnapshot:
     prefix: Path
     entries: dict[str, Stamp]
 
+    def changes(self) -> list[str]:
+        """Paths changed since the snapshot (:func:`prefix_changes`)."""
+        return prefix_changes(self)
+
+
+class SnapshotGuard:
+    """The stray-write guard of a live ``root`` by snapshots: :meth:`begin` walks it before
+    a build, the :class:`PrefixSnapshot`'s ``changes()`` walks it again after (the
+    ``mason.install.guard.StrayWriteGuard`` interface)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def begin(self) -> PrefixSnapshot:
+        """Snapshot ``root`` before a build."""
+        return snapshot_prefix(self.root)
+
 
 def _walk(root: Path, rel: str = "") -> Iterator[tuple[str, Stamp]]:
     try:

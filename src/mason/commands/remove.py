@@ -25,7 +25,7 @@ from mason.layout import LOG_DIR, SCRIPTS_DIR
 from mason.store import NotInstalled, PackageInUse, Prefix, Record, UninstallReport
 from mason.trees import Trees
 
-#: Removal scripts kept by the install, relative to the prefix (see mason.install); the
+#: Removal scripts kept by the install, relative to the prefix (see mason.install.steps); the
 #: store removes them with the record.
 #: Build logs, relative to the prefix; removal scripts append to the package's log.
 REMOVAL_FRAGMENTS = ("spkg-prerm.in", "spkg-postrm.in")

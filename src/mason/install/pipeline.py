@@ -1,0 +1,134 @@
+"""The pipeline of one package: fetch -> safe extraction -> patches ->
+``spkg-preinst``/``-build``/``-install`` into ``DESTDIR`` (``-check`` with ``check``),
+under the stray-write guard -> stored wheels staged into the same tree -> scan -> merge
+(the store's journaled transaction) -> record -> ``spkg-postinst``.
+
+The work directory (build directory and ``DESTDIR``) lives under the prefix, so the merge
+moves files with renames; it is removed on success (in the background,
+:mod:`mason.trash`) and kept, with its path in the error, on failure. Each package merges
+into the store of its tree (:meth:`mason.trees.Trees.store_for`): the prefix's, or the
+venv's own when ``--venv`` puts the venv outside the prefix.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from mason.build import BuildSpec
+from mason.catalog import Recipe
+from mason.install import steps
+from mason.install.context import RunContext
+from mason.install.guard import guarded
+from mason.install.options import InstallFailed, needs_python, source_spec
+from mason.install.staging import only_lib64, staged_root, staged_tree, take_stored_wheels
+from mason.layout import LOG_DIR
+from mason.store import Prefix, Record
+from mason.trees import remember_venv
+
+
+def install_package(ctx: RunContext, name: str) -> Record:
+    """Build ``name`` and merge it into its store; raise :class:`InstallFailed`."""
+    recipe = ctx.catalog.recipes[name]
+    ctx.event("started", recipe)
+    log = ctx.prefix.root / LOG_DIR / f"{recipe.name}-{recipe.version}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_bytes(b"")
+    work = ctx.prefix.staging_dir(f"{recipe.name}-{recipe.version}")
+    try:
+        started = time.monotonic()
+        spec = steps.build_spec(ctx, recipe, work, log)
+        staged, wheels = produce(ctx, recipe, spec)
+        built = time.monotonic()
+        store = ctx.trees.store_for(recipe)
+        record = merge(ctx, recipe, staged, store, build_seconds=built - started)
+        ctx.python.keep_wheels(wheels)  # only once their files are in the prefix
+        steps.post_install(ctx, recipe, spec, store)
+    except Exception as e:
+        raise InstallFailed(f"{recipe.name}-{recipe.version}", e, log, work) from e
+    ctx.trash.put(work)
+    files = len(record.files)
+    ctx.event("done", recipe, f"{files} file(s), {time.monotonic() - started:.1f}s")
+    return record
+
+
+def produce(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> tuple[Path, list[Path]]:
+    """Make the staged tree of ``recipe`` (paths relative to the root of its store: the
+    prefix, or a venv outside it); return it and the wheels staged into it (for the
+    wheel store, after the merge)."""
+    if recipe.kind == "none":
+        staged = staged_root(spec, ctx.trees.store_for(recipe).root)
+        staged.mkdir(parents=True)
+        return staged, []
+    if recipe.kind in ("pip", "wheel"):
+        return install_wheels(ctx, recipe, spec)
+    return build(ctx, recipe, spec)
+
+
+def install_wheels(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> tuple[Path, list[Path]]:
+    """The staged tree of a ``wheel`` or ``pip`` package: its wheels staged into the venv."""
+    staged = staged_root(spec, ctx.trees.store_for(recipe).root)
+    staged.mkdir(parents=True)
+    ctx.python.venv()
+    source = source_spec(recipe)
+    if recipe.kind == "wheel":
+        assert source is not None
+        wheels = [steps.fetch(ctx, recipe, source)]
+    else:
+        ctx.event("fetching", recipe, "pip download")
+        wheels = ctx.python.download(recipe, spec.build_dir.parent / "wheels")
+    ctx.python.stage_wheels(recipe, wheels, staged)
+    return staged, wheels
+
+
+def build(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> tuple[Path, list[Path]]:
+    """The staged tree of a package built by its scripts, and the wheels it stored."""
+    from mason.build import apply_patches, prepare_build_dir, run_build
+
+    spec.build_dir.mkdir()
+    prepare_build_dir(spec)
+    if needs_python(recipe) or recipe.kind == "normal":
+        ctx.python.venv()
+    source = source_spec(recipe)
+    if source is not None:
+        archive = steps.fetch(ctx, recipe, source)
+        steps.extract(archive, spec.build_dir / "src")
+        apply_patches(spec.package, recipe.path, spec.build_dir / "src")
+
+    def check(store: Prefix, changes: list[str] | None) -> None:
+        if changes is None:
+            where = "prefix" if store is ctx.prefix else f"venv {store.root}"
+            message = f"writes into the live {where} could not be checked (inotify lost events)"
+            ctx.event("warning", recipe, message)
+        else:
+            ctx.stray.check(spec.package, store, changes)
+
+    with guarded(ctx.guards(), check):
+        ctx.event("building", recipe)
+        run_build(spec, check=ctx.options.check, pass_fds=ctx.pass_fds())
+    stored = take_stored_wheels(spec)
+    staged = staged_tree(ctx.trees, recipe, spec)
+    if stored:
+        ctx.trees.check_wheels(recipe, stored)
+        ctx.python.stage_wheels(recipe, stored, staged)
+    if not any(staged.iterdir()) or only_lib64(staged):
+        ctx.event("warning", recipe, "the recipe installed nothing")
+    return staged, stored
+
+
+def merge(
+    ctx: RunContext, recipe: Recipe, staged: Path, store: Prefix, *, build_seconds: float
+) -> Record:
+    """Scan ``staged`` and merge it into ``store`` (one journaled transaction); leave
+    the other store if ``recipe``'s old version lived there."""
+    ctx.event("merging", recipe)
+    if store is not ctx.prefix:
+        remember_venv(ctx.trees.place)  # so that later commands find its store
+    tree = store.scan(staged, recipe.name, known=ctx.python.known_digests(recipe.name))
+    # before the merge, so a build checked while it runs never looks them up
+    ctx.stray.note_merged(store, [*ctx.previous_files(recipe.name), *tree.entries])
+    record = store.merge(
+        tree, steps.meta(ctx, recipe, build_seconds), allow_overwrite=ctx.options.allow_overwrite
+    )
+    steps.leave_other_store(ctx, recipe, store)
+    return record

@@ -1,0 +1,160 @@
+"""A run: the plan's packages go to :func:`mason.scheduler.run` with a
+:class:`~mason.jobserver.Jobserver` of ``jobs`` slots (shared by the builds' ``make``),
+each through :func:`mason.install.pipeline.install_package`, while the run holds what they
+share (:class:`~mason.install.context.RunContext`): the guards of the live stores, the
+trash, the Python session and a short thread switch interval."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from mason.catalog import Catalog
+from mason.events import Event, EventSink, Phase, ignore
+from mason.install.context import RunContext
+from mason.install.guard import RunGuard, StrayCheck, StrayWriteGuard
+from mason.install.options import InstallOptions, default_upstream, short_error, source_spec
+from mason.install.pipeline import install_package
+from mason.install.python import PythonSession
+from mason.jobserver import Jobserver
+from mason.plan import Plan
+from mason.scheduler import Job, Outcome, SchedulerEvent
+from mason.store import Prefix, Record
+from mason.trash import Trash
+from mason.trees import Trees, locate_venv
+
+
+class Installer:
+    """Installs planned packages of ``catalog`` into ``prefix``."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        prefix: Prefix,
+        options: InstallOptions,
+        on_event: EventSink = ignore,
+    ) -> None:
+        self.catalog = catalog
+        self.prefix = prefix
+        self.options = options
+        # the venv's place; a second store when it lies outside the prefix (mason.trees)
+        self.trees = Trees(prefix, locate_venv(prefix.root, options.venv))
+        self.emit = on_event
+        self.upstream = options.upstream or default_upstream(catalog)
+
+    def run(self, plan: Plan) -> Outcome:
+        """Build and merge every step of ``plan``, dependencies first, within the budget."""
+        from mason import scheduler
+
+        records = self.trees.records()
+        jobs = {
+            step.name: Job(
+                step.name,
+                deps=frozenset(step.prerequisites),
+                weight=self._weight(step.name, records.get(step.name)),
+            )
+            for step in plan
+        }
+        self.emit(Event("planned", message=f"{len(jobs)} package(s) to install"))
+        with (
+            Jobserver(self.options.jobs) as jobserver,
+            self._context(jobserver, records) as ctx,
+            _short_switch_interval(),
+        ):
+
+            def work(name: str) -> None:
+                install_package(ctx, name)
+
+            return scheduler.run(
+                jobs,
+                work,
+                jobserver=jobserver,
+                keep_going=self.options.keep_going,
+                on_event=self._scheduler_event,
+            )
+
+    def install_one(self, name: str) -> Record:
+        """Build ``name`` and merge it, outside a run (no job budget; builds are checked
+        by snapshots); raise :class:`~mason.install.InstallFailed`."""
+        with self._context(None, None) as ctx:
+            return install_package(ctx, name)
+
+    @contextmanager
+    def _context(
+        self, jobserver: Jobserver | None, previous: dict[str, Record] | None
+    ) -> Iterator[RunContext]:
+        """What the packages share: in a run (``jobserver`` given) a running trash and a
+        watch per live store; outside one, snapshots and an immediate trash."""
+        from mason.build.staged import SnapshotGuard
+
+        in_run = jobserver is not None
+        with ExitStack() as stack:
+            trash = Trash(self.prefix.root)
+            guards: dict[Path, StrayWriteGuard] = {}
+            for store in self.trees.live:
+                if in_run:
+                    guards[store.root] = stack.enter_context(RunGuard(store.root))
+                else:
+                    guards[store.root] = SnapshotGuard(store.root)
+            if in_run:
+                stack.enter_context(trash)
+            stray = StrayCheck()
+            python = stack.enter_context(PythonSession(self.trees, self.options, trash, stray))
+            yield RunContext(
+                catalog=self.catalog,
+                trees=self.trees,
+                options=self.options,
+                upstream=self.upstream,
+                emit=self.emit,
+                trash=trash,
+                python=python,
+                jobserver=jobserver,
+                store_guards=guards,
+                stray=stray,
+                previous=previous,
+            )
+
+    def _weight(self, name: str, record: Record | None) -> float:
+        """How long ``name`` will take, for the scheduler's critical path: its last build
+        time, or for a wheel never installed its size (about a second per megabyte, so
+        that sympy starts first instead of running alone at the end)."""
+        if record is not None:
+            return max(float(record.timings.get("build", 1.0)), 0.01)
+        recipe = self.catalog.recipes[name]
+        source = source_spec(recipe)
+        if recipe.kind == "wheel" and source is not None:
+            try:
+                return max((self.upstream / source.filename).stat().st_size / 1e6, 0.01)
+            except OSError:
+                pass
+        return 1.0
+
+    def _scheduler_event(self, event: SchedulerEvent) -> None:
+        recipe = self.catalog.recipes[event.job]
+
+        def report(message: str) -> None:
+            phase: Phase = "failed" if event.kind == "failed" else "skipped"
+            self.emit(Event(phase, recipe.name, recipe.version, message))
+
+        if event.kind == "skipped":
+            report(f"dependency {event.blocked_by} failed")
+        elif event.kind == "failed":
+            report(short_error(event.error))
+        elif event.kind == "not_started":
+            report("not started (an earlier package failed)")
+
+
+@contextmanager
+def _short_switch_interval(seconds: float = 0.0005) -> Iterator[None]:
+    """The job threads mostly make system calls (link, lstat, rename, fsync): a thread
+    whose call returned waits for the GIL until the holder's switch interval ends (5 ms by
+    default). A shorter interval gives it back sooner (about 5% of a run of cached wheels,
+    see docs/benchmarks.md)."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, seconds))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
