@@ -79,23 +79,22 @@ def one_round(w: World) -> None:
     assert check.returncode == 0, check.stdout
 
 
+def race(w: World, rounds: int) -> None:
+    add_wheels(w)
+    template = w.prefix.with_name("template")
+    w.prefix.rename(template)
+    for _ in range(rounds):
+        _fresh(template, w.prefix)
+        one_round(w)
+
+
 def test_mason_pip_racing_an_install(world: World) -> None:
-    add_wheels(world)
-    template = world.prefix.with_name("template")
-    world.prefix.rename(template)
-    for _ in range(2):
-        _fresh(template, world.prefix)
-        one_round(world)
+    race(world, 2)
 
 
 @pytest.mark.slow
 def test_mason_pip_racing_an_install_20_rounds(world: World) -> None:
-    add_wheels(world)
-    template = world.prefix.with_name("template")
-    world.prefix.rename(template)
-    for _ in range(20):
-        _fresh(template, world.prefix)
-        one_round(world)
+    race(world, 20)
 
 
 def _fresh(template: Path, prefix: Path) -> None:

@@ -43,7 +43,8 @@ def install(args: argparse.Namespace) -> int:
     from mason.plan import make_plan
     from mason.report import Recorder
     from mason.store import Prefix
-    from mason.trees import locate_venv
+    from mason.commands.venvstate import reconciled
+    from mason.trees import Trees, locate_venv
 
     if args.jobs < 1:
         raise UsageError(f"-j takes a number of jobs of at least 1, not {args.jobs}")
@@ -92,6 +93,9 @@ def install(args: argparse.Namespace) -> int:
                 print(f"--- full log: {error.log} ---", file=sys.stderr)
             if error.hint:
                 print(f"mason: hint: {error.hint}", file=sys.stderr)
+    # The run's merges changed the venv's dist-info: the listing follows them now, so that
+    # the next command finds it up to date (and writes nothing).
+    reconciled(Trees.open(settings.prefix, settings.venv))
     done, failed = len(outcome.done), len(outcome.failed)
     skipped = len(outcome.skipped) + len(outcome.not_started)
     venv = locate_venv(settings.prefix, settings.venv).root

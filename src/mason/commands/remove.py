@@ -156,4 +156,5 @@ def uninstall(args: argparse.Namespace) -> int:
             print(f"[{label}] {outside.describe()}: removing what is there now")
         report = remove_package(trees, name, catalog=settings.catalog, force=args.force)
         _print_report(report)
+    reconciled(trees)  # the listing of the venv's dist-info follows the removals
     return 0
