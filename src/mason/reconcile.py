@@ -106,10 +106,10 @@ class VenvReconciler:
             data = json.loads((self.root / LISTING).read_bytes())
         except (OSError, ValueError):
             return None
-        dists = data.get("dists") if isinstance(data, dict) else None
-        if data.get("format") != LISTING_FORMAT or not isinstance(dists, dict):
+        if not isinstance(data, dict) or data.get("format") != LISTING_FORMAT:
             return None
-        return dists
+        dists = data.get("dists")
+        return dists if isinstance(dists, dict) else None
 
     def up_to_date(self) -> bool:
         return not self.sites or self.observe() == self.last()
