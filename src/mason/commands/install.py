@@ -39,11 +39,11 @@ def _log_tail(path: Path, lines: int = LOG_TAIL) -> list[str]:
 def install(args: argparse.Namespace) -> int:
     """``mason install``: build and install packages and what they need."""
     from mason.commands.display import display
+    from mason.commands.venvstate import reconciled
     from mason.install import Installer, InstallFailed, InstallOptions
     from mason.plan import make_plan
     from mason.report import Recorder
     from mason.store import Prefix
-    from mason.commands.venvstate import reconciled
     from mason.trees import Trees, locate_venv
 
     if args.jobs < 1:
