@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from mason.catalog import Checksums
 from mason.extract import extract
 from mason.fetch import SourceSpec, fetch, verify
 
@@ -100,8 +101,8 @@ def bench_fetch(work: Path, megabytes: int, runs: int) -> None:
     data = big.read_bytes()
     sha256, sha1 = hashlib.sha256(data).hexdigest(), hashlib.sha1(data).hexdigest()
     del data
-    spec = SourceSpec("big", "1.0", big.name, sha256=sha256)
-    spec_both = SourceSpec("big", "1.0", big.name, sha256=sha256, sha1=sha1)
+    spec = SourceSpec("big", "1.0", Checksums(big.name, sha256=sha256))
+    spec_both = SourceSpec("big", "1.0", Checksums(big.name, sha256=sha256, sha1=sha1))
 
     def sha256sum(_: Path) -> None:
         subprocess.run(["sha256sum", str(big)], check=True, capture_output=True)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from installsupport import install, mason
 from pypackages import wheel_recipe
-from test_install_support import install, mason
 from wheelfactory import make_wheel
 
 SITE = f"lib/python3.{sys.version_info.minor}/site-packages"

@@ -23,8 +23,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from installsupport import tarball_recipe
 from recipefactory import write_recipe
-from test_install_support import tarball_recipe
 
 # An in-tree build backend: packs every file of the sdist but pyproject.toml and _build/
 # into a py3-none-any wheel. NAME and VERSION are prepended.

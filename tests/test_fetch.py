@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from httpserver import refused_url, serve
+from mason.catalog import Checksums
 from mason.fetch import (
     BadFilename,
     ChecksumMismatch,
@@ -43,7 +44,7 @@ def make_tarball(path: Path, size: int = 2000) -> bytes:
 def spec_for(data: bytes, **kw: str | None) -> SourceSpec:
     fields: dict[str, str | None] = {"sha256": hashlib.sha256(data).hexdigest()}
     fields.update(kw)
-    return SourceSpec(package="foo", version="1.0", filename="foo-1.0.tar.gz", **fields)  # type: ignore[arg-type]
+    return SourceSpec("foo", "1.0", Checksums("foo-1.0.tar.gz", **fields))  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -164,7 +165,7 @@ def test_redirects_are_followed_and_names_quoted(tmp_path: Path) -> None:
     root.mkdir()
     name = "odd name+1.0.tar.gz"
     data = make_tarball(root / name)
-    spec = SourceSpec("foo", "1.0", name, sha256=hashlib.sha256(data).hexdigest())
+    spec = SourceSpec("foo", "1.0", Checksums(name, sha256=hashlib.sha256(data).hexdigest()))
     with serve(root) as server:
         path = fetch(spec, tmp_path / "up", [f"{server.url}/redirect"])
         assert server.requests == ["/redirect/odd%20name%2B1.0.tar.gz", "/odd%20name%2B1.0.tar.gz"]
@@ -216,12 +217,14 @@ def test_every_failure_is_listed_in_one_error(tmp_path: Path, served: tuple[Path
 CHILD = """
 import json, sys, time
 from pathlib import Path
+from mason.catalog import Checksums
 from mason.fetch import SourceSpec, fetch
-spec, cache, mirror, go, ready = json.loads(sys.argv[1])
+sums, cache, mirror, go, ready = json.loads(sys.argv[1])
+spec = SourceSpec("foo", "1.0", Checksums(**sums))
 Path(ready).touch()
 while not Path(go).exists():
     time.sleep(0.001)
-print(fetch(SourceSpec(**spec), Path(cache), [mirror]))
+print(fetch(spec, Path(cache), [mirror]))
 """
 
 
@@ -233,7 +236,7 @@ def test_concurrent_fetches_of_the_same_file(tmp_path: Path) -> None:
     cache = tmp_path / "upstream"
     go = tmp_path / "go"
     with serve(root) as server:
-        base = [spec.__dict__, str(cache), f"{server.url}/slow", str(go)]
+        base = [spec.checksums.__dict__, str(cache), f"{server.url}/slow", str(go)]
         procs = [
             subprocess.Popen(
                 [sys.executable, "-c", CHILD, json.dumps([*base, str(tmp_path / f"ready{i}")])],
@@ -295,7 +298,7 @@ def test_weak_checksums_md5_and_posix_cksum(tmp_path: Path) -> None:
 
 
 def test_tarball_name_must_be_a_plain_file_name(tmp_path: Path) -> None:
-    spec = SourceSpec("foo", "1.0", "../foo.tar.gz", sha256="0" * 64)
+    spec = SourceSpec("foo", "1.0", Checksums("../foo.tar.gz", sha256="0" * 64))
     with pytest.raises(BadFilename, match=re.escape("foo: tarball name '../foo.tar.gz'")):
         fetch(spec, tmp_path / "up", [str(tmp_path)])
     assert not (tmp_path / "up").exists()

@@ -18,6 +18,12 @@ def test_topological_order_is_deterministic() -> None:
     assert topological_order(graph) == ["bzip2", "zlib", "app", "tool"]
 
 
+def test_topological_order_breaks_ties_by_rank() -> None:
+    graph = {"app": ["zlib", "bzip2"], "zlib": [], "bzip2": [], "tool": []}
+    asked = ["tool", "zlib", "bzip2", "app"]
+    assert topological_order(graph, rank=asked.index) == ["tool", "zlib", "bzip2", "app"]
+
+
 def test_cycles_are_named_in_dependency_direction() -> None:
     graph = {"a": ["b"], "b": ["c"], "c": ["a"], "d": ["d"], "e": ["a"]}
     assert find_cycles(graph) == [("a", "b", "c", "a"), ("d", "d")]

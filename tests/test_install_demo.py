@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import DEMO_CATALOG, REPO
-from test_install_support import install, stable_records, tree
+from installsupport import install, stable_records, tree
 
 #: Bookkeeping that differs between two installs for reasons other than their content:
 #: the SQLite ownership index (its pages; `mason owner` answers the same, checked below).
@@ -73,7 +73,7 @@ def test_demo_j4_and_j1_give_identical_prefixes(tmp_path: Path) -> None:
 
 
 def install_cmd(prefix: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    from test_install_support import mason
+    from installsupport import mason
 
     return mason(args[0], "--catalog", DEMO_CATALOG, "--prefix", prefix, *args[1:])
 

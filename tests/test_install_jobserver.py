@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from installsupport import install, records
 from recipefactory import write_recipe
-from test_install_support import install, records
 from test_jobserver import intervals, max_running
 
 JOBS_PER_PACKAGE = 20

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_install_support import install, mason, script_recipe
+from installsupport import install, mason, script_recipe
 
 LINE = re.compile(r"^\[(?P<label>[a-z0-9_]+-[^\]]+)\] (?P<what>\S.*)$")
 

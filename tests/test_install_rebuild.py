@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from test_install_support import install, mason, records, script_recipe
+from installsupport import install, mason, records, script_recipe
 
 
 def started(stdout: str) -> list[str]:

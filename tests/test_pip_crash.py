@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from installsupport import mason
 from mason.reconcile import reconcile_venv, reconciler_of
 from mason.store.fsops import KILL_ENV
 from mason.trees import Trees
 from pipsupport import SITE, World, six_template, world
-from test_install_support import mason
-from test_store_support import assert_index_matches_records, wait_child
+from storesupport import assert_index_matches_records, wait_child
 
 __all__ = ["six_template", "world"]
 

@@ -14,8 +14,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from installsupport import install, mason
 from pipsupport import SITE, World, six_template, snapshot, world
-from test_install_support import install, mason
 
 __all__ = ["six_template", "world"]
 

@@ -175,7 +175,7 @@ def test_mason_pip_returns_pips_exit_status(world: World) -> None:
 
 
 def test_mason_pip_without_a_venv_is_bad_usage(tmp_path: Path) -> None:
-    from test_install_support import mason
+    from installsupport import mason
 
     done = mason("pip", "--prefix", tmp_path / "local", "list")
     assert done.returncode == 2

@@ -16,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from installsupport import install, mason
 from pypackages import pip, run_python, wheel_recipe
-from test_install_support import install, mason
 from wheelfactory import make_wheel
 
 SITE = f"lib/python3.{sys.version_info.minor}/site-packages"

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from installsupport import install, mason
 from pypackages import backend_sources, pip, run_python, sdist_recipe, wheel_recipe
 from recipefactory import write_recipe
-from test_install_support import install, mason
 
 SITE = f"lib/python3.{sys.version_info.minor}/site-packages"
 NAMESPACE = "from pkgutil import extend_path\n__path__ = extend_path(__path__, __name__)\n"

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from installsupport import install, mason, records, script_recipe, tarball_recipe
 from mason.errors import BadInput
 from mason.trees import VenvMismatch, VenvPlace, locate_venv, remember_venv, remembered_venv
 from pypackages import backend_sources, pip, sdist_recipe, wheel_recipe
 from recipefactory import write_recipe
-from test_install_support import install, mason, records, script_recipe, tarball_recipe
 from wheelfactory import make_wheel
 
 SITE = f"lib/python3.{sys.version_info.minor}/site-packages"

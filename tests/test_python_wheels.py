@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from mason.errors import BadInput
-from mason.python.errors import BadWheel, StagingFailed, StagingWriteFailed, VenvError
+from mason.python.errors import BadWheel, StagingWriteFailed, VenvError
 from mason.python.venv import Venv, ensure_venv
-from mason.python.wheels import StagedWheel, stage_wheel, stage_wheels
+from mason.python.wheels import StagedWheel, stage_wheel
 from wheelfactory import make_wheel, record_hash
 
 NAMESPACE_INIT = "__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n"
@@ -296,53 +296,6 @@ def test_source_that_does_not_compile_is_kept_without_bytecode(tmp_path: Path, v
     assert venv.relative.purelib / "odd" / "py2only.py" in staged.files
 
 
-def test_batch_staging_in_threads_and_processes(tmp_path: Path, venv: Venv) -> None:
-    wheels = [
-        make_wheel(tmp_path / "w", f"pkg{i}", "1.0", {f"pkg{i}/__init__.py": f"N = {i}\n"})
-        for i in range(4)
-    ]
-    seq = stage_wheels(wheels, venv, tmp_path / "seq")
-    thr = stage_wheels(wheels, venv, tmp_path / "thr", jobs=2, pool="thread")
-    proc = stage_wheels(wheels, venv, tmp_path / "proc", jobs=2, pool="process")
-    assert [s.wheel for s in seq] == wheels
-    assert [s.files for s in seq] == [s.files for s in thr] == [s.files for s in proc]
-    for s, p in zip(seq, proc, strict=True):
-        for f in s.files:
-            assert (s.staged_root / f).read_bytes() == (p.staged_root / f).read_bytes()
-    for s in proc:
-        merge(s)
-    assert run_py(venv, "import pkg0, pkg3; print(pkg0.N + pkg3.N)") == "3"
-
-
-def test_batch_is_all_or_nothing(tmp_path: Path, venv: Venv) -> None:
-    good = make_wheel(tmp_path / "w", "good", "1.0", {"good/__init__.py": ""})
-    bad = make_wheel(
-        tmp_path / "w",
-        "bad",
-        "1.0",
-        {"bad/__init__.py": ""},
-        record_overrides={"bad/__init__.py": record_hash(b"x")},
-    )
-    with pytest.raises(StagingFailed) as info:
-        stage_wheels([good, bad], venv, tmp_path / "staging", jobs=2, pool="process")
-    assert [w for w, _ in info.value.failures] == [bad]
-    assert isinstance(info.value.failures[0][1], BadWheel)
-    assert info.value.exit_code == 2
-    assert list((tmp_path / "staging").iterdir()) == []
-
-
-def test_batch_refuses_occupied_directories(tmp_path: Path, venv: Venv) -> None:
-    wheel = make_wheel(tmp_path / "w", "good", "1.0", {"good/__init__.py": ""})
-    occupied = tmp_path / "staging" / "good-1.0-py3-none-any"
-    occupied.mkdir(parents=True)
-    (occupied / "keep").write_text("mine")
-    with pytest.raises(StagingFailed, match="already exists"):
-        stage_wheels([wheel], venv, tmp_path / "staging")
-    assert [p.name for p in occupied.iterdir()] == ["keep"]
-    with pytest.raises(StagingFailed, match="already exists"):
-        stage_wheels([wheel, wheel], venv, tmp_path / "other")
-
-
 def test_wheel_archive_is_left_untouched(tmp_path: Path, venv: Venv) -> None:
     wheel = demo_wheel(tmp_path / "wheels")
     before = wheel.read_bytes()
@@ -358,13 +311,13 @@ BENCH_WHEELS = Path(__file__).resolve().parent.parent / "bench" / ".cache" / "wh
 def test_real_wheels_from_the_benchmark(
     tmp_path: Path, venv: Venv, request: pytest.FixtureRequest
 ) -> None:
-    """The ~44 real wheels of bench/stage_wheels.py: staged, merged, checked by pip."""
+    """The ~44 real wheels of bench/wheels.py: staged, merged, checked by pip."""
     if "slow" not in request.config.getoption("markexpr", ""):
         pytest.skip("slow: run with `pytest -m slow`")  # the default run does not deselect it
     wheels = sorted(BENCH_WHEELS.glob("*.whl"))
     if not wheels:
-        pytest.skip(f"no wheels in {BENCH_WHEELS} (see bench/stage_wheels.py)")
-    staged = stage_wheels(wheels, venv, tmp_path / "staging", jobs=2, pool="process")
+        pytest.skip(f"no wheels in {BENCH_WHEELS} (see bench/wheels.py)")
+    staged = [stage_wheel(w, venv, tmp_path / "staging" / w.stem) for w in wheels]
     for s in staged:
         merge(s)
     listed = json.loads(pip(venv, "list", "--format=json").stdout)

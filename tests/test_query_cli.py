@@ -12,7 +12,7 @@ import pytest
 
 from conftest import DEMO_CATALOG
 from mason.cli import main
-from mason.commands.query import installed_state
+from mason.commands.query import RecordUnreadable, installed_state
 from mason.plan import Installed
 from recipefactory import write_recipe
 
@@ -153,7 +153,7 @@ def test_installed_state_reads_the_records(tmp_path: Path) -> None:
         "c": Installed("c", "2", None, 2.0),
     }
     old.write_text("{not json")
-    with pytest.raises(Exception, match=r"install record .*c-1 is unreadable"):
+    with pytest.raises(RecordUnreadable, match=r"install record .*c-1 is unreadable"):
         installed_state(tmp_path)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from mason.store import CollisionError, PackageMeta, Prefix, StagedTreeError
 from mason.store.staged import scan_tree
-from test_store_support import Link, install, make_tree, mason, tree_digest, wait_child
+from storesupport import Link, install, make_tree, mason, tree_digest, wait_child
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 
 from mason.store import PackageMeta, Prefix
 from mason.store.fsops import KILL_ENV
-from test_store_support import (
+from storesupport import (
     NAMESPACE_INIT,
     Link,
     Spec,

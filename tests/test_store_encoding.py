@@ -15,7 +15,7 @@ import pytest
 
 from mason.store import CollisionError, Prefix, Record
 from mason.store.records import RecordStore
-from test_store_support import NAMESPACE_INIT, Link, Spec, install, tree_digest
+from storesupport import NAMESPACE_INIT, Link, Spec, install, tree_digest
 
 SITE = "lib/python3.11/site-packages"
 # Sorted as strings, "a b" < "a/" < "a.x" but a depth-first walk gives a/..., "a b", "a.x".

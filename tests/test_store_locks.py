@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mason.store import Lock, LockTimeout, Prefix
-from test_store_support import install
+from storesupport import install
 
 CTX = multiprocessing.get_context("fork")
 
@@ -42,7 +42,7 @@ def test_readers_share(tmp_path: Path) -> None:
     _, stop = holder(path, "shared")
     try:
         with Lock(path).shared(timeout=10) as lock:
-            assert lock.held
+            assert lock.mode == "shared"
     finally:
         stop()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mason.store import CollisionError, PackageMeta, Prefix
-from test_store_support import NAMESPACE_INIT, Link, install, make_tree, mason, tree_digest
+from storesupport import NAMESPACE_INIT, Link, install, make_tree, mason, tree_digest
 
 SITE = "lib/python3.11/site-packages"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mason.store import PackageMeta, Prefix
-from test_store_support import (
+from storesupport import (
     NAMESPACE_INIT,
     Link,
     Spec,

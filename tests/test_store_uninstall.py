@@ -11,7 +11,7 @@ import pytest
 
 from mason.store import NotInstalled, PackageInUse, PackageMeta, Prefix
 from mason.store.fsops import KILL_ENV
-from test_store_support import NAMESPACE_INIT, Link, install, make_tree, tree_digest, wait_child
+from storesupport import NAMESPACE_INIT, Link, install, make_tree, tree_digest, wait_child
 
 SITE = "lib/python3.11/site-packages"
 SHARED = {f"{SITE}/backports/__init__.py": NAMESPACE_INIT, "lib64": Link("lib")}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from installsupport import install, mason, records, script_recipe
 from pypackages import pip, run_python, wheel_recipe
-from test_install_support import install, mason, records, script_recipe
 from wheelfactory import make_wheel
 
 SITE = f"lib/python3.{sys.version_info.minor}/site-packages"

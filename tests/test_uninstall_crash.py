@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from mason.store import Prefix
-from test_store_support import NAMESPACE_INIT, Link, Spec
-from test_upgrade_support import Operation, kill_at_every_op, merge
+from storesupport import NAMESPACE_INIT, Link, Spec
+from upgradesupport import Operation, kill_at_every_op, merge
 
 SITE = f"lib/python3.{sys.version_info.minor}/site-packages"
 PYC = f"{SITE}/backports/__pycache__/__init__.cpython-3{sys.version_info.minor}.pyc"

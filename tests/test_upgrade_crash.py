@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from mason.store import PackageMeta, Prefix
-from test_store_support import NAMESPACE_INIT, Link, Spec, make_tree
-from test_upgrade_support import Operation, kill_at_every_op, merge
+from storesupport import NAMESPACE_INIT, Link, Spec, make_tree
+from upgradesupport import Operation, kill_at_every_op, merge
 
 SITE = f"lib/python3.{sys.version_info.minor}/site-packages"
 SHARED: Spec = {f"{SITE}/backports/__init__.py": NAMESPACE_INIT, "lib64": Link("lib")}

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from test_install_support import install, mason, records, script_recipe
+from installsupport import install, mason, records, script_recipe
 
 C_SOURCE = "int demo_version(void) {{ return {n}; }}\n"
 

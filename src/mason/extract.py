@@ -19,7 +19,8 @@ Three layers keep a broken or hostile archive inside its directory:
 3. After writing, every symlink must resolve (``realpath``) inside the directory, which
    catches chains of individually harmless links; and every file and directory loses
    setuid/setgid/sticky bits and becomes owner-readable and -writable (directories also
-   owner-searchable), so nothing is privileged and uninstall can always delete.
+   owner-searchable), the umask applied (:mod:`mason.modes`, the staged trees' policy
+   too), so nothing is privileged and uninstall can always delete.
 
 Symlinks and encrypted entries in zip archives are refused (wheels never contain them).
 Zip members keep their times, as tar members do, so ``make`` sees sources in order.
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Literal
 
 from mason.errors import BadInput, MasonError
+from mason.modes import process_umask, sane_mode
 
 ArchiveFormat = Literal["tar", "zip"]
 
@@ -488,17 +490,14 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root + os.sep)
 
 
-_SPECIAL_BITS = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
-
-
 def _sanitize_modes(root: Path) -> None:
-    """No setuid/setgid/sticky; everything owner-writable (directories owner-usable)."""
+    """The permissions of :func:`mason.modes.sane_mode` on everything but symlinks."""
+    umask = process_umask()
     for path in (root, *_walk(root)):
         st = path.lstat()
         if stat.S_ISLNK(st.st_mode):
             continue
-        owner = stat.S_IRWXU if stat.S_ISDIR(st.st_mode) else stat.S_IRUSR | stat.S_IWUSR
-        mode = (stat.S_IMODE(st.st_mode) & ~_SPECIAL_BITS) | owner
+        mode = sane_mode(st.st_mode, is_dir=stat.S_ISDIR(st.st_mode), umask=umask)
         if mode != stat.S_IMODE(st.st_mode):
             os.chmod(path, mode)
 

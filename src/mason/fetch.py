@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
 from mason import __version__
+from mason.catalog.model import Checksums
 from mason.errors import BadInput, MasonError
 
 TIMEOUT_SECONDS = 30.0
@@ -56,20 +57,18 @@ FetchEventKind = Literal["cached", "discarded", "trying", "failed", "progress", 
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """One upstream source file of a package, as its ``checksums.ini`` describes it.
-
-    ``filename`` is the tarball name with ``VERSION`` already substituted; ``upstream_url``
-    likewise is final.
-    """
+    """One upstream source file of a package: its ``checksums.ini`` (the catalog's
+    :class:`~mason.catalog.Checksums`, ``tarball`` and ``upstream_url`` with ``VERSION``
+    already substituted) and whose it is."""
 
     package: str
     version: str
-    filename: str
-    sha256: str | None = None
-    sha1: str | None = None
-    md5: str | None = None
-    cksum: str | None = None
-    upstream_url: str | None = None
+    checksums: Checksums
+
+    @property
+    def filename(self) -> str:
+        """The tarball's file name (empty when ``checksums.ini`` names none)."""
+        return self.checksums.tarball or ""
 
 
 @dataclass(frozen=True)
@@ -192,10 +191,11 @@ def _cksum_entry(i: int) -> int:
 
 def _expected(spec: SourceSpec) -> dict[str, str]:
     """The checksums to check: sha256/sha1 if any, else the weak md5/cksum."""
-    strong = {k: v for k, v in (("sha256", spec.sha256), ("sha1", spec.sha1)) if v}
+    sums = spec.checksums
+    strong = {k: v for k, v in (("sha256", sums.sha256), ("sha1", sums.sha1)) if v}
     if strong:
         return {k: v.strip().lower() for k, v in strong.items()}
-    weak = {k: v for k, v in (("md5", spec.md5), ("cksum", spec.cksum)) if v}
+    weak = {k: v for k, v in (("md5", sums.md5), ("cksum", sums.cksum)) if v}
     if not weak:
         raise MissingChecksum(spec.package, spec.filename)
     return {k: v.strip().lower() for k, v in weak.items()}
@@ -203,7 +203,7 @@ def _expected(spec: SourceSpec) -> dict[str, str]:
 
 def is_weak(spec: SourceSpec) -> bool:
     """True when only md5/cksum vouch for the source (accepted, with a warning)."""
-    return not (spec.sha256 or spec.sha1)
+    return not (spec.checksums.sha256 or spec.checksums.sha1)
 
 
 def _hashers(algorithms: Sequence[str]) -> dict[str, _Hasher]:
@@ -253,8 +253,8 @@ def _emit(
 def _sources(spec: SourceSpec, mirrors: Sequence[str]) -> list[str]:
     """Every place to try, in order: each mirror's copy, then ``upstream_url``."""
     places = [m.rstrip("/") + "/" + _name_in(m, spec.filename) for m in mirrors]
-    if spec.upstream_url:
-        places.append(spec.upstream_url)
+    if spec.checksums.upstream_url:
+        places.append(spec.checksums.upstream_url)
     return places
 
 

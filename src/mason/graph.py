@@ -3,13 +3,14 @@
 A graph here is a mapping ``node -> prerequisites`` (the nodes that must come first).
 Prerequisites that are not keys of the mapping are ignored, so a caller can pass a
 sub-graph without pruning its edges first. Every result is deterministic: ties are broken
-by name.
+by name. :func:`topological_order` is the one order of mason (plan, scheduler, uninstall).
 """
 
 from __future__ import annotations
 
+import graphlib
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from mason.errors import BadInput
 
@@ -36,25 +37,25 @@ def _edges(graph: Graph, node: str) -> list[str]:
     return sorted({p for p in graph[node] if p in graph})
 
 
-def topological_order(graph: Graph) -> list[str]:
-    """Every node after all of its prerequisites; raise :class:`CycleError` on a loop."""
-    waiting = {node: len(_edges(graph, node)) for node in graph}
-    dependents: dict[str, list[str]] = {node: [] for node in graph}
-    for node in graph:
-        for pre in _edges(graph, node):
-            dependents[pre].append(node)
-    ready = [node for node, n in waiting.items() if n == 0]
-    heapq.heapify(ready)
+def topological_order(graph: Graph, *, rank: Callable[[str], int] | None = None) -> list[str]:
+    """Every node after all of its prerequisites; raise :class:`CycleError` on a loop.
+
+    Of the nodes ready at the same time, the one of lowest ``rank`` comes first, then by
+    name.
+    """
+    sorter = graphlib.TopologicalSorter({node: _edges(graph, node) for node in graph})
+    try:
+        sorter.prepare()
+    except graphlib.CycleError:
+        raise CycleError(find_cycles(graph)[0]) from None
+    ready: list[tuple[int, str]] = []
     order: list[str] = []
-    while ready:
-        node = heapq.heappop(ready)
+    while sorter.is_active():
+        for node in sorter.get_ready():
+            heapq.heappush(ready, (rank(node) if rank else 0, node))
+        node = heapq.heappop(ready)[1]
         order.append(node)
-        for dep in dependents[node]:
-            waiting[dep] -= 1
-            if waiting[dep] == 0:
-                heapq.heappush(ready, dep)
-    if len(order) < len(graph):
-        raise CycleError(find_cycles(graph)[0])
+        sorter.done(node)
     return order
 
 

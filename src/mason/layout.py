@@ -11,8 +11,11 @@ STATE_DIR = "var/lib/mason"
 RECORDS_DIR = f"{STATE_DIR}/installed"
 #: The wheel store (SPEC 6).
 WHEELS_DIR = f"{STATE_DIR}/wheels"
-#: ``spkg-prerm.in``/``spkg-postrm.in`` of installed packages, one directory per package.
+#: The removal scripts of installed packages, one directory per package; they go with
+#: the record.
 SCRIPTS_DIR = f"{STATE_DIR}/scripts"
+#: The removal-script fragments an install keeps in ``SCRIPTS_DIR/<name>/`` (SPEC 8).
+REMOVAL_SCRIPTS = ("spkg-prerm.in", "spkg-postrm.in")
 #: Where the prefix's venv is, once made (``--venv``; see :mod:`mason.trees`).
 VENV_LOCATION = f"{STATE_DIR}/venv-location.json"
 #: Lock files.

@@ -23,11 +23,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from graphlib import CycleError, TopologicalSorter
 from types import FrameType
 from typing import Literal
 
 from mason.errors import BadInput
+from mason.graph import CycleError, format_cycle, topological_order
 from mason.jobserver import Jobserver
 
 EventKind = Literal["started", "finished", "failed", "skipped", "not_started"]
@@ -40,15 +40,8 @@ class Job:
     name: str
     deps: frozenset[str] = frozenset()
     """Jobs that must succeed before this one starts."""
-    order_only: frozenset[str] = frozenset()
-    """Jobs that must finish first; their failure blocks this job too."""
     weight: float = 1.0
     """Expected duration (e.g. seconds of the last build); only ratios matter."""
-
-    @property
-    def prerequisites(self) -> frozenset[str]:
-        """Every job that must be done before this one starts."""
-        return self.deps | self.order_only
 
 
 @dataclass(frozen=True)
@@ -122,15 +115,15 @@ def validate(jobs: Mapping[str, Job]) -> None:
     for key, job in jobs.items():
         if key != job.name:
             problems.append(f"job {key!r} is keyed under another name ({job.name!r})")
-        for dep in sorted(job.prerequisites - jobs.keys()):
+        for dep in sorted(job.deps - jobs.keys()):
             problems.append(f"{key}: depends on {dep!r}, which is not a job")
         if not job.weight >= 0:
             problems.append(f"{key}: weight must be >= 0, not {job.weight}")
     if not problems:
         try:
-            _sorter(jobs).prepare()
+            _order(jobs)
         except CycleError as e:
-            problems.append("dependency cycle: " + " -> ".join(reversed(e.args[1])))
+            problems.append(f"dependency cycle: {format_cycle(e.cycle)}")
     if problems:
         raise BadJobGraph(problems)
 
@@ -139,20 +132,20 @@ def critical_paths(jobs: Mapping[str, Job]) -> dict[str, float]:
     """For each job, its weight plus the heaviest chain of weights from it to a sink."""
     dependents = _dependents(jobs)
     length: dict[str, float] = {}
-    for name in reversed(list(_sorter(jobs).static_order())):
+    for name in reversed(_order(jobs)):
         tail = max((length[d] for d in dependents[name]), default=0.0)
         length[name] = jobs[name].weight + tail
     return length
 
 
-def _sorter(jobs: Mapping[str, Job]) -> TopologicalSorter[str]:
-    return TopologicalSorter({name: job.prerequisites for name, job in jobs.items()})
+def _order(jobs: Mapping[str, Job]) -> list[str]:
+    return topological_order({name: tuple(job.deps) for name, job in jobs.items()})
 
 
 def _dependents(jobs: Mapping[str, Job]) -> dict[str, list[str]]:
     dependents: dict[str, list[str]] = {name: [] for name in jobs}
     for name, job in sorted(jobs.items()):
-        for dep in job.prerequisites:
+        for dep in job.deps:
             dependents[dep].append(name)
     return dependents
 
@@ -172,7 +165,7 @@ class _Run:
         self.on_event = on_event
         self.priority = critical_paths(jobs)
         self.dependents = _dependents(jobs)
-        self.waiting = {name: set(job.prerequisites) for name, job in jobs.items()}
+        self.waiting = {name: set(job.deps) for name, job in jobs.items()}
         self.ready: list[tuple[float, str]] = []
         self.running: set[str] = set()
         self.threads: list[threading.Thread] = []

@@ -35,6 +35,7 @@ from mason.build.errors import (
     ScriptFailed,
     StagedOutsidePrefix,
     WroteIntoPrefix,
+    log_tail,
 )
 from mason.build.patches import apply_patches, recipe_patches
 from mason.build.scripts import (
@@ -78,6 +79,7 @@ __all__ = [
     "check_fragments",
     "check_prefix_untouched",
     "copy_recipe",
+    "log_tail",
     "make_staged_prefix",
     "prefix_changes",
     "prepare_build_dir",

@@ -7,6 +7,24 @@ from pathlib import Path
 
 from mason.errors import BadInput, MasonError
 
+#: How much of a log's end :func:`log_tail` reads at most.
+_TAIL_BYTES = 1 << 20
+
+
+def log_tail(path: Path, lines: int) -> list[str]:
+    """The last ``lines`` lines of the log at ``path`` (empty if it cannot be read)."""
+    try:
+        with path.open("rb") as log:
+            size = log.seek(0, 2)
+            log.seek(max(size - _TAIL_BYTES, 0))
+            text = log.read().decode(errors="replace")
+    except OSError:
+        return []
+    found = text.splitlines()
+    if size > _TAIL_BYTES:
+        found = found[1:]  # the first line read may be cut
+    return found[-lines:] if lines > 0 else []
+
 
 class BuildError(MasonError):
     """Base of the errors raised while building one package."""
@@ -32,12 +50,7 @@ class ScriptFailed(BuildError):
 
     def log_tail(self, lines: int = 30) -> list[str]:
         """The last ``lines`` lines of the log (empty if it cannot be read)."""
-        try:
-            with self.log_path.open("rb") as log:
-                text = log.read().decode(errors="replace")
-        except OSError:
-            return []
-        return text.splitlines()[-lines:]
+        return log_tail(self.log_path, lines)
 
 
 class PatchFailed(BuildError):

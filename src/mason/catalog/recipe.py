@@ -21,6 +21,7 @@ from mason.catalog.model import (
     Recipe,
     Tree,
 )
+from mason.catalog.requirements import parse_requirements
 
 #: files whose dependency lists a recipe may have, and the list each one feeds
 DEPENDENCY_FILES = ("dependencies", "dependencies_optional", "dependencies_check")
@@ -153,8 +154,14 @@ class RecipeReader:
         for filename in ("install-requires.txt", "version_requirements.txt"):
             text = self.text(filename)
             if text is not None:
-                return "\n".join(files.meaningful_lines(text)) or None
+                parsed = parse_requirements(text, filename, self._included, strict=False)
+                for problem in parsed.problems:
+                    self.problem(problem.file, problem.line, problem.message)
+                return "\n".join(parsed.requirements) or None
         return None
+
+    def _included(self, rel: str) -> str | None:
+        return self.text(rel) if rel in self.contents else None
 
     def _tree(self, kind: Kind, requirements: str | None, python_req: str | None) -> Tree:
         text = self.text("trees.txt")

@@ -28,16 +28,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _log_tail(path: Path, lines: int = LOG_TAIL) -> list[str]:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return []
-    return text.splitlines()[-lines:]
-
-
 def install(args: argparse.Namespace) -> int:
     """``mason install``: build and install packages and what they need."""
+    from mason.build import log_tail
     from mason.commands.display import display
     from mason.commands.venvstate import reconciled
     from mason.install import Installer, InstallFailed, InstallOptions
@@ -86,7 +79,7 @@ def install(args: argparse.Namespace) -> int:
     for error in outcome.failed.values():
         print(f"\nmason: error: {error}", file=sys.stderr)
         if isinstance(error, InstallFailed):
-            tail = _log_tail(error.log)
+            tail = log_tail(error.log, LOG_TAIL)
             if tail:
                 print(f"--- last {len(tail)} lines of {error.log} ---", file=sys.stderr)
                 print("\n".join(tail), file=sys.stderr)

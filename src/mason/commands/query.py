@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from mason.catalog import Catalog, Recipe
+from mason.commands.table import print_table
 from mason.config import Settings, load_settings
 from mason.errors import MasonError, UsageError
 from mason.layout import RECORDS_DIR
@@ -134,15 +135,6 @@ def _print_json(data: object) -> None:
     print(json.dumps(data, indent=2))
 
 
-def _table(rows: Sequence[Sequence[str]]) -> None:
-    if not rows:
-        return
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        print("  ".join([*cells, row[-1]]).rstrip())
-
-
 def _plan_json(plan: Plan) -> dict[str, Any]:
     planned = set(plan.names)
     left = {name for name, _, _ in plan.left_alone}
@@ -193,7 +185,7 @@ def plan(args: argparse.Namespace) -> int:
         print(f"nothing to do: {up_to_date} package(s) up to date")
         return 0
     rows = [(f"{i}.", s.name, s.version, s.reason) for i, s in enumerate(result, 1)]
-    _table(rows)
+    print_table(rows)
     print(f"{len(result)} to build, {up_to_date} up to date")
     return 0
 
@@ -227,7 +219,7 @@ def list_packages(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([_recipe_row(r) for r in recipes])
     else:
-        _table([(r.name, r.version, r.type, r.kind, r.summary) for r in recipes])
+        print_table([(r.name, r.version, r.type, r.kind, r.summary) for r in recipes])
     return 0
 
 

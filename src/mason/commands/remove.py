@@ -21,14 +21,10 @@ from pathlib import Path
 from mason.build import BuildSpec
 from mason.commands.venvstate import reconciled
 from mason.config import load_settings
-from mason.layout import LOG_DIR, SCRIPTS_DIR
-from mason.store import NotInstalled, PackageInUse, Prefix, Record, UninstallReport
+from mason.graph import topological_order
+from mason.layout import LOG_DIR, REMOVAL_SCRIPTS, SCRIPTS_DIR
+from mason.store import NotInstalled, Prefix, Record, UninstallReport, check_unused
 from mason.trees import Trees
-
-#: Removal scripts kept by the install, relative to the prefix (see mason.install.steps); the
-#: store removes them with the record.
-#: Build logs, relative to the prefix; removal scripts append to the package's log.
-REMOVAL_FRAGMENTS = ("spkg-prerm.in", "spkg-postrm.in")
 
 
 def removal_order(
@@ -44,26 +40,11 @@ def removal_order(
     missing = [n for n in wanted if n not in records]
     if missing:
         raise NotInstalled(", ".join(missing), prefix)
-    outside = {u: r for u, r in records.items() if u not in wanted}
-    users = sorted(u for u, r in outside.items() if any(n in r.dependencies for n in wanted))
-    if users and not force:
-        needed = [n for n in wanted if any(n in records[u].dependencies for u in users)]
-        raise PackageInUse(", ".join(needed), users)
-    order: list[str] = []
-    visiting: set[str] = set()
-
-    def visit(name: str) -> None:  # a dependent goes first, then what it needs
-        if name in order or name in visiting:
-            return
-        visiting.add(name)
-        for user in wanted:
-            if name in records[user].dependencies:
-                visit(user)
-        order.append(name)
-
-    for name in wanted:
-        visit(name)
-    return order
+    if not force:
+        check_unused(wanted, records)
+    # each package waits for its dependents to go first; ties in the order asked
+    users_of = {n: [u for u in wanted if n in records[u].dependencies] for n in wanted}
+    return topological_order(users_of, rank=wanted.index)
 
 
 def _removal_spec(
@@ -73,7 +54,7 @@ def _removal_spec(
     fragments the install kept in ``store`` (None when it kept none)."""
     prefix = trees.prefix
     kept = store.root / SCRIPTS_DIR / record.name
-    fragments = [kept / f for f in REMOVAL_FRAGMENTS if (kept / f).is_file()]
+    fragments = [kept / f for f in REMOVAL_SCRIPTS if (kept / f).is_file()]
     if not fragments:
         return None
     work = prefix.staging_dir(f"{record.name}-{record.version}-uninstall")

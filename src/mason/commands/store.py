@@ -8,6 +8,7 @@ import json
 import time
 from pathlib import Path
 
+from mason.commands.table import print_table
 from mason.config import load_settings
 from mason.store import PackageMeta, Prefix, Record, VerifyReport
 from mason.trees import Trees
@@ -104,10 +105,12 @@ def list_installed(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([_record_summary(records[n]) for n in sorted(records)])
     else:
+        rows = []
         for n in sorted(records):
             r = records[n]
-            why = f"  ({r.outside.describe()})" if r.outside is not None else ""
-            print(f"{n}  {_shown_version(r)}{why}")
+            why = f"({r.outside.describe()})" if r.outside is not None else ""
+            rows.append((n, _shown_version(r), why))
+        print_table(rows)
     return 0
 
 
@@ -129,12 +132,10 @@ def verify(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(_verify_json(report))
         return 0 if report.ok else 1
-    for p in report.missing:
-        print(f"missing   {p.path} ({p.package})")
-    for p in report.modified:
-        print(f"modified  {p.path} ({p.package}): {p.reason}")
-    for path in report.unclaimed:
-        print(f"unclaimed {path}")
+    rows = [("missing", f"{p.path} ({p.package})") for p in report.missing]
+    rows += [("modified", f"{p.path} ({p.package}): {p.reason}") for p in report.modified]
+    rows += [("unclaimed", path) for path in report.unclaimed]
+    print_table(rows, min_widths=(len("unclaimed"),), gap=1)
     print(
         f"{report.checked_files} recorded files checked: "
         + ("ok" if report.ok else "problems found")

@@ -48,16 +48,7 @@ def source_spec(recipe: Recipe) -> SourceSpec | None:
     c = recipe.checksums
     if c is None or c.tarball is None:
         return None
-    return SourceSpec(
-        package=recipe.name,
-        version=recipe.version,
-        filename=c.tarball,
-        sha256=c.sha256,
-        sha1=c.sha1,
-        md5=c.md5,
-        cksum=c.cksum,
-        upstream_url=c.upstream_url,
-    )
+    return SourceSpec(recipe.name, recipe.version, c)
 
 
 def default_upstream(catalog: Catalog) -> Path:

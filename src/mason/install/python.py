@@ -90,15 +90,10 @@ class PythonSession:
 
         assert recipe.requirements is not None
         dest.mkdir(parents=True, exist_ok=True)
-        reqs = [
-            line.strip()
-            for line in recipe.requirements.splitlines()
-            if line.strip() and not line.lstrip().startswith("#")
-        ]
         venv = self.venv()
         return list(
             download_wheels(
-                reqs,
+                recipe.path / "requirements.txt",  # its -r includes are the recipe's files
                 dest,
                 python=venv.python,
                 index_url=self.options.index_url,
@@ -116,7 +111,7 @@ class PythonSession:
         tree_root = self.trees.store_for(recipe).root
         for wheel in wheels:
             # a wheel package's wheel was verified against the catalog's sha256 by fetch
-            verified = source.sha256 if source and wheel.name == source.filename else None
+            verified = source.checksums.sha256 if source and wheel.name == source.filename else None
             done = self._pool.stage(wheel, venv, staged, tree_root=tree_root, sha256=verified)
             digests.update(done.known_digests())
 

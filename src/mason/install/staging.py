@@ -9,6 +9,7 @@ from pathlib import Path
 from mason.build import BuildSpec
 from mason.catalog import Recipe
 from mason.layout import WHEELS_DIR
+from mason.store.fsops import prune_empty
 from mason.trees import OutsideTree, Trees, tree_of
 
 
@@ -28,7 +29,7 @@ def take_stored_wheels(spec: BuildSpec) -> list[Path]:
     for wheel in sorted(store.iterdir()):
         wheels.append(out / wheel.name)
         os.rename(wheel, out / wheel.name)
-    prune_empty(store, spec.destdir)
+    prune_empty([store], spec.destdir, os.rmdir)
     return wheels
 
 
@@ -42,7 +43,7 @@ def staged_tree(trees: Trees, recipe: Recipe, spec: BuildSpec) -> Path:
     if root != trees.prefix.root and only_lib64(spec.staged_prefix):
         # prepare_build_dir's $DESTDIR$PREFIX/lib{,64}, unused by a venv package
         (spec.staged_prefix / "lib64").unlink()
-        prune_empty(spec.staged_prefix / "lib", spec.destdir)
+        prune_empty([spec.staged_prefix / "lib"], spec.destdir, os.rmdir)
     staged_root(spec, root).mkdir(parents=True, exist_ok=True)
     try:
         staged = tree_below(spec.package, spec.destdir, root)
@@ -60,14 +61,3 @@ def only_lib64(staged: Path) -> bool:
         return False
     entries = {e.name for e in staged.iterdir()}
     return entries <= {"lib", "lib64"} and not any((staged / "lib").iterdir())
-
-
-def prune_empty(path: Path, stop: Path) -> None:
-    """Remove ``path`` and its parents up to (not including) ``stop`` while empty."""
-    while path != stop and path.is_relative_to(stop):
-        try:
-            path.rmdir()
-        except OSError:  # not empty, or gone
-            if path.exists():
-                return
-        path = path.parent

@@ -12,7 +12,7 @@ from mason.build import BuildSpec
 from mason.catalog import Recipe
 from mason.fetch import FetchEvent, SourceSpec
 from mason.install.context import RunContext
-from mason.layout import SCRIPTS_DIR
+from mason.layout import REMOVAL_SCRIPTS, SCRIPTS_DIR
 from mason.store import PackageMeta, Prefix
 
 
@@ -93,7 +93,7 @@ def post_install(ctx: RunContext, recipe: Recipe, spec: BuildSpec, store: Prefix
     from mason.build import run_script
 
     kept = store.root / SCRIPTS_DIR / recipe.name
-    removal = [spec.build_dir / f"spkg-{w}.in" for w in ("prerm", "postrm")]
+    removal = [spec.build_dir / name for name in REMOVAL_SCRIPTS]
     # The removal scripts of the version now installed, and none of an older one.
     shutil.rmtree(kept, ignore_errors=True)
     for p in removal:

@@ -22,6 +22,6 @@ Decisions where the spec is silent:
 
 from mason.python.bytecode import CompilePool
 from mason.python.venv import Venv, ensure_venv
-from mason.python.wheels import StagedWheel, stage_wheel, stage_wheels
+from mason.python.wheels import StagedWheel, stage_wheel
 
-__all__ = ["CompilePool", "StagedWheel", "Venv", "ensure_venv", "stage_wheel", "stage_wheels"]
+__all__ = ["CompilePool", "StagedWheel", "Venv", "ensure_venv", "stage_wheel"]

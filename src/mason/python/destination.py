@@ -28,6 +28,7 @@ from mason.python.bytecode import CompileJob, CompilePool, compile_sources, pyc_
 from mason.python.errors import BadWheel, StagingWriteFailed, VenvError
 from mason.python.pyccache import BytecodeCache
 from mason.python.venv import SCHEME_NAMES, Venv
+from mason.store.fsops import prune_empty
 
 if TYPE_CHECKING:  # only a Literal alias in installer's stubs
     from installer.scripts import ScriptSection
@@ -101,15 +102,9 @@ class StagingDestination(WheelDestination):
     def discard(self) -> None:
         """Remove what was written so far, and the directories that became empty."""
         for rel in reversed(self.written):
-            staged = self.staged_root / rel
-            staged.unlink(missing_ok=True)
-            for parent in staged.parents:
-                if parent == self.staged_root or not parent.is_relative_to(self.staged_root):
-                    break
-                try:
-                    parent.rmdir()
-                except OSError:
-                    break
+            (self.staged_root / rel).unlink(missing_ok=True)
+        parents = {(self.staged_root / rel).parent for rel in self.written}
+        prune_empty(parents, self.staged_root, os.rmdir)
         self.written.clear()
         self.digests.clear()
         self.scripts.clear()

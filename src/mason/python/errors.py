@@ -60,17 +60,6 @@ class StagingWriteFailed(MasonError):
         return (_rebuild, (type(self), (self.wheel, self.reason), {}))
 
 
-class StagingFailed(MasonError):
-    """Some wheels of a batch could not be staged; nothing of the batch is kept."""
-
-    def __init__(self, failures: Sequence[tuple[Path, MasonError]]) -> None:
-        lines = [f"{wheel.name}: {error}" for wheel, error in failures]
-        super().__init__(f"{len(failures)} wheel(s) could not be staged:{_bullets(lines)}")
-        self.failures = tuple(failures)
-        if any(isinstance(error, BadInput) for _, error in failures):
-            self.exit_code = BadInput.exit_code
-
-
 class BadRequirement(BadInput):
     """Requirement strings pip would take for its own options (``--dest=/elsewhere``)."""
 
@@ -83,6 +72,21 @@ class BadRequirement(BadInput):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), (self.requirements,), {}))
+
+
+class BadRequirementsFile(BadInput):
+    """A requirements file has lines pip must not be given (options, invalid lines)."""
+
+    def __init__(self, path: Path, problems: Sequence[str]) -> None:
+        super().__init__(
+            f"{path}: not usable as requirements (pip options are refused):{_bullets(problems)}",
+            hint="write one PEP 508 requirement or URL per line; -r FILE includes another file",
+        )
+        self.path = path
+        self.problems = tuple(problems)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.path, self.problems), {}))
 
 
 class PipFailed(MasonError):

@@ -16,7 +16,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from mason.python.errors import BadRequirement, PipFailed, WrongWheelCount
+from mason.catalog.requirements import parse_requirements
+from mason.python.errors import BadRequirement, BadRequirementsFile, PipFailed, WrongWheelCount
 
 _QUIET_ENV = {
     "PIP_DISABLE_PIP_VERSION_CHECK": "1",
@@ -77,16 +78,19 @@ def download_wheels(
 ) -> tuple[Path, ...]:
     """Fetch the wheels of ``requirements`` (a ``requirements.txt`` or requirement strings).
 
-    Dependencies are not followed (mason's catalog lists them). Only wheels are accepted
-    (``pip download --only-binary=:all:``) unless ``build_sdists``, where ``pip wheel``
-    builds what has no wheel. Wheels land in ``dest``; returns those of this call, sorted.
+    A file is read with :func:`read_requirements`. Dependencies are not followed (mason's
+    catalog lists them). Only wheels are accepted (``pip download --only-binary=:all:``)
+    unless ``build_sdists``, where ``pip wheel`` builds what has no wheel. Wheels land in
+    ``dest``; returns those of this call, sorted.
     """
-    if not isinstance(requirements, Path) and not requirements:
-        return ()
     if isinstance(requirements, Path):
-        reqs, what = ["-r", str(requirements)], f"getting {requirements}"
+        what = f"getting {requirements}"
+        requirements = read_requirements(requirements)
     else:
-        reqs, what = _positional(requirements), f"getting {' '.join(requirements)}"
+        what = f"getting {' '.join(requirements)}"
+    if not requirements:
+        return ()
+    reqs = _positional(requirements)
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest, prefix=".pip-") as tmp:
         if build_sdists:
@@ -95,6 +99,26 @@ def download_wheels(
             verb = ["download", "--no-deps", "--only-binary=:all:", f"--dest={tmp}"]
         run_pip(what, [*verb, *_sources(index_url, find_links), *reqs], python)
         return _move_wheels(Path(tmp), dest)
+
+
+def read_requirements(path: Path) -> list[str]:
+    """The requirements of the file ``path`` and its ``-r`` includes (next to it, never
+    above its directory), as :mod:`mason.catalog.requirements` reads them; raise
+    :class:`BadRequirementsFile` listing every line that is not one."""
+
+    def read(rel: str) -> str | None:
+        try:
+            return (path.parent / rel).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+
+    text = read(path.name)
+    if text is None:
+        raise BadRequirementsFile(path, ["cannot be read"])
+    parsed = parse_requirements(text, path.name, read)
+    if parsed.problems:
+        raise BadRequirementsFile(path, [str(p) for p in parsed.problems])
+    return parsed.requirements
 
 
 def _positional(requirements: Sequence[str]) -> list[str]:

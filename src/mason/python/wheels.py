@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import multiprocessing
 import posixpath
-import shutil
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal, cast
+from typing import BinaryIO, cast
 
 import installer
 from installer.exceptions import InstallerError
@@ -32,11 +29,9 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from mason.errors import MasonError
 from mason.python.bytecode import CompilePool
 from mason.python.destination import LocatedScript, StagingDestination, record_digest
-from mason.python.errors import BadWheel, StagingFailed, StagingWriteFailed
+from mason.python.errors import BadWheel, StagingWriteFailed
 from mason.python.pyccache import BytecodeCache
 from mason.python.venv import Venv
-
-PoolKind = Literal["thread", "process"]
 
 
 @dataclass(frozen=True)
@@ -263,66 +258,3 @@ def _escapes(name: str) -> bool:
 def _strip_wheel_name(issue: str, wheel: Path) -> str:
     lead = f"In {wheel}, "
     return issue[len(lead) :] if issue.startswith(lead) else issue
-
-
-def stage_wheels(
-    wheels: Sequence[Path],
-    venv: Venv,
-    staging_dir: Path,
-    *,
-    jobs: int = 1,
-    pool: PoolKind = "process",
-    installer_name: str = "mason",
-) -> tuple[StagedWheel, ...]:
-    """Stage each wheel completely into ``staging_dir/<wheel file stem>``, ``jobs`` at a time.
-
-    Those directories must not exist yet. All or nothing: if any wheel fails, every tree
-    this call staged is removed and one :class:`StagingFailed` lists each failure. Results
-    are in the order of ``wheels``. Byte-compilation holds the GIL, so worker processes
-    scale and threads hardly do (bench/stage_wheels.py).
-    """
-    roots = [staging_dir / Path(w).name.removesuffix(".whl") for w in wheels]
-    taken = [
-        (w, StagingWriteFailed(w, f"{root} already exists"))
-        for i, (w, root) in enumerate(zip(wheels, roots, strict=True))
-        if root.exists() or root in roots[:i]
-    ]
-    if taken:
-        raise StagingFailed(taken)
-    # biggest first, so that one large wheel (sympy) does not start last and run alone
-    order = sorted(range(len(wheels)), key=lambda i: -_size(wheels[i]))
-    with _executor(jobs, pool) as ex:
-        futures = {
-            i: ex.submit(_stage_or_error, wheels[i], venv, roots[i], installer_name) for i in order
-        }
-        results = [futures[i].result() for i in range(len(wheels))]
-    failures = [(w, r) for w, r in zip(wheels, results, strict=True) if isinstance(r, MasonError)]
-    if failures:
-        for root in roots:
-            shutil.rmtree(root, ignore_errors=True)
-        raise StagingFailed(failures)
-    return tuple(r for r in results if isinstance(r, StagedWheel))
-
-
-def _size(wheel: Path) -> int:
-    try:
-        return wheel.stat().st_size
-    except OSError:
-        return 0  # stage_wheel reports it
-
-
-def _stage_or_error(
-    wheel: Path, venv: Venv, root: Path, installer_name: str
-) -> StagedWheel | MasonError:
-    try:
-        return stage_wheel(wheel, venv, root, installer_name=installer_name)
-    except MasonError as e:
-        return e
-
-
-def _executor(jobs: int, pool: PoolKind) -> Executor:
-    if pool == "process" and jobs > 1:
-        # not fork: mason's scheduler has threads, and a forked child can inherit their locks
-        context = multiprocessing.get_context("forkserver")
-        return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
-    return ThreadPoolExecutor(max_workers=max(1, jobs))

@@ -22,7 +22,7 @@ from mason.store.prefix import Prefix
 from mason.store.records import FileInfo, Record
 from mason.store.recover import RecoveryReport
 from mason.store.staged import StagedEntry, StagedTree
-from mason.store.uninstall import PackageInUse, UninstallReport
+from mason.store.uninstall import PackageInUse, UninstallReport, check_unused
 from mason.store.verify import FileProblem, VerifyReport
 
 __all__ = [
@@ -45,4 +45,5 @@ __all__ = [
     "StoreError",
     "UninstallReport",
     "VerifyReport",
+    "check_unused",
 ]

@@ -12,6 +12,7 @@ import errno
 import os
 import shutil
 import signal
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeAlias
 
@@ -129,6 +130,24 @@ def rmtree(path: Path) -> None:
     else:
         shutil.rmtree(path)
     _tick()
+
+
+def prune_empty(dirs: Iterable[Path], stop: Path, remove: Callable[[Path], None] = rmdir) -> None:
+    """Remove each of ``dirs`` and then its parents, up to (never) ``stop``, while they
+    are empty; deepest first. A directory already gone is passed over (a crash between
+    two prunes); one not empty (or not a directory) ends the walk up from there.
+    ``remove`` is this module's counted :func:`rmdir` by default; trees outside a
+    transaction (staging) pass ``os.rmdir``.
+    """
+    for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
+        while d != stop and d.is_relative_to(stop):
+            try:
+                remove(d)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                break
+            d = d.parent
 
 
 def makedirs(path: Path) -> None:

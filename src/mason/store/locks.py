@@ -72,10 +72,6 @@ class Lock:
             self._fd = None
             self.mode = None
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     @contextmanager
     def shared(self, timeout: float | None = None) -> Iterator[Lock]:
         """Hold the lock shared (readers) for the ``with`` block."""

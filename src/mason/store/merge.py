@@ -17,7 +17,7 @@ from mason.store.index import OwnerIndex
 from mason.store.journal import Intent, Journal, Step
 from mason.store.plan import MergePlan
 from mason.store.records import Record, RecordStore
-from mason.store.recover import remove_stale, roll_back
+from mason.store.recover import finish_commit, roll_back
 from mason.store.staged import StagedTree
 
 
@@ -134,10 +134,7 @@ def commit(
     tx.records.write(record, body)
     previous = old.files if (old := tx.old) is not None else ()
     tx.index.set_package_json(meta.name, body.files, previous)
-    remove_stale(tx.prefix, meta.name, intent.stale, tx.index)
-    if intent.old_version is not None and intent.old_version != intent.version:
-        fsops.unlink(tx.records.path(meta.name, intent.old_version))
-        fsops.fsync_dir(tx.records.directory)
+    finish_commit(tx.prefix, intent, tx.index, tx.records)
     tx.journal.finish(intent.txid)
     return record
 

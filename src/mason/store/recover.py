@@ -90,27 +90,12 @@ def remove_stale(prefix: Path, package: str, stale: tuple[str, ...], index: Owne
             fsops.unlink(path)
         parents.add(path.parent)  # also when a crash came between unlink and prune
     fsops.fsync_dirs(parents)
-    prune_empty_dirs(prefix, parents)
+    fsops.prune_empty(parents, prefix)
 
 
-def prune_empty_dirs(prefix: Path, dirs: set[Path]) -> None:
-    """Remove directories that became empty, walking up; never the prefix itself."""
-    for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
-        while d != prefix and prefix in d.parents:
-            try:
-                fsops.rmdir(d)
-            except FileNotFoundError:
-                pass  # pruned before a crash: go on with its parent
-            except OSError:
-                break  # not empty (or not a directory): stop here
-            d = d.parent
-
-
-def roll_forward(
-    prefix: Path, intent: Intent, record: Record, index: OwnerIndex, records: RecordStore
-) -> None:
-    """Finish a committed transaction: claims, old-only files, the old record."""
-    index.set_package(intent.package, record.files)
+def finish_commit(prefix: Path, intent: Intent, index: OwnerIndex, records: RecordStore) -> None:
+    """The tail of a committed merge, once its claims are in the index: the files only the
+    old version had, the old version's record. Shared by the merge and recovery."""
     remove_stale(prefix, intent.package, intent.stale, index)
     if intent.old_version is not None and intent.old_version != intent.version:
         old = records.path(intent.package, intent.old_version)
@@ -119,8 +104,12 @@ def roll_forward(
             fsops.fsync_dir(old.parent)
 
 
-#: The removal scripts (``spkg-prerm.in``, ``spkg-postrm.in``) the install keeps for each
-#: package, relative to the prefix; they go with the record.
+def roll_forward(
+    prefix: Path, intent: Intent, record: Record, index: OwnerIndex, records: RecordStore
+) -> None:
+    """Finish a committed transaction: claims, old-only files, the old record."""
+    index.set_package(intent.package, record.files)
+    finish_commit(prefix, intent, index, records)
 
 
 def finish_uninstall(prefix: Path, intent: Intent, index: OwnerIndex, records: RecordStore) -> bool:

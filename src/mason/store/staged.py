@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Literal
 
 from mason.layout import RESERVED
+from mason.modes import process_umask, sane_mode
 from mason.store.errors import Problem, StagedTreeError
 from mason.store.records import EncodedFiles, FileInfo
 
 EntryKind = Literal["file", "symlink", "dir"]
-
-# Paths a package may never install: mason's own bookkeeping in the prefix.
 
 
 @dataclass(frozen=True)
@@ -65,10 +64,6 @@ class StagedTree:
         start, end = self.spans[rel]
         return self.files[start:end]
 
-    @property
-    def file_count(self) -> int:
-        return sum(1 for e in self.entries.values() if e.kind != "dir")
-
     @cached_property
     def paths(self) -> tuple[str, ...]:
         """``rel`` of each of :attr:`files` (same order: a directory's span slices it)."""
@@ -93,13 +88,6 @@ class StagedTree:
         return self
 
 
-def current_umask() -> int:
-    """The process umask (read without changing it for long)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def sha256_file(path: Path | str) -> str:
     """Hex sha256 of a file's bytes."""
     h = hashlib.sha256()
@@ -121,7 +109,7 @@ class _Scanner:
         self.prefix = prefix
         self.package = package
         self.known: KnownDigests = known or {}
-        self.umask = current_umask()
+        self.umask = process_umask()
         self.real_roots = (os.path.realpath(root), os.path.realpath(prefix))
         self.problems: list[Problem] = []
         self.entries: dict[str, StagedEntry] = {}
@@ -272,12 +260,9 @@ class _Scanner:
         return True
 
     def sanitize(self, rel: str, path: Path, st: os.stat_result, *, is_dir: bool) -> bool:
-        """Owner-writable, no setuid/setgid, umask applied; False (a problem) if impossible."""
+        """Set :func:`mason.modes.sane_mode`; False (a problem) if impossible."""
         mode = stat.S_IMODE(st.st_mode)
-        want = (mode | stat.S_IWUSR | stat.S_IRUSR) & ~(stat.S_ISUID | stat.S_ISGID)
-        if is_dir:
-            want |= stat.S_IXUSR
-        want &= ~self.umask
+        want = sane_mode(mode, is_dir=is_dir, umask=self.umask)
         if want != mode:
             try:
                 os.chmod(path, want)

@@ -8,6 +8,7 @@ install stay, and the result says so.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +44,14 @@ class PackageInUse(BadInput):
         )
 
 
-def dependents(name: str, records: dict[str, Record]) -> list[str]:
-    return sorted(n for n, r in records.items() if n != name and name in r.dependencies)
+def check_unused(names: Sequence[str], records: Mapping[str, Record]) -> None:
+    """Raise :class:`PackageInUse` when installed packages other than ``names`` depend on
+    some of them (naming those and every such user)."""
+    outside = {u: r for u, r in records.items() if u not in names}
+    users = sorted(u for u, r in outside.items() if any(n in r.dependencies for n in names))
+    if users:
+        needed = [n for n in names if any(n in records[u].dependencies for u in users)]
+        raise PackageInUse(", ".join(needed), users)
 
 
 def sort_out(prefix: Path, record: Record, index: OwnerIndex) -> UninstallReport:
@@ -78,9 +85,8 @@ def uninstall(
     force: bool = False,
 ) -> UninstallReport:
     """Remove ``record``'s package (call under the write lock)."""
-    users = dependents(record.name, records.all())
-    if users and not force:
-        raise PackageInUse(record.name, users)
+    if not force:
+        check_unused([record.name], records.all())
     report = sort_out(prefix, record, index)
     intent = Intent(
         uuid.uuid4().hex, record.name, record.version, None, prefix, (), report.removed, "uninstall"

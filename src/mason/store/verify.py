@@ -12,8 +12,6 @@ from mason.layout import BOOKKEEPING
 from mason.store.records import FileInfo, Record
 from mason.store.staged import sha256_file
 
-# mason's own directories in the prefix, never claimed by packages.
-
 
 @dataclass(frozen=True)
 class FileProblem:

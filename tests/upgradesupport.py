@@ -23,7 +23,7 @@ from pathlib import Path
 
 from mason.store import PackageMeta, Prefix
 from mason.store.fsops import KILL_ENV
-from test_store_support import Spec, make_tree, normalized_records, tree_digest, wait_child
+from storesupport import Spec, make_tree, normalized_records, tree_digest, wait_child
 
 #: The prefix as a user sees it: every path outside var/ (type, mode, content) + records.
 State = tuple[dict[str, str], dict[str, dict[str, object]]]
