@@ -8,6 +8,9 @@ Cases (median of ``--rounds`` runs each, every run on a fresh prefix):
   ``lib/python3.11/site-packages/``: mason's merge vs ``cp -Rp`` into the same prefix;
 * existing: the worst case, every file into a directory that already exists;
 * scan: what validating + hashing the staged tree costs (done before the lock);
+* process: what a user sees, the whole ``mason merge NAME VERSION DIR`` process (start-up,
+  scan and hashes, merge, record, claims) against a whole ``cp -Rp`` process, the new case
+  (goal: at least 4x);
 * scaling: merge time (which includes writing the record and the claims) vs file count;
 * owner: ``Prefix.owner`` on a prefix with 200,000 claimed files (mason's own time).
 """
@@ -87,6 +90,35 @@ def one_round(work: Path, files: int, dirs: int, occupy: bool) -> dict[str, floa
     return {"cp": cp, "scan": scan_s, "merge": merge_s}
 
 
+def process_round(work: Path, files: int, dirs: int) -> dict[str, float]:
+    mason_prefix, cp_prefix = work / "mason", work / "cp"
+    base_prefix(mason_prefix, dirs, False)
+    base_prefix(cp_prefix, dirs, False)
+    staged = Prefix(mason_prefix).staging_dir("bench")
+    make_staged(staged, files, dirs)
+    cp_src = work / "cp-src"
+    make_staged(cp_src, files, dirs)
+    subprocess.run(["sync"], check=True)
+    cp = timed(lambda: subprocess.run(["cp", "-Rp", f"{cp_src}/.", str(cp_prefix)], check=True))
+    argv = [sys.executable, "-m", "mason", "merge", "bench", "1", str(staged)]
+    merge = timed(
+        lambda: subprocess.run([*argv, "--prefix", str(mason_prefix)], check=True, stdout=-3)
+    )
+    shutil.rmtree(work)
+    work.mkdir()
+    return {"cp": cp, "merge": merge}
+
+
+def process_case(rounds: int, files: int, dirs: int, tmp: Path) -> None:
+    runs = [process_round(tmp, files, dirs) for _ in range(rounds)]
+    cp = statistics.median(r["cp"] for r in runs)
+    merge = statistics.median(r["merge"] for r in runs)
+    print(
+        f"process   {files} files/{dirs} dirs: `cp -Rp` {cp:.3f} s, `mason merge` {merge:.3f} s "
+        f"(ratio {cp / merge:.1f}x; goal >= 4x)"
+    )
+
+
 def case(label: str, rounds: int, files: int, dirs: int, occupy: bool, tmp: Path) -> None:
     runs = [one_round(tmp, files, dirs, occupy) for _ in range(rounds)]
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
@@ -144,7 +176,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--files", type=int, default=50_000)
     ap.add_argument("--dirs", type=int, default=1000)
-    ap.add_argument("--skip", action="append", default=[], help="new|existing|scaling|owner")
+    ap.add_argument(
+        "--skip", action="append", default=[], help="new|existing|process|scaling|owner"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as d:
         tmp = Path(d) / "work"
@@ -153,6 +187,8 @@ def main() -> None:
             case("new", args.rounds, args.files, args.dirs, False, tmp)
         if "existing" not in args.skip:
             case("existing", args.rounds, args.files, args.dirs, True, tmp)
+        if "process" not in args.skip:
+            process_case(args.rounds, args.files, args.dirs, tmp)
         if "scaling" not in args.skip:
             scaling(max(3, args.rounds // 2), tmp)
         if "owner" not in args.skip:

@@ -3,10 +3,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from mason.python.venv import Venv
+
+if TYPE_CHECKING:
+    from ociregistry import RunningRegistry
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -39,3 +43,20 @@ def sage_catalog() -> Path:
     if not SAGE_CATALOG.is_dir():
         pytest.skip(f"the sage-9.8 catalog is not at {SAGE_CATALOG} (../shared is missing)")
     return SAGE_CATALOG
+
+
+@pytest.fixture(scope="module")
+def shared_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
+    """A real OCI registry on loopback, one per test module (``tests/ociregistry.py``)."""
+    from ociregistry import running_registry
+
+    with running_registry(tmp_path_factory.mktemp("registry")) as registry:
+        yield registry
+
+
+@pytest.fixture
+def registry(shared_registry: RunningRegistry, request: pytest.FixtureRequest) -> RunningRegistry:
+    """The module's registry, with a repository of this test's own."""
+    from ociregistry import with_repository
+
+    return with_repository(shared_registry, request)

@@ -201,16 +201,16 @@ def test_corpus_is_large_and_unique() -> None:
 def test_verify_reports_another_package_file_a_recipe_touched(
     workspace: Workspace, script: str, report: str
 ) -> None:
-    """A recipe deleting or rewriting another package's file: ``mason verify`` reports it
-    whatever the install said (the install's stray-write check also fails that build:
-    see the corpus case ``recipe_deletes_other_package_file``)."""
+    """A recipe deleting or rewriting another package's file without the sandbox: ``mason
+    verify`` reports it whatever the install said (the install's stray-write check also
+    fails that build: see the corpus case ``recipe_deletes_other_package_file``)."""
     ws = workspace
     write_recipe(
         ws.catalog,
         "vandal",
         files={"spkg-install.in": 'mkdir -p "$SAGE_DESTDIR$SAGE_LOCAL/share/vandal"\n' + script},
     )
-    run_mason(ws.install("vandal"), ws.root)
+    run_mason([*ws.install("vandal"), "--sandbox", "off"], ws.root)  # the sandbox stops it
     verify = subprocess.run(
         [sys.executable, "-m", "mason", "verify", "--prefix", str(ws.prefix)],
         capture_output=True,

@@ -1,5 +1,8 @@
 """The stray-write check of ``mason install``: a build writing into the live prefix fails,
-with the run's inotify watch (:mod:`mason.prefixwatch`) and without it (the snapshot)."""
+with the run's inotify watch (:mod:`mason.prefixwatch`) and without it (the snapshot).
+
+This is the check of ``--sandbox off`` (and of ``auto`` where the sandbox cannot work):
+the runs here say ``--sandbox off``; ``test_install_sandbox.py`` has the sandbox's."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import pytest
 from installsupport import install, mason, records, script_recipe
 from mason.prefixwatch import PrefixWatch
 
+OFF = ("--sandbox", "off")
 STRAY = {
     "new file": 'echo oops > "$SAGE_LOCAL/share/base/stray.txt"\n',
     "new dir": 'mkdir -p "$SAGE_LOCAL/share/newdir/sub" && echo x > "$_/stray.txt"\n',
@@ -45,7 +49,7 @@ def test_a_build_writing_into_the_prefix_fails(tmp_path: Path, case: str) -> Non
     stray_catalog(catalog, prefix, STRAY[case])
     # -j1: a stray write is blamed on every build running while it happens (there is no
     # telling which process wrote); one at a time, only the culprit is named.
-    proc = install(catalog, prefix, "bad", "good", "-j1", "-k")
+    proc = install(catalog, prefix, "bad", "good", "-j1", "-k", *OFF)
     assert proc.returncode == 1
     assert "bad-1.0: the build wrote into the live prefix" in proc.stderr
     assert EXPECTED[case] in proc.stderr
@@ -67,7 +71,7 @@ def test_a_build_changing_another_packages_file_fails(tmp_path: Path, body: str,
     no merge explains that. ``var/`` outside mason's own directories is checked too."""
     catalog, prefix = tmp_path / "pkgs", tmp_path / "prefix"
     stray_catalog(catalog, prefix, body)
-    proc = install(catalog, prefix, "bad", "good", "-j2", "-k")
+    proc = install(catalog, prefix, "bad", "good", "-j2", "-k", *OFF)
     assert proc.returncode == 1
     assert "bad-1.0: the build wrote into the live prefix" in proc.stderr
     assert path in proc.stderr
@@ -82,7 +86,7 @@ def test_parallel_clean_builds_and_merges_are_never_taken_for_stray_writes(
     for i, name in enumerate(names):
         deps = " ".join(names[max(0, i - 3) : i : 2])
         script_recipe(catalog, name, deps=deps or None)
-    proc = install(catalog, prefix, "--all", "-j4")
+    proc = install(catalog, prefix, "--all", "-j4", *OFF)
     assert proc.returncode == 0, proc.stderr
     assert set(records(prefix)) == set(names)
     assert mason("verify", "--prefix", prefix).returncode == 0
@@ -189,7 +193,7 @@ def test_an_upgrade_merged_during_another_build_is_not_a_stray_write(tmp_path: P
     assert install(catalog, prefix, "lib").returncode == 0
     script_recipe(catalog, "lib", version="2.0", body=body + 'touch "$_/new.txt"\n')
     script_recipe(catalog, "slow", body="sleep 1.5\n")
-    proc = install(catalog, prefix, "lib", "slow", "-j2")
+    proc = install(catalog, prefix, "lib", "slow", "-j2", *OFF)
     assert proc.returncode == 0, proc.stderr
     assert not (prefix / "share/lib/old-only.txt").exists()
     assert records(prefix)["lib"]["package_version"] == "2.0"

@@ -165,7 +165,9 @@ def test_a_venv_outside_the_prefix_is_a_store_of_its_own(tmp_path: Path) -> None
     assert sdist.returncode == 0, sdist.stdout + sdist.stderr
     assert (venv / SITE / "sdistmod/__init__.py").is_file()
     assert "pysdist" in records(venv)
-    assert (prefix / "var/lib/mason/wheels/sdistmod-1.5-py3-none-any.whl").is_file()
+    # the wheel store lives with the venv, its wheels claimed in the venv's store
+    assert (venv / "var/lib/mason/wheels/sdistmod-1.5-py3-none-any.whl").is_file()
+    assert not (prefix / "var/lib/mason/wheels").exists()
 
     uninstall_the_wheel(prefix, venv)
     assert set(records(venv)) == {"python_venv", "pysdist"}
@@ -254,8 +256,13 @@ def test_the_prefix_remembers_the_first_venv_only(tmp_path: Path) -> None:
         locate_venv(prefix)
 
 
-def test_a_build_writing_into_an_outside_venv_is_caught(tmp_path: Path) -> None:
-    """The stray-write check watches the venv's own store too, not only the prefix."""
+@pytest.mark.parametrize("sandbox", ["auto", "off"])
+def test_a_build_writing_into_an_outside_venv_is_caught(tmp_path: Path, sandbox: str) -> None:
+    """The stray-write check watches the venv's own store too, not only the prefix; the
+    sandbox (``auto``, where bubblewrap works) keeps an overlay over it too."""
+    from mason.build.sandbox import Sandbox, probe
+
+    sandboxed = sandbox == "auto" and isinstance(probe(os.environ.get("PATH")), Sandbox)
     catalog = tmp_path / "pkgs"
     wheel = make_wheel(tmp_path / "w", "wheelmod", "1.0", {"wheelmod/__init__.py": "X = 1\n"})
     wheel_recipe(catalog, "pywheel", wheel)
@@ -266,9 +273,14 @@ def test_a_build_writing_into_an_outside_venv_is_caught(tmp_path: Path) -> None:
     )
     script_recipe(catalog, "sneaky", deps="pywheel", body=body)
     prefix, venv = tmp_path / "local", tmp_path / "venv"
-    done = install(catalog, prefix, "sneaky", "--venv", venv)
+    done = install(catalog, prefix, "sneaky", "--venv", venv, "--sandbox", sandbox)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert f"sneaky-1.0: the build wrote into the live prefix {venv}" in done.stderr
-    assert "sneaky.txt" in done.stderr
+    if sandboxed:
+        assert f"sneaky-1.0: the build tried to change the live tree {venv}" in done.stderr
+        assert "created sneaky.txt" in done.stderr
+        assert not (venv / "sneaky.txt").exists()
+    else:
+        assert f"sneaky-1.0: the build wrote into the live prefix {venv}" in done.stderr
+        assert "sneaky.txt" in done.stderr
     assert "sneaky" not in records(prefix)
     assert "pywheel" in records(venv)

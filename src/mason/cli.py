@@ -31,6 +31,7 @@ HANDLERS: dict[str, str] = {
     "log": "install:log",
     "report": "install:report",
     "pip": "pip:pip",
+    "cache": "cache:main",
 }
 
 
@@ -94,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--find-links", action="append", metavar="DIR|URL", help="where pip packages come from"
     )
     p.add_argument("--index-url", metavar="URL", help="package index for pip packages")
+    p.add_argument(
+        "--sandbox",
+        choices=["auto", "require", "off"],
+        help="run builds in the bubblewrap sandbox: where it works (auto, the default), "
+        "always (require: exit 2 where it cannot), never (off)",
+    )
+    _cache_flags(p, push=True)
 
     p = add("uninstall", "remove installed packages")
     p.add_argument("packages", nargs="+", metavar="PKG")
@@ -103,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     _selection(p)
     p.add_argument("--force", action="store_true", help="as install --force would")
     p.add_argument("--check", action="store_true", help="as install --check would")
+    _cache_flags(p, push=False)
     _json(p)
 
     p = add("list", "list the catalog's packages, or the installed ones")
@@ -156,7 +165,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("report", "write an HTML timeline of the last run")
     p.add_argument("-o", "--output", metavar="FILE", default="mason-report.html")
+
+    _cache_commands(sub, _common)
     return parser
+
+
+def _cache_flags(p: argparse.ArgumentParser, *, push: bool) -> None:
+    """``--cache auto|only|never`` and ``--cache-url`` (and ``--push``) of install / plan."""
+    p.add_argument(
+        "--cache",
+        choices=["auto", "only", "never"],
+        help="binary cache use (default: auto when a cache URL is configured)",
+    )
+    p.add_argument("--cache-url", metavar="oci://HOST[:PORT]/REPO", help="the binary cache")
+    if push:
+        p.add_argument("--push", action="store_true", help="push each build to the binary cache")
+
+
+def _cache_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """``mason cache key|push|ls|why-miss`` (the binary cache, docs/cache.md)."""
+    help = "the binary cache on an OCI registry"
+    cache = sub.add_parser("cache", help=help, description=help)
+    commands = cache.add_subparsers(dest="cache_command", metavar="SUBCOMMAND", required=True)
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        p = commands.add_parser(name, help=help, description=help)
+        common(p)
+        p.add_argument("--cache-url", metavar="oci://HOST[:PORT]/REPO", help="the registry")
+        return p
+
+    p = add("key", "the cache key of a package and every input it is the hash of")
+    p.add_argument("package", metavar="PKG")
+    _json(p)
+    p = add("push", "send artifacts built here to the registry")
+    _selection(p)
+    p.add_argument("--sign", metavar="KEY", help="sign with this ssh private key")
+    p = add("ls", "the artifacts in the registry")
+    _json(p)
+    p = add("why-miss", "which key input differs from the nearest artifact in the registry")
+    p.add_argument("package", metavar="PKG")
 
 
 def _handler(command: str) -> Callable[[argparse.Namespace], int]:

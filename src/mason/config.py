@@ -3,7 +3,8 @@
 Precedence, highest first: a command-line option, the environment (``MASON_CATALOG``,
 ``MASON_PREFIX``, ``MASON_UPSTREAM``, ``MASON_CACHE``), ``mason.toml`` in the current
 directory, defaults. ``MASON_CACHE=off`` (``cache = false`` in ``mason.toml``) turns the
-user's cache (byte-code and unpacked wheels, shared by every prefix) off.
+user's cache (byte-code and unpacked wheels, shared by every prefix) off. The build
+sandbox: ``--sandbox``, ``MASON_SANDBOX``, ``sandbox = "auto"|"require"|"off"``.
 Relative paths in ``mason.toml`` are relative to the directory holding it.
 """
 
@@ -12,15 +13,31 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from mason.errors import BadInput
 
 CONFIG_FILE = "mason.toml"
 
+#: Whether builds run in the sandbox (:mod:`mason.build.sandbox`): where it works, always,
+#: never.
+SandboxMode = Literal["auto", "require", "off"]
+SANDBOX_MODES: tuple[SandboxMode, ...] = ("auto", "require", "off")
+
 
 class ConfigError(BadInput):
     """``mason.toml`` cannot be read or has a bad value."""
+
+
+class BadSandboxMode(BadInput):
+    """A sandbox setting other than auto, require or off."""
+
+    def __init__(self, value: str, source: str) -> None:
+        super().__init__(
+            f"{source}: the sandbox setting must be auto, require or off, not {value!r}",
+            hint="auto sandboxes builds where bubblewrap works, require insists, off never does",
+        )
+        self.value = value
 
 
 @dataclass(frozen=True)
@@ -37,6 +54,7 @@ class Settings:
     find_links: tuple[str, ...] = ()
     index_url: str | None = None
     cache: Path | None = None  # mason's cache shared by every prefix (None: no cache)
+    sandbox: SandboxMode = "auto"  # builds in the sandbox (mason.build.sandbox)
 
 
 def default_cache() -> Path:
@@ -74,6 +92,16 @@ def _str_list(raw: object, key: str, source: Path) -> tuple[str, ...]:
     raise ConfigError(f"{source}: '{key}' must be a string or a list of strings")
 
 
+def _sandbox_mode(cli: str | None, cfg: dict[str, Any], cfg_path: Path) -> SandboxMode:
+    if cli:
+        return parse_mode(cli, "--sandbox")
+    if os.environ.get("MASON_SANDBOX"):
+        return parse_mode(os.environ["MASON_SANDBOX"], "MASON_SANDBOX")
+    if "sandbox" in cfg:
+        return parse_mode(str(cfg["sandbox"]), f"{cfg_path}: 'sandbox'")
+    return "auto"
+
+
 def load_settings(
     *,
     catalog: str | None = None,
@@ -84,6 +112,7 @@ def load_settings(
     venv: str | None = None,
     find_links: list[str] | None = None,
     index_url: str | None = None,
+    sandbox: str | None = None,
     cwd: Path | None = None,
 ) -> Settings:
     """Combine the command line, the environment and ``mason.toml`` into settings."""
@@ -118,8 +147,11 @@ def load_settings(
     venv_path = pick_path(venv, "MASON_VENV", "venv")
     idx = index_url or (cfg.get("index_url") if isinstance(cfg.get("index_url"), str) else None)
     off = os.environ.get("MASON_CACHE") == "off" or cfg.get("cache") is False
-    cache = None if off else pick_path(None, "MASON_CACHE", "cache") or default_cache()
+    # a [cache] table is the binary cache's (mason.binarycache.settings), not this path
+    cache_key = "" if isinstance(cfg.get("cache"), dict) else "cache"
+    cache = None if off else pick_path(None, "MASON_CACHE", cache_key) or default_cache()
     return Settings(
+        sandbox=_sandbox_mode(sandbox, cfg, cfg_path),
         catalog=cat,
         prefix=pre,
         upstream=up,
@@ -131,3 +163,11 @@ def load_settings(
         index_url=idx,
         cache=cache,
     )
+
+
+def parse_mode(value: str, source: str) -> SandboxMode:
+    """``value`` as a :data:`SandboxMode`; :class:`BadSandboxMode` naming ``source``."""
+    for mode in SANDBOX_MODES:
+        if value == mode:
+            return mode
+    raise BadSandboxMode(value, source)

@@ -9,7 +9,8 @@ from __future__ import annotations
 STATE_DIR = "var/lib/mason"
 #: Install records, one file ``<name>-<version>`` per installed package.
 RECORDS_DIR = f"{STATE_DIR}/installed"
-#: The wheel store (SPEC 6).
+#: The wheel store (SPEC 6). Its files belong to packages: a stored wheel is a file of the
+#: staged tree of the package that stored it, merged and claimed like any other.
 WHEELS_DIR = f"{STATE_DIR}/wheels"
 #: The removal scripts of installed packages, one directory per package; they go with
 #: the record.
@@ -25,7 +26,18 @@ LOG_DIR = "var/log/mason"
 #: Build and staging directories (on the prefix's filesystem).
 TMP_DIR = "var/tmp/mason"
 
-#: Directories no package may install into.
+#: Directories no package may install into (but :data:`WHEELS_DIR`, see :func:`is_mason_own`).
 RESERVED = (STATE_DIR, LOCK_DIR, TMP_DIR)
-#: Everything mason writes itself: not claimed by packages, not checked as package files.
+#: Everything mason writes itself: not claimed by packages, not checked as package files
+#: (but :data:`WHEELS_DIR`).
 BOOKKEEPING = (*RESERVED, LOG_DIR)
+
+
+def is_mason_own(rel: str, dirs: tuple[str, ...] = BOOKKEEPING) -> bool:
+    """Whether the prefix path ``rel`` lies in one of ``dirs`` (mason's own files), not
+    counting the wheel store, whose files packages own, and the directories leading to it."""
+    if not rel.startswith("var"):  # the common case, on every path of a prefix walk
+        return False
+    if rel == WHEELS_DIR or rel.startswith(WHEELS_DIR + "/") or WHEELS_DIR.startswith(rel + "/"):
+        return False
+    return any(rel == d or rel.startswith(d + "/") for d in dirs)

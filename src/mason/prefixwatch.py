@@ -39,7 +39,7 @@ import struct
 import threading
 from pathlib import Path
 
-from mason.build.staged import MASON_VAR
+from mason.layout import is_mason_own
 
 _IN_MODIFY = 0x2
 _IN_ATTRIB = 0x4
@@ -67,8 +67,6 @@ _MASK = (
     | _IN_ONLYDIR
 )
 _HEADER = struct.Struct("iIII")  # wd, mask, cookie, len
-#: Kept out of the watch, like the snapshot: mason's own bookkeeping and build directories.
-SKIPPED = MASON_VAR
 
 
 class _NoWatch(Exception):
@@ -189,7 +187,7 @@ class PrefixWatch:
             return
         for entry in entries:
             child = f"{rel}/{entry.name}" if rel else entry.name
-            if child in SKIPPED:
+            if is_mason_own(child):  # kept out, like the snapshot
                 continue
             if report:
                 self._changes.append(child)
@@ -233,7 +231,7 @@ class PrefixWatch:
                 continue
             name = os.fsdecode(raw.rstrip(b"\0"))
             rel = f"{parent}/{name}" if parent else name
-            if rel in SKIPPED:
+            if is_mason_own(rel):
                 continue
             self._changes.append(rel)
             if mask & _IN_ISDIR and mask & (_IN_CREATE | _IN_MOVED_TO):

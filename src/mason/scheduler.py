@@ -6,7 +6,10 @@ runs at the same time and gives it back when that job ends, so packages and the 
 jobs inside them share the same ``N`` slots. Among ready jobs, the one with the longest
 remaining critical path (its weight plus the heaviest chain of dependents) starts first.
 
-``work(name)`` runs in a worker thread and raises on failure. Without ``keep_going`` the
+``work(name)`` runs in a worker thread and raises on failure. A job whose heavy part is over
+(a package's build scripts ran; what is left is the scan, the merge and the record, which
+need no build slot) calls :func:`release_slot` from its thread: from then on it no longer
+counts against the budget, and its slot goes to the next ready job. Without ``keep_going`` the
 first failure stops new starts and lets running jobs finish; with it, every job that does
 not depend on a failure still runs. Dependents of a failure are *skipped* (naming it);
 jobs left out otherwise (no ``-k``, Ctrl-C) are *not started*.
@@ -109,6 +112,21 @@ def run(
     return _Run(jobs, work, jobserver, keep_going, on_event).execute()
 
 
+_current = threading.local()
+
+
+def release_slot() -> None:
+    """Give the calling job's slot back before the job ends (once; no-op outside a job).
+
+    Called from a job's own thread when what is left of the job needs no share of the
+    budget (no ``make``, no compiler): the scheduler starts the next ready job in its place.
+    """
+    release: Callable[[], None] | None = getattr(_current, "release", None)
+    if release is not None:
+        _current.release = None
+        release()
+
+
 def validate(jobs: Mapping[str, Job]) -> None:
     """Raise :class:`BadJobGraph` listing every problem: names, unknown deps, cycles."""
     problems: list[str] = []
@@ -150,6 +168,13 @@ def _dependents(jobs: Mapping[str, Job]) -> dict[str, list[str]]:
     return dependents
 
 
+class _Released:
+    """The marker a job puts in the completion queue when it gives its slot back."""
+
+
+RELEASED = _Released()
+
+
 class _Run:
     """The mutable state of one :func:`run`; only the calling thread touches it."""
 
@@ -167,14 +192,18 @@ class _Run:
         self.dependents = _dependents(jobs)
         self.waiting = {name: set(job.deps) for name, job in jobs.items()}
         self.ready: list[tuple[float, str]] = []
-        self.running: set[str] = set()
+        self.running: set[str] = set()  # jobs holding a slot
+        self.alive: set[str] = set()  # jobs whose thread has not ended (running or finishing)
         self.threads: list[threading.Thread] = []
         self.done: list[str] = []
         self.failed: dict[str, BaseException] = {}
         self.skipped: dict[str, str] = {}
         self.stopping = self.interrupted = False
         self.lost_tokens = 0
-        self.completions: queue.SimpleQueue[tuple[str, BaseException | None]] = queue.SimpleQueue()
+        # (job, None) succeeded, (job, error) failed, (job, RELEASED) gave its slot back
+        self.completions: queue.SimpleQueue[tuple[str, BaseException | _Released | None]] = (
+            queue.SimpleQueue()
+        )
         self.wake_r, self.wake_w = os.pipe()
         self._make_ready(name for name, deps in self.waiting.items() if not deps)
 
@@ -187,7 +216,7 @@ class _Run:
             if catching:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
             self._release_spare()
-            if not self.running:
+            if not self.alive:
                 # A finished worker may not have written its wake-up byte yet: closing the
                 # pipe under it would make it write to a closed (or reused) descriptor.
                 for thread in self.threads:
@@ -221,7 +250,7 @@ class _Run:
         if not self.running:
             # Every build is idle: no client may hold a token, so refill what crashes lost.
             self.lost_tokens += self.js.restore()
-            if self.stopping or not self.ready:
+            if not self.alive and (self.stopping or not self.ready):
                 return False
         self._start_ready()
         self._release_spare()
@@ -235,6 +264,9 @@ class _Run:
             except queue.Empty:
                 return
             self.running.discard(name)
+            if isinstance(error, _Released):
+                continue
+            self.alive.discard(name)
             if error is None:
                 self._succeed(name)
             else:
@@ -273,6 +305,7 @@ class _Run:
                 return
             _, name = heapq.heappop(self.ready)
             self.running.add(name)
+            self.alive.add(name)
             self._emit("started", name)
             thread = threading.Thread(
                 target=self._work, args=(name,), name=f"mason-job-{name}", daemon=True
@@ -299,11 +332,18 @@ class _Run:
             os.read(self.wake_r, 4096)
 
     def _work(self, name: str) -> None:
+        def release() -> None:
+            self.completions.put((name, RELEASED))
+            os.write(self.wake_w, b".")
+
+        _current.release = release
         error: BaseException | None = None
         try:
             self.work(name)
         except BaseException as e:  # a failure of any kind is the job's failure
             error = e
+        finally:
+            _current.release = None
         self.completions.put((name, error))
         os.write(self.wake_w, b".")
 
@@ -319,7 +359,7 @@ class _Run:
             self.on_event(SchedulerEvent(kind, name, time.time(), error, blocked_by))
 
     def _outcome(self) -> Outcome:
-        finished = set(self.done) | self.failed.keys() | self.skipped.keys() | self.running
+        finished = set(self.done) | self.failed.keys() | self.skipped.keys() | self.alive
         not_started = tuple(sorted(self.jobs.keys() - finished))
         for name in not_started:
             self._emit("not_started", name)

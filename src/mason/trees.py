@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mason.errors import BadInput, UsageError
-from mason.layout import BOOKKEEPING, STATE_DIR, VENV_LOCATION
+from mason.layout import BOOKKEEPING, STATE_DIR, VENV_LOCATION, WHEELS_DIR
 from mason.store import NotInstalled, Prefix, Record, RecoveryReport, VerifyReport
 from mason.store.uninstall import UninstallReport
 from mason.store.verify import FileProblem
@@ -212,14 +212,11 @@ class Trees:
         venv = self.venv_store
         return (self.prefix,) if venv is None else (self.prefix, venv)
 
-    def check_wheels(self, recipe: Recipe, wheels: Sequence[Path]) -> None:
-        """Wheels go into the venv: raise :class:`OutsideTree` for a package of the
-        prefix's tree storing wheels when the venv lies outside the prefix."""
-        if self.store_for(recipe) is not self.prefix or not self.place.separate:
-            return
-        venv = self.place.root
-        package = f"{recipe.name}-{recipe.version}"
-        raise OutsideTree(package, "prefix", self.prefix.root, [venv / w.name for w in wheels])
+    @property
+    def wheel_store(self) -> Path:
+        """The live wheel store (``$SAGE_SPKG_WHEELS``): in the venv's store, as SageMath
+        keeps it under ``$SAGE_VENV`` (the prefix's unless the venv lies outside it)."""
+        return self.store("venv").root / WHEELS_DIR
 
     def other(self, store: Prefix) -> Prefix | None:
         """The store that is not ``store`` (``None``: there is only one)."""

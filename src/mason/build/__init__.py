@@ -18,11 +18,19 @@ Decisions (where SageMath and mason differ, or the spec is silent):
 - Builds are hermetic for downloads: proxies point at 127.0.0.1:9, ``no_proxy`` is
   removed, ``PIP_NO_INDEX=1`` and ``PIP_CONFIG_FILE=/dev/null`` (a user's pip.conf
   ``find-links`` or index must not leak in).
-- ``sdh_pip_install`` only builds and stores the wheel under ``$DESTDIR``; mason installs
-  stored wheels into the venv after the merge. ``sdh_pip_uninstall`` is a no-op.
-- The stray-write check (:func:`snapshot_prefix` / :func:`check_prefix_untouched`)
-  cannot tell another package's concurrent merge from this build's writes; the caller
-  passes ``ignore`` for paths merged meanwhile.
+- ``PYTHONDONTWRITEBYTECODE`` is removed: ``setup.py install --root`` byte-compiles into
+  the staged tree (claimed files), not later into the live venv at the first import.
+- ``sdh_store_wheel`` only stores a wheel (a file of the staged tree under
+  ``$SAGE_SPKG_WHEELS``); ``sdh_store_and_pip_install_wheel`` and ``sdh_pip_install``
+  also list it in ``$MASON_WHEELS_TO_INSTALL`` and mason stages it into the venv after
+  the build (:mod:`mason.build.wheels`). ``sdh_pip_uninstall`` is a no-op.
+- With ``BuildSpec.sandbox`` (:mod:`mason.build.sandbox`) the build scripts cannot
+  change the live trees at all: what they tried is read back per path
+  (:mod:`mason.build.capture`) and judged (:mod:`mason.build.verdict`); ``HOME`` and
+  ``TMPDIR`` are private to the build directory either way.
+- Without it, the stray-write check (:func:`snapshot_prefix` /
+  :func:`check_prefix_untouched`) cannot tell another package's concurrent merge from this
+  build's writes; the caller passes ``ignore`` for paths merged meanwhile.
 """
 
 from __future__ import annotations

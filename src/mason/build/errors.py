@@ -106,3 +106,42 @@ class WroteIntoPrefix(BuildError, BadInput):
         )
         self.prefix = prefix
         self.paths = tuple(paths)
+
+
+def _listing(lines: Sequence[str], limit: int = 20) -> str:
+    shown = "\n  ".join(lines[:limit])
+    more = f"\n  ... and {len(lines) - limit} more" if len(lines) > limit else ""
+    return f"  {shown}{more}"
+
+
+class StrayWrites(BuildError):
+    """A sandboxed build tried to create files in a live tree, or to change or delete
+    files of other packages (or files nobody owns). Nothing reached the tree."""
+
+    def __init__(self, package: str, root: Path, lines: Sequence[str]) -> None:
+        super().__init__(
+            package,
+            f"{package}: the build tried to change the live tree {root} (prevented, it is "
+            f"unchanged):\n{_listing(lines)}",
+            hint="install into DESTDIR (sdh_make_install, make install DESTDIR=$SAGE_DESTDIR); "
+            "a build must never change other packages' files",
+        )
+        self.root = root
+        self.lines = tuple(lines)
+
+
+class IgnoredDestdir(BuildError):
+    """A sandboxed build put every file into the live tree and none into DESTDIR."""
+
+    def __init__(self, package: str, root: Path, lines: Sequence[str]) -> None:
+        super().__init__(
+            package,
+            f"{package}: the build installed all its files into the live tree {root} and "
+            f"none into DESTDIR (prevented, it is unchanged); its build system ignores "
+            f"DESTDIR:\n{_listing(lines)}",
+            hint="install with 'make install DESTDIR=$SAGE_DESTDIR' or sdh_make_install; if "
+            "the build system cannot, add an empty file 'no-destdir' to the recipe: mason "
+            "then stages what the sandbox caught",
+        )
+        self.root = root
+        self.lines = tuple(lines)

@@ -4,7 +4,11 @@ A ``spkg-<which>.in`` fragment is wrapped into an executable ``<build>/spkg-<whi
 that sources ``sdh.sh`` and then the fragment, run by bash WITHOUT ``set -e``; an
 executable ``spkg-install`` (no ``.in``: a script package) is run as it is. The script's
 exit status decides. cwd is the build directory; stdout and stderr are appended to the
-package log.
+package log. With ``spec.sandbox`` the build scripts (:data:`SANDBOXED`) run in the
+sandbox (:mod:`mason.build.sandbox`): what they try to write into a live tree is kept in
+``<work>/.captured/<script>`` for :func:`mason.build.capture.captured_changes`. The
+scripts that are meant to change the prefix (``spkg-postinst``, ``spkg-prerm``,
+``spkg-postrm``) always run outside it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Literal
 
 from mason.build.env import BuildSpec, build_environment
 from mason.build.errors import BadFragment, ScriptFailed
+from mason.build.sandbox import CAPTURE_DIR
 
 ScriptName = Literal[
     "spkg-preinst",
@@ -40,6 +45,8 @@ ALL_SCRIPTS: tuple[ScriptName, ...] = (
     "spkg-prerm",
     "spkg-postrm",
 )
+#: The scripts that build, and so run in the sandbox when there is one.
+SANDBOXED: frozenset[ScriptName] = frozenset({*BUILD_SCRIPTS, "spkg-check"})
 
 
 def sdh_path() -> Path:
@@ -124,6 +131,9 @@ def run_script(
     if command is None:
         return False
     env = build_environment(spec, base_env)
+    (spec.home / "tmp").mkdir(parents=True, exist_ok=True)
+    if spec.sandbox is not None and which in SANDBOXED:
+        command = sandboxed(spec, which, command)
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
     with spec.log_path.open("ab") as log:
         log.write(f"=== mason: {which} of {spec.package} ({time.strftime('%c')}) ===\n".encode())
@@ -142,6 +152,29 @@ def run_script(
     if status != 0:
         raise ScriptFailed(spec.package, which, status, spec.log_path)
     return True
+
+
+def capture_root(spec: BuildSpec) -> Path:
+    """Where the sandbox keeps what each script tried to write into a live tree."""
+    return spec.build_dir.parent / CAPTURE_DIR
+
+
+def sandboxed(spec: BuildSpec, which: ScriptName, command: list[str]) -> list[str]:
+    """``command`` wrapped into ``spec.sandbox``: the live trees behind overlays, the build
+    directory and ``DESTDIR`` writable."""
+    assert spec.sandbox is not None
+    capture = capture_root(spec) / which
+    shutil.rmtree(capture, ignore_errors=True)  # a script run twice: its last run counts
+    capture.parent.mkdir(exist_ok=True)
+    spec.destdir.mkdir(parents=True, exist_ok=True)
+    return spec.sandbox.command(
+        command,
+        live=spec.live_trees,
+        writable=[spec.build_dir, spec.destdir],
+        work=spec.build_dir.parent,
+        capture=capture,
+        cwd=spec.build_dir,
+    )
 
 
 def run_build(

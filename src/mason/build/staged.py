@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mason.build.errors import StagedOutsidePrefix, WroteIntoPrefix
-from mason.layout import BOOKKEEPING
+from mason.layout import is_mason_own
 
 
 def staged_tree(package: str, destdir: Path, prefix: Path) -> Path:
@@ -36,17 +36,15 @@ def staged_tree(package: str, destdir: Path, prefix: Path) -> Path:
     return here
 
 
-#: mason's own directories of the prefix, which the stray-write check leaves out (logs,
-#: records, locks, build directories); the rest of ``var/`` is checked like any path.
-MASON_VAR = frozenset(BOOKKEEPING)
-
 #: One entry's identity: (mtime_ns, size, inode, st_mode).
 Stamp = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
 class PrefixSnapshot:
-    """The live prefix (minus :data:`MASON_VAR`) as ``{relative path: stamp}``, to compare later.
+    """The live prefix as ``{relative path: stamp}``, to compare later, without mason's own
+    directories (logs, records, locks, build directories: :func:`~mason.layout.is_mason_own`;
+    the rest of ``var/`` is checked like any path, the wheel store's package files included).
 
     Cost: one walk of the prefix with one ``lstat`` per entry (symlinks are not followed,
     no file is read), ~200 bytes of memory per entry. Measured with
@@ -84,7 +82,7 @@ def _walk(root: Path, rel: str = "") -> Iterator[tuple[str, Stamp]]:
     with scan:
         for entry in scan:
             path = f"{rel}/{entry.name}" if rel else entry.name
-            if path in MASON_VAR:
+            if is_mason_own(path):
                 continue
             st = entry.stat(follow_symlinks=False)
             yield path, (st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode)

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mason.catalog import Catalog
 from mason.commands.query import _catalog, installed_in, print_left_alone
 from mason.config import Settings, load_settings
 from mason.errors import BadInput, UsageError
 from mason.layout import LOG_DIR
+
+if TYPE_CHECKING:
+    from mason.binarycache import CacheError, PushResult
+    from mason.binarycache.session import CacheSession
+    from mason.build.sandbox import Sandbox
+    from mason.plan import Plan
 
 LOG_TAIL = 40
 
@@ -25,7 +35,47 @@ def _settings(args: argparse.Namespace) -> Settings:
         venv=getattr(args, "venv", None),
         find_links=getattr(args, "find_links", None),
         index_url=getattr(args, "index_url", None),
+        sandbox=getattr(args, "sandbox", None),
     )
+
+
+def _sandbox(settings: Settings) -> Sandbox | None:
+    """The build sandbox ``settings`` ask for; prints the one line of ``auto``'s fallback
+    (``require`` raises :class:`~mason.build.sandbox.SandboxRequired` instead)."""
+    from mason.build.sandbox import resolve, unsafe_path
+
+    trees = [settings.prefix, *([settings.venv] if settings.venv else [])]
+    sandbox, why = resolve(settings.sandbox, unsafe_path(trees))
+    if why is not None:
+        print(f"mason: {why.notice()}", file=sys.stderr)
+    return sandbox
+
+
+@contextmanager
+def binary_cache(
+    args: argparse.Namespace,
+    settings: Settings,
+    catalog: Catalog,
+    plan: Plan,
+    pushes: dict[str, PushResult | CacheError],
+) -> Iterator[CacheSession | None]:
+    """The run's binary cache session (None: no cache configured, no ``--push``); what
+    each push did goes into ``pushes`` when it ends."""
+    from mason.binarycache.key import keys_for
+    from mason.binarycache.session import CacheSession
+    from mason.commands.cache import cache_options
+
+    options = cache_options(args, settings)
+    if not options.pulls and not options.makes_artifacts:
+        yield None
+        return
+    keys = keys_for(catalog, plan.requested, installed_in(settings))
+    with tempfile.TemporaryDirectory(prefix="mason-artifacts-") as tmp:
+        session = CacheSession(options, keys, settings.cache or Path(tmp))
+        try:
+            yield session
+        finally:
+            pushes.update(session.close())
 
 
 def install(args: argparse.Namespace) -> int:
@@ -57,6 +107,7 @@ def install(args: argparse.Namespace) -> int:
         up_to_date = len(plan.needed) - len(plan.left_alone)
         print(f"nothing to do: {up_to_date} package(s) up to date")
         return 0
+    sandbox = _sandbox(settings)
     options = InstallOptions(
         jobs=args.jobs,
         keep_going=args.keep_going,
@@ -69,11 +120,16 @@ def install(args: argparse.Namespace) -> int:
         index_url=settings.index_url,
         venv=settings.venv,
         cache=settings.cache,
+        sandbox=sandbox,
     )
-    with display(sys.stdout) as sink:
+    pushes: dict[str, PushResult | CacheError] = {}
+    with (
+        display(sys.stdout) as sink,
+        binary_cache(args, settings, catalog, plan, pushes) as cache,
+    ):
         recorder = Recorder(sink)
         try:
-            outcome = Installer(catalog, prefix, options, recorder).run(plan)
+            outcome = Installer(catalog, prefix, options, recorder, cache=cache).run(plan)
         finally:
             recorder.save(prefix.root)
     for error in outcome.failed.values():
@@ -97,7 +153,12 @@ def install(args: argparse.Namespace) -> int:
     # Bad input found before the run (usage, catalog, unknown package) raised above: exit 2.
     # Once packages run, any failure is "a package failed", whatever its cause (a corrupt
     # archive fails its package like a failing configure does): exit 1.
-    return 0 if outcome.ok else 1
+    failed_pushes = {n: e for n, e in pushes.items() if isinstance(e, Exception)}
+    if pushes:
+        print(f"pushed {len(pushes) - len(failed_pushes)} artifact(s) to the binary cache")
+    for name, failure in failed_pushes.items():
+        print(f"mason: error: {name}: push failed: {failure}", file=sys.stderr)
+    return 0 if outcome.ok and not failed_pushes else 1
 
 
 def download(args: argparse.Namespace) -> int:

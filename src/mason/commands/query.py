@@ -176,15 +176,24 @@ def plan(args: argparse.Namespace) -> int:
         force=getattr(args, "force", False),
         check=getattr(args, "check", False),
     )
+    from mason.commands.cache import plan_sources
+
+    sources = plan_sources(args, settings, result) if result.steps else {}  # binary cache
     if args.json:
-        _print_json(_plan_json(result))
+        doc = _plan_json(result)
+        for step in doc["steps"] if sources else ():
+            step["cache"] = sources.get(step["name"], "")
+        _print_json(doc)
         return 0
     print_left_alone(result)
     up_to_date = len(result.needed) - len(result) - len(result.left_alone)
     if not result.steps:
         print(f"nothing to do: {up_to_date} package(s) up to date")
         return 0
-    rows = [(f"{i}.", s.name, s.version, s.reason) for i, s in enumerate(result, 1)]
+    rows = [
+        (f"{i}.", s.name, s.version, s.reason, *([sources[s.name]] if sources else []))
+        for i, s in enumerate(result, 1)
+    ]
     print_table(rows)
     print(f"{len(result)} to build, {up_to_date} up to date")
     return 0

@@ -5,11 +5,16 @@
 # a failing command is fatal only through `|| sdh_die` or one of these helpers.
 # Every failure message names the package ($PKG_NAME).
 #
-# Differences from SageMath, on purpose:
-# - wheels are only stored (into $SAGE_DESTDIR$SAGE_SPKG_WHEELS); mason installs the
-#   stored wheels into the venv after the merge, so sdh_store_and_pip_install_wheel
-#   does not call pip and sdh_pip_uninstall is a no-op (mason's store removes files).
-# - sdh_pip_install builds with `python3 -m pip wheel --no-index --no-deps`.
+# The wheel helpers keep SageMath 9.8's meaning: sdh_store_wheel only STORES the wheel
+# (moves it into $SAGE_DESTDIR$SAGE_SPKG_WHEELS, a file of the package's staged tree);
+# sdh_store_and_pip_install_wheel and sdh_pip_install store it AND ask mason to install
+# it. Differences from SageMath, on purpose (docs/recipes.md has the whole table):
+# - no pip runs on the venv here: "install" appends the stored wheel's file name to
+#   $MASON_WHEELS_TO_INSTALL; after the build mason stages each listed wheel into the
+#   package's staged tree, which is merged (and recorded) as one transaction;
+# - sdh_pip_install with build isolation never falls back to --no-build-isolation: the
+#   build requirements come from the wheel store only;
+# - sdh_pip_uninstall is a no-op (mason's store removes a package's files).
 
 # sdh_die MESSAGE...  (or the message on stdin): print it to stderr and end the script.
 sdh_die() {
@@ -35,15 +40,22 @@ sdh_check_vars() {
     fi
 }
 
-# sdh_configure [ARG...]: ./configure into $SAGE_INST_LOCAL with shared libraries only.
+# sdh_configure [ARG...]: ./configure into $SAGE_INST_LOCAL with shared libraries only;
+# a configure that rejects the autoconf options is run again without them.
 sdh_configure() {
     echo "Configuring $PKG_NAME"
+    # configure scripts run by bash (some are not portable to other shells)
+    if [ -z "${CONFIG_SHELL:-}" ]; then
+        export CONFIG_SHELL="$(command -v bash)"
+    fi
     ./configure --prefix="$SAGE_INST_LOCAL" \
         --libdir="$SAGE_INST_LOCAL/lib" \
         --disable-static \
         --disable-maintainer-mode \
         --disable-dependency-tracking \
-        "$@"
+        "$@" ||
+        ./configure --prefix="$SAGE_INST_LOCAL" --libdir="$SAGE_INST_LOCAL/lib" \
+            --disable-static "$@"
     if [ $? -ne 0 ]; then
         if [ -f "$PWD/config.log" ]; then
             sdh_die "Error configuring $PKG_NAME
@@ -125,111 +137,174 @@ sdh_install() {
     done
 }
 
-# sdh_build_wheel [--no-build-isolation] PATH: build ONE wheel of the Python project at
-# PATH into ./dist (emptied first) with pip: no index, no dependencies. Build requirements
-# come from the stored wheels ($SAGE_SPKG_WHEELS) unless --no-build-isolation.
-sdh_build_wheel() {
-    local isolation=()
-    local links=(--find-links "$SAGE_SPKG_WHEELS")
+# sdh_guard: sdh_check_vars of the variables without which a build would install into
+# the wrong place.
+sdh_guard() {
+    sdh_check_vars SAGE_ROOT SAGE_LOCAL SAGE_INST_LOCAL SAGE_SHARE
+}
+
+# eval sdh_prefix_args PREFIX ARG...: print `PREFIX "ARG"` for each ARG, quoted for eval
+# (to pass options through pip: eval sdh_pip_install $(sdh_prefix_args --global-option ...)).
+sdh_prefix_args() {
+    local prefix="$1"
+    shift
+    while [ $# -gt 0 ]; do
+        echo "$prefix" \"$1\"
+        shift
+    done
+}
+
+# sdh_preload_lib EXECUTABLE SONAME: on Linux, append the library EXECUTABLE loads whose
+# name starts with SONAME to LD_PRELOAD (a no-op elsewhere, or when it loads none).
+sdh_preload_lib() {
+    local executable="$1"
+    local soname="$2"
+    if [ "$UNAME" != "Linux" ]; then
+        return 0
+    fi
+    local path
+    path="$(command -v "$executable")" ||
+        sdh_die "Error building $PKG_NAME: sdh_preload_lib: no executable $executable"
+    local libs
+    libs="$(ldd "$path")" ||
+        sdh_die "Error building $PKG_NAME: could not get the shared libraries of $executable"
+    local lib
+    lib="$(printf '%s\n' "$libs" | sed -n 's/^[[:space:]]*'"$soname"'[^ ]* => \([^ ]*\) .*/\1/p' | head -n 1)"
+    if [ -n "$lib" ]; then
+        export LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD:}$lib"
+    fi
+}
+
+# _sdh_pip ARG...: pip for the venv's python3. mason makes venvs without pip: then the pip
+# of the Python running mason works on the venv's python3 (pip --python).
+_sdh_pip() {
+    if python3 -c 'import pip' >/dev/null 2>&1 || [ -z "${MASON_PIP_PYTHON:-}" ]; then
+        python3 -m pip "$@"
+    else
+        "$MASON_PIP_PYTHON" -m pip --python "$(command -v python3)" "$@"
+    fi
+}
+
+# sdh_setup_bdist_wheel [ARG...]: `python3 setup.py bdist_wheel` (into ./dist, emptied of
+# wheels first); installs nothing.
+sdh_setup_bdist_wheel() {
+    mkdir -p dist && rm -f dist/*.whl ||
+        sdh_die "Error building a wheel for $PKG_NAME: cannot empty dist/"
+    local bdist
+    bdist="$(mktemp -d "${SAGE_PKG_DIR:-$PWD}/bdist.XXXXXX")" ||
+        sdh_die "Error building a wheel for $PKG_NAME: cannot make a bdist directory"
+    python3 setup.py --no-user-cfg bdist_wheel --bdist-dir "$bdist" "$@" ||
+        sdh_die "Error building a wheel for $PKG_NAME"
+}
+
+# sdh_store_wheel .: move the one wheel in ./dist into the wheel store
+# ($SAGE_DESTDIR$SAGE_SPKG_WHEELS); installs nothing. Sets $wheel to the stored file.
+sdh_store_wheel() {
+    if [ "$*" != "." ]; then
+        sdh_die "Error storing a wheel for $PKG_NAME: sdh_store_wheel takes . as its only argument"
+    fi
+    local found=()
+    local w
+    for w in dist/*.whl; do
+        [ -f "$w" ] && found+=("$w")
+    done
+    if [ ${#found[@]} -eq 0 ]; then
+        sdh_die "Error storing a wheel for $PKG_NAME: no wheel found in $PWD/dist"
+    fi
+    if [ ${#found[@]} -gt 1 ]; then
+        sdh_die "Error storing a wheel for $PKG_NAME: more than one wheel in $PWD/dist: ${found[*]##*/}"
+    fi
+    local store="${SAGE_DESTDIR}${SAGE_SPKG_WHEELS}"
+    mkdir -p "$store" && mv "${found[0]}" "$store/" ||
+        sdh_die "Error storing a wheel for $PKG_NAME: cannot move ${found[0]} to $store"
+    wheel="$store/${found[0]##*/}"
+    echo "Stored ${wheel##*/} in $SAGE_SPKG_WHEELS"
+}
+
+# sdh_store_and_pip_install_wheel [PIP-OPTION...] .: sdh_store_wheel, then have mason
+# install the stored wheel into the venv (listed in $MASON_WHEELS_TO_INSTALL). mason
+# installs exactly that wheel, never its dependencies, replacing an installation of the
+# same distribution this package staged earlier: options that only say so are accepted;
+# one that would install elsewhere or otherwise is refused.
+sdh_store_and_pip_install_wheel() {
     while [ $# -gt 0 ]; do
         case "$1" in
-            --no-build-isolation)
-                isolation=(--no-build-isolation)
-                ;;
-            --build-isolation | --no-deps) ;;
+            --ignore-installed | -I | --no-deps | --force-reinstall | --upgrade | -U | \
+                --no-index | --isolated | --no-build-isolation | --build-isolation | \
+                --no-warn-script-location | --verbose | -v | --quiet | -q | \
+                --disable-pip-version-check | --no-cache-dir) ;;
             -*)
-                sdh_die "Error building a wheel for $PKG_NAME: unknown option $1"
+                sdh_die "Error installing a wheel for $PKG_NAME: mason cannot honour the pip option $1 (it installs the stored wheel itself, into the venv, without dependencies)"
                 ;;
             *) break ;;
         esac
         shift
     done
-    if [ $# -ne 1 ]; then
-        sdh_die "Error building a wheel for $PKG_NAME: give exactly one project path"
+    sdh_store_wheel "$@"
+    if [ -z "${MASON_WHEELS_TO_INSTALL:-}" ]; then
+        sdh_die "Error installing ${wheel##*/} for $PKG_NAME: MASON_WHEELS_TO_INSTALL is not set (not run by mason?)"
     fi
-    if [ ! -d "$SAGE_SPKG_WHEELS" ]; then
-        links=()
-    fi
-    local project="$1"
-    case "$project" in
-        */* | .) ;;
-        *) project="./$project" ;; # pip reads a bare name as a requirement, not a path
-    esac
-    # mason makes venvs without pip: then the pip of the Python running mason
-    # builds for the venv's python3 (pip --python).
-    local pip=(python3 -m pip)
-    if ! python3 -c 'import pip' >/dev/null 2>&1 && [ -n "${MASON_PIP_PYTHON:-}" ]; then
-        pip=("$MASON_PIP_PYTHON" -m pip --python "$(command -v python3)")
-    fi
-    rm -rf dist && mkdir -p dist || sdh_die "Error building a wheel for $PKG_NAME: cannot create dist/"
-    PIP_NO_INDEX=1 "${pip[@]}" wheel --no-index --no-deps --disable-pip-version-check \
-        --wheel-dir dist "${isolation[@]}" "${links[@]}" "$project" ||
-        sdh_die "Error building a wheel for $PKG_NAME"
+    printf '%s\n' "${wheel##*/}" >>"$MASON_WHEELS_TO_INSTALL" ||
+        sdh_die "Error installing ${wheel##*/} for $PKG_NAME: cannot write $MASON_WHEELS_TO_INSTALL"
+    echo "mason installs ${wheel##*/} into $SAGE_VENV after this build"
 }
 
-# sdh_build_and_store_wheel [--no-build-isolation] PATH: sdh_build_wheel, then store it.
-sdh_build_and_store_wheel() {
-    sdh_build_wheel "$@"
-    sdh_store_wheel .
-}
-
-# sdh_pip_install [--no-build-isolation] PATH: build ONE wheel and store it. mason
-# installs stored wheels into the venv after the merge (pip is not run on the venv here).
+# sdh_pip_install [--no-build-isolation|--build-isolation] [--no-deps] [--egg] [PIP-ARG...] PATH:
+# build ONE wheel of the project with `pip wheel` (no index, no dependencies), store it
+# and install it (sdh_store_and_pip_install_wheel). With build isolation (the default)
+# the build requirements come from the wheel store only.
 sdh_pip_install() {
     echo "Installing $PKG_NAME"
-    sdh_build_and_store_wheel "$@"
-}
-
-# sdh_setup_bdist_wheel [ARG...]: the old way, `python3 setup.py bdist_wheel` into ./dist.
-sdh_setup_bdist_wheel() {
-    rm -rf dist && mkdir -p dist || sdh_die "Error building a wheel for $PKG_NAME: cannot create dist/"
-    python3 setup.py --no-user-cfg bdist_wheel --dist-dir dist "$@" ||
-        sdh_die "Error building a wheel for $PKG_NAME"
-}
-
-# sdh_store_wheel PATH: store the one wheel found at PATH (a .whl file, or a directory
-# whose dist/ holds exactly one wheel) into $SAGE_DESTDIR$SAGE_SPKG_WHEELS.
-sdh_store_wheel() {
-    if [ $# -ne 1 ]; then
-        sdh_die "Error storing a wheel for $PKG_NAME: sdh_store_wheel takes one path"
-    fi
-    local wheel=""
-    if [ -f "$1" ]; then
-        wheel="$1"
-    else
-        local found=()
-        local w
-        for w in "$1"/dist/*.whl; do
-            [ -f "$w" ] && found+=("$w")
-        done
-        if [ ${#found[@]} -eq 0 ]; then
-            sdh_die "Error storing a wheel for $PKG_NAME: no wheel found in $1/dist"
-        fi
-        if [ ${#found[@]} -gt 1 ]; then
-            sdh_die "Error storing a wheel for $PKG_NAME: more than one wheel in $1/dist: ${found[*]}"
-        fi
-        wheel="${found[0]}"
-    fi
-    case "$wheel" in
-        *.whl) ;;
-        *) sdh_die "Error storing a wheel for $PKG_NAME: $wheel is not a .whl file" ;;
-    esac
-    local store="${SAGE_DESTDIR}${SAGE_SPKG_WHEELS}"
-    mkdir -p "$store" && mv "$wheel" "$store/" ||
-        sdh_die "Error storing a wheel for $PKG_NAME: cannot move $wheel to $store"
-    echo "Stored ${wheel##*/} in $SAGE_SPKG_WHEELS (staged)"
-}
-
-# sdh_store_and_pip_install_wheel [PIP-OPTION...] PATH: store the wheel; mason installs
-# stored wheels into the venv after the merge, so pip options are accepted and ignored.
-sdh_store_and_pip_install_wheel() {
+    local isolation=("--find-links=$SAGE_SPKG_WHEELS")
     while [ $# -gt 0 ]; do
         case "$1" in
-            -*) shift ;;
+            --build-isolation) isolation=("--find-links=$SAGE_SPKG_WHEELS") ;;
+            --no-build-isolation) isolation=(--no-build-isolation --no-binary :all:) ;;
+            --no-deps) ;; # mason never installs dependencies of a wheel
+            --egg) echo "sdh_pip_install --egg: mason installs the wheel (a .dist-info)" ;;
             *) break ;;
         esac
+        shift
     done
-    sdh_store_wheel "$@"
+    if [ $# -eq 0 ]; then
+        sdh_die "Error building a wheel for $PKG_NAME: sdh_pip_install needs the project's path"
+    fi
+    # pip reads a bare name as a requirement, not a path
+    local args=("$@")
+    local last="${args[-1]}"
+    case "$last" in
+        */* | . | -*) ;;
+        *) [ -d "$last" ] && args[-1]="./$last" ;;
+    esac
+    mkdir -p dist && rm -f dist/*.whl ||
+        sdh_die "Error building a wheel for $PKG_NAME: cannot empty dist/"
+    _sdh_pip wheel --wheel-dir=dist --verbose --no-deps --no-index --isolated \
+        --ignore-requires-python --no-cache-dir --disable-pip-version-check \
+        "${isolation[@]}" "${args[@]}" ||
+        sdh_die "Error building a wheel for $PKG_NAME (with build isolation, every build requirement must be a wheel in the wheel store $SAGE_SPKG_WHEELS: the package storing it is a dependency)"
+    sdh_store_and_pip_install_wheel .
+}
+
+# sdh_pip_editable_install PATH: install the project at PATH in editable mode (PEP 660:
+# the venv gets a link to PATH) into the staged venv. PATH must outlive the build: a
+# project inside the build directory, which mason removes, is refused.
+sdh_pip_editable_install() {
+    echo "Installing $PKG_NAME (editable mode)"
+    local project="${!#}"
+    local where
+    where="$(cd "$project" 2>/dev/null && pwd -P)" ||
+        sdh_die "Error installing $PKG_NAME: no project directory $project"
+    local build
+    build="$(cd "${SAGE_PKG_DIR:-/nonexistent}" 2>/dev/null && pwd -P)"
+    case "$where/" in
+        "$build"/*)
+            sdh_die "Error installing $PKG_NAME: an editable install of $where would point into the build directory, which mason removes after the install"
+            ;;
+    esac
+    _sdh_pip install --verbose --no-deps --no-index --no-build-isolation --isolated \
+        --disable-pip-version-check --no-cache-dir --no-warn-script-location \
+        --root="$SAGE_DESTDIR" --editable "$@" ||
+        sdh_die "Error installing $PKG_NAME"
 }
 
 # sdh_pip_uninstall ARG...: nothing to do; mason's store removes a package's files,

@@ -17,6 +17,7 @@ from mason.trash import Trash
 from mason.trees import Trees
 
 if TYPE_CHECKING:
+    from mason.binarycache.session import CacheSession
     from mason.install.python import PythonSession
 
 
@@ -37,6 +38,8 @@ class RunContext:
     stray: StrayCheck = field(default_factory=StrayCheck)
     #: the records when the run started (``None``: outside a run, read when needed)
     previous: dict[str, Record] | None = None
+    #: the binary cache of the run (``None``: no cache configured, no ``--push``)
+    cache: CacheSession | None = None
 
     @property
     def prefix(self) -> Prefix:

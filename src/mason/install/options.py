@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mason.catalog import Catalog, Recipe
 from mason.errors import MasonError
 from mason.fetch import SourceSpec
+
+if TYPE_CHECKING:
+    from mason.build.sandbox import Sandbox
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class InstallOptions:
     index_url: str | None = None
     venv: Path | None = None  # the venv's directory (None: the remembered one, or the prefix)
     cache: Path | None = None  # the user's cache (byte-code shared by every prefix)
+    sandbox: Sandbox | None = None  # builds run in it (mason.build.sandbox); None: watched
 
 
 class InstallFailed(MasonError):

@@ -1,7 +1,9 @@
 """The pipeline of one package: fetch -> safe extraction -> patches ->
 ``spkg-preinst``/``-build``/``-install`` into ``DESTDIR`` (``-check`` with ``check``),
-under the stray-write guard -> stored wheels staged into the same tree -> scan -> merge
-(the store's journaled transaction) -> record -> ``spkg-postinst``.
+under the stray-write guard, or in the sandbox (what it caught is judged by
+:mod:`mason.install.caught`) -> the stored wheels the recipe asked to install staged into
+the same tree (:mod:`mason.build.wheels`; every stored wheel is a file of that tree) ->
+scan -> merge (the store's journaled transaction) -> record -> ``spkg-postinst``.
 
 The work directory (build directory and ``DESTDIR``) lives under the prefix, so the merge
 moves files with renames; it is removed on success (in the background,
@@ -17,12 +19,14 @@ from pathlib import Path
 
 from mason.build import BuildSpec
 from mason.catalog import Recipe
-from mason.install import steps
+from mason.install import cached, steps
+from mason.install.caught import check_caught
 from mason.install.context import RunContext
 from mason.install.guard import guarded
 from mason.install.options import InstallFailed, needs_python, source_spec
-from mason.install.staging import only_lib64, staged_root, staged_tree, take_stored_wheels
+from mason.install.staging import only_lib64, staged_root, staged_tree
 from mason.layout import LOG_DIR
+from mason.scheduler import release_slot
 from mason.store import Prefix, Record
 from mason.trees import remember_venv
 
@@ -38,11 +42,24 @@ def install_package(ctx: RunContext, name: str) -> Record:
     try:
         started = time.monotonic()
         spec = steps.build_spec(ctx, recipe, work, log)
-        staged, wheels = produce(ctx, recipe, spec)
-        built = time.monotonic()
         store = ctx.trees.store_for(recipe)
-        record = merge(ctx, recipe, staged, store, build_seconds=built - started)
-        ctx.python.keep_wheels(wheels)  # only once their files are in the prefix
+        pulled = cached.from_cache(ctx, recipe, store.root)  # the binary cache
+        artifact = None
+        if pulled:
+            staged, artifact = cached.pull(ctx, recipe, spec, store.root)
+        else:
+            staged = produce(ctx, recipe, spec)
+        built = time.monotonic()
+        release_slot()  # the scan, the merge and the record need no build slot
+        record = merge(
+            ctx,
+            recipe,
+            staged,
+            store,
+            build_seconds=built - started,
+            artifact=artifact,
+            fresh=not pulled,
+        )
         steps.post_install(ctx, recipe, spec, store)
     except Exception as e:
         raise InstallFailed(f"{recipe.name}-{recipe.version}", e, log, work) from e
@@ -52,38 +69,44 @@ def install_package(ctx: RunContext, name: str) -> Record:
     return record
 
 
-def produce(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> tuple[Path, list[Path]]:
+def produce(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> Path:
     """Make the staged tree of ``recipe`` (paths relative to the root of its store: the
-    prefix, or a venv outside it); return it and the wheels staged into it (for the
-    wheel store, after the merge)."""
+    prefix, or a venv outside it) and return it."""
     if recipe.kind == "none":
         staged = staged_root(spec, ctx.trees.store_for(recipe).root)
         staged.mkdir(parents=True)
-        return staged, []
+        return staged
     if recipe.kind in ("pip", "wheel"):
         return install_wheels(ctx, recipe, spec)
     return build(ctx, recipe, spec)
 
 
-def install_wheels(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> tuple[Path, list[Path]]:
-    """The staged tree of a ``wheel`` or ``pip`` package: its wheels staged into the venv."""
+def install_wheels(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> Path:
+    """The staged tree of a ``wheel`` or ``pip`` package: its wheels in the staged wheel
+    store and staged into the venv."""
     staged = staged_root(spec, ctx.trees.store_for(recipe).root)
     staged.mkdir(parents=True)
     ctx.python.venv()
     source = source_spec(recipe)
     if recipe.kind == "wheel":
         assert source is not None
-        wheels = [steps.fetch(ctx, recipe, source)]
+        fetched, move, sha256 = [steps.fetch(ctx, recipe, source)], False, source.checksums.sha256
     else:
         ctx.event("fetching", recipe, "pip download")
-        wheels = ctx.python.download(recipe, spec.build_dir.parent / "wheels")
+        fetched = ctx.python.download(recipe, spec.build_dir.parent / "wheels")
+        move, sha256 = True, None
+    wheels = [
+        ctx.python.store_wheel(recipe, wheel, staged, move=move, sha256=sha256) for wheel in fetched
+    ]
     ctx.python.stage_wheels(recipe, wheels, staged)
-    return staged, wheels
+    return staged
 
 
-def build(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> tuple[Path, list[Path]]:
-    """The staged tree of a package built by its scripts, and the wheels it stored."""
+def build(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> Path:
+    """The staged tree of a package built by its scripts, with the stored wheels it
+    asked to install staged into its venv part."""
     from mason.build import apply_patches, prepare_build_dir, run_build
+    from mason.build.wheels import build_wheels
 
     spec.build_dir.mkdir()
     prepare_build_dir(spec)
@@ -106,29 +129,43 @@ def build(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> tuple[Path, list[
     with guarded(ctx.guards(), check):
         ctx.event("building", recipe)
         run_build(spec, check=ctx.options.check, pass_fds=ctx.pass_fds())
-    stored = take_stored_wheels(spec)
+    if spec.sandbox is not None:
+        check_caught(ctx, recipe, spec)
+    wheels = build_wheels(spec)
     staged = staged_tree(ctx.trees, recipe, spec)
-    if stored:
-        ctx.trees.check_wheels(recipe, stored)
-        ctx.python.stage_wheels(recipe, stored, staged)
+    if wheels.to_install:
+        ctx.python.stage_wheels(recipe, wheels.to_install, staged)
     if not any(staged.iterdir()) or only_lib64(staged):
         ctx.event("warning", recipe, "the recipe installed nothing")
-    return staged, stored
+    return staged
 
 
 def merge(
-    ctx: RunContext, recipe: Recipe, staged: Path, store: Prefix, *, build_seconds: float
+    ctx: RunContext,
+    recipe: Recipe,
+    staged: Path,
+    store: Prefix,
+    *,
+    build_seconds: float,
+    artifact: str | None = None,
+    fresh: bool = False,
 ) -> Record:
     """Scan ``staged`` and merge it into ``store`` (one journaled transaction); leave
-    the other store if ``recipe``'s old version lived there."""
+    the other store if ``recipe``'s old version lived there. A fresh build (``fresh``)
+    becomes a binary cache artifact between the scan and the merge; ``artifact``
+    is the one a pulled tree came from."""
     ctx.event("merging", recipe)
     if store is not ctx.prefix:
         remember_venv(ctx.trees.place)  # so that later commands find its store
     tree = store.scan(staged, recipe.name, known=ctx.python.known_digests(recipe.name))
+    if fresh:
+        artifact = cached.keep(ctx, recipe, staged, store.root, build_seconds)
     # before the merge, so a build checked while it runs never looks them up
     ctx.stray.note_merged(store, [*ctx.previous_files(recipe.name), *tree.entries])
     record = store.merge(
-        tree, steps.meta(ctx, recipe, build_seconds), allow_overwrite=ctx.options.allow_overwrite
+        tree,
+        steps.meta(ctx, recipe, build_seconds, artifact),
+        allow_overwrite=ctx.options.allow_overwrite,
     )
     steps.leave_other_store(ctx, recipe, store)
     return record

@@ -1,5 +1,6 @@
 """The Python session of a run: the prefix's venv (made on first use, as the package
-``python_venv``), the pool of processes staging wheels into it, and the wheel store.
+``python_venv``), the pool of processes staging wheels into it, and the wheels a package
+puts into the wheel store of its staged tree.
 
 A context manager: the pool's processes end with it (the end of the run)."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -101,32 +103,50 @@ class PythonSession:
             )
         )
 
-    def stage_wheels(self, recipe: Recipe, wheels: list[Path], staged: Path) -> None:
+    def stage_wheels(self, recipe: Recipe, wheels: Sequence[Path], staged: Path) -> None:
         """Install ``wheels`` into the staged tree ``staged`` of ``recipe`` (the venv's
-        paths relative to the root of ``recipe``'s store)."""
+        paths relative to the root of ``recipe``'s store). An installation of the same
+        distribution the build staged before goes first (SageMath's helpers uninstall it
+        before ``pip install``)."""
+        from mason.python.staged_dist import drop_staged_distribution, project_of
+
         venv = self.venv()
         assert self._pool is not None
         digests = self._digests.setdefault(recipe.name, {})
         source = source_spec(recipe) if recipe.kind == "wheel" else None
         tree_root = self.trees.store_for(recipe).root
         for wheel in wheels:
+            drop_staged_distribution(project_of(wheel), venv, staged, tree_root)
             # a wheel package's wheel was verified against the catalog's sha256 by fetch
             verified = source.checksums.sha256 if source and wheel.name == source.filename else None
             done = self._pool.stage(wheel, venv, staged, tree_root=tree_root, sha256=verified)
             digests.update(done.known_digests())
 
+    def store_wheel(
+        self, recipe: Recipe, wheel: Path, staged: Path, *, move: bool, sha256: str | None
+    ) -> Path:
+        """Put ``wheel`` into the wheel store of the staged tree ``staged`` (a file of
+        ``recipe``'s like any other: the merge carries it, the record claims it); return
+        it there. With ``move`` (a wheel of the work directory) it is moved; else (the
+        upstream cache's) hard-linked when its ``sha256`` is known (the scan then need not
+        hash it, and a link to outside the tree is allowed for it), or copied."""
+        store = staged / WHEELS_DIR
+        store.mkdir(parents=True, exist_ok=True)
+        target = store / wheel.name
+        if move:
+            os.rename(wheel, target)
+            return target
+        try:
+            if sha256 is None:
+                raise OSError("no digest: copy")
+            os.link(wheel, target)
+        except OSError:
+            shutil.copyfile(wheel, target)
+            return target
+        size = target.stat().st_size
+        self._digests.setdefault(recipe.name, {})[f"{WHEELS_DIR}/{wheel.name}"] = (sha256, size)
+        return target
+
     def known_digests(self, name: str) -> dict[str, tuple[str, int]] | None:
         """The digests of the files ``name``'s wheels wrote (taken: asked once)."""
         return self._digests.pop(name, None)
-
-    def keep_wheels(self, wheels: list[Path]) -> None:
-        """Put the wheels into the wheel store (mason's bookkeeping, like the records)."""
-        store = self.trees.prefix.root / WHEELS_DIR
-        store.mkdir(parents=True, exist_ok=True)
-        for wheel in wheels:
-            tmp = store / f".{wheel.name}.{os.getpid()}.{threading.get_ident()}"
-            try:
-                os.link(wheel, tmp)  # wheels are never changed in place: share the bytes
-            except OSError:
-                shutil.copyfile(wheel, tmp)
-            os.replace(tmp, store / wheel.name)

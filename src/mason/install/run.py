@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mason.catalog import Catalog
 from mason.events import Event, EventSink, Phase, ignore
@@ -25,6 +26,9 @@ from mason.store import Prefix, Record
 from mason.trash import Trash
 from mason.trees import Trees, locate_venv
 
+if TYPE_CHECKING:
+    from mason.binarycache.session import CacheSession
+
 
 class Installer:
     """Installs planned packages of ``catalog`` into ``prefix``."""
@@ -35,7 +39,9 @@ class Installer:
         prefix: Prefix,
         options: InstallOptions,
         on_event: EventSink = ignore,
+        cache: CacheSession | None = None,
     ) -> None:
+        self.cache = cache  # the binary cache (mason.binarycache.session)
         self.catalog = catalog
         self.prefix = prefix
         self.options = options
@@ -58,6 +64,8 @@ class Installer:
             for step in plan
         }
         self.emit(Event("planned", message=f"{len(jobs)} package(s) to install"))
+        if self.cache is not None:
+            self.cache.prefetch(jobs)  # pulls of every planned package start at once
         with (
             Jobserver(self.options.jobs) as jobserver,
             self._context(jobserver, records) as ctx,
@@ -93,7 +101,9 @@ class Installer:
         with ExitStack() as stack:
             trash = Trash(self.prefix.root)
             guards: dict[Path, StrayWriteGuard] = {}
-            for store in self.trees.live:
+            # a sandboxed build cannot write into a live store: nothing to watch
+            watched = () if self.options.sandbox is not None else self.trees.live
+            for store in watched:
                 if in_run:
                     guards[store.root] = stack.enter_context(RunGuard(store.root))
                 else:
@@ -114,6 +124,7 @@ class Installer:
                 store_guards=guards,
                 stray=stray,
                 previous=previous,
+                cache=self.cache,
             )
 
     def _weight(self, name: str, record: Record | None) -> float:

@@ -1,5 +1,4 @@
-"""Where a package's files wait for the merge: ``$DESTDIR`` + the root of its tree, and
-the wheels a recipe stored there (``sdh_store_wheel``)."""
+"""Where a package's files wait for the merge: ``$DESTDIR`` + the root of its tree."""
 
 from __future__ import annotations
 
@@ -8,7 +7,6 @@ from pathlib import Path
 
 from mason.build import BuildSpec
 from mason.catalog import Recipe
-from mason.layout import WHEELS_DIR
 from mason.store.fsops import prune_empty
 from mason.trees import OutsideTree, Trees, tree_of
 
@@ -16,21 +14,6 @@ from mason.trees import OutsideTree, Trees, tree_of
 def staged_root(spec: BuildSpec, root: Path) -> Path:
     """``$DESTDIR`` + ``root``: where the files of the tree at ``root`` are staged."""
     return spec.destdir / root.relative_to(root.anchor)
-
-
-def take_stored_wheels(spec: BuildSpec) -> list[Path]:
-    """Move the wheels a recipe stored (``sdh_store_wheel``) out of ``DESTDIR``."""
-    store = spec.staged_prefix / WHEELS_DIR
-    if not store.is_dir():
-        return []
-    out = spec.build_dir.parent / "stored-wheels"
-    out.mkdir()
-    wheels = []
-    for wheel in sorted(store.iterdir()):
-        wheels.append(out / wheel.name)
-        os.rename(wheel, out / wheel.name)
-    prune_empty([store], spec.destdir, os.rmdir)
-    return wheels
 
 
 def staged_tree(trees: Trees, recipe: Recipe, spec: BuildSpec) -> Path:

@@ -31,7 +31,9 @@ def build_spec(ctx: RunContext, recipe: Recipe, work: Path, log: Path) -> BuildS
         log_path=log,
         inst_local=ctx.trees.inst_local(recipe),
         venv=ctx.trees.place.root,
+        wheels=ctx.trees.wheel_store,
         extra_env=extra,
+        sandbox=ctx.options.sandbox,
     )
 
 
@@ -60,8 +62,11 @@ def extract(archive: Path, src: Path) -> None:
         shutil.rmtree(tmp)
 
 
-def meta(ctx: RunContext, recipe: Recipe, build_seconds: float) -> PackageMeta:
-    """What the record of ``recipe`` says besides its files."""
+def meta(
+    ctx: RunContext, recipe: Recipe, build_seconds: float, artifact: str | None = None
+) -> PackageMeta:
+    """What the record of ``recipe`` says besides its files (``artifact``: the binary
+    cache artifact it came from or was made into)."""
     recipes = ctx.catalog.recipes
     deps = {d: recipes[d].version for d in recipe.deps if d in ctx.catalog}
     return PackageMeta(
@@ -72,6 +77,7 @@ def meta(ctx: RunContext, recipe: Recipe, build_seconds: float) -> PackageMeta:
         recipe_hash=recipe.recipe_hash,
         test_result="passed" if ctx.options.check and "check" in recipe.scripts else "",
         timings={"build": round(build_seconds, 3), "installed_at": time.time()},
+        artifact=artifact,
     )
 
 

@@ -32,6 +32,7 @@ class PackageMeta:
     recipe_hash: str | None = None
     test_result: str = ""
     timings: Mapping[str, float] = field(default_factory=dict)
+    artifact: str | None = None  # the binary cache artifact it came from (manifest digest)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ def make_record(meta: PackageMeta, plan: MergePlan, txid: str, seconds: float) -
         test_result=meta.test_result,
         dependencies=dict(meta.dependencies),
         recipe_hash=meta.recipe_hash,
+        artifact=meta.artifact,
         timings={**meta.timings, "merge": round(seconds, 6)},
     )
 

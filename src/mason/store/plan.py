@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mason.layout import WHEELS_DIR
 from mason.store.errors import Conflict
 from mason.store.journal import Step
 from mason.store.records import EncodedFiles, FileInfo
@@ -159,7 +160,9 @@ class Planner:
         owners = self.owners_of(dst)
         others = tuple(o for o in owners if o != self.staged.package)
         if not owners:
-            if self.allow_overwrite:
+            # an unclaimed wheel in the store: kept there by a mason that did not claim
+            # them yet (a wheel's name says what it is), taken over by the new claim
+            if self.allow_overwrite or dst.startswith(WHEELS_DIR + "/"):
                 self.replace(entry, dst)
             else:
                 self.conflict(Conflict("unowned", dst))

@@ -44,6 +44,7 @@ class _Header(TypedDict):
     timings: dict[str, float]
     txid: str
     outside: NotRequired[OutsideJSON]  # changed or installed by pip (mason.store.outside)
+    artifact: NotRequired[str]
 
 
 class RecordJSON(_Header):
@@ -118,6 +119,7 @@ class Record:
     recipe_hash: str | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
     outside: Outside | None = None  # changed or installed by another installer (pip)
+    artifact: str | None = None  # the binary cache's manifest digest, when it came from one
 
     @property
     def filename(self) -> str:
@@ -147,6 +149,8 @@ class Record:
         }
         if self.outside is not None:
             header["outside"] = self.outside.to_json()
+        if self.artifact is not None:
+            header["artifact"] = self.artifact
         return header
 
     def encode(self, body: EncodedFiles | None = None) -> bytes:
@@ -185,6 +189,7 @@ class Record:
             recipe_hash=data["recipe_hash"],
             timings=data["timings"],
             outside=Outside.from_json(out) if (out := data.get("outside")) else None,
+            artifact=data.get("artifact"),
         )
 
 

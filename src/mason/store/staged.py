@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from mason.layout import RESERVED
+from mason.layout import RESERVED, is_mason_own
 from mason.modes import process_umask, sane_mode
 from mason.store.errors import Problem, StagedTreeError
 from mason.store.records import EncodedFiles, FileInfo
@@ -137,7 +137,7 @@ class _Scanner:
             if name is None:
                 continue
             child = f"{rel}/{name}" if rel else name
-            if any(child == r or child.startswith(r + "/") for r in RESERVED):
+            if is_mason_own(child, RESERVED):
                 self.problem(child, "is reserved for mason's own bookkeeping")
                 continue
             if self.scan_entry(child):

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mason.layout import BOOKKEEPING
+from mason.layout import is_mason_own
 from mason.store.records import FileInfo, Record
 from mason.store.staged import sha256_file
 
@@ -77,7 +77,7 @@ def walk_files(prefix: Path) -> Iterator[str]:
         keep = []
         for d in dirnames:
             rel = f"{rel_dir}/{d}" if rel_dir else d
-            if rel in BOOKKEEPING:
+            if is_mason_own(rel):
                 continue
             if os.path.islink(os.path.join(dirpath, d)):
                 yield rel
@@ -85,7 +85,9 @@ def walk_files(prefix: Path) -> Iterator[str]:
                 keep.append(d)
         dirnames[:] = keep
         for f in filenames:
-            yield f"{rel_dir}/{f}" if rel_dir else f
+            rel = f"{rel_dir}/{f}" if rel_dir else f
+            if not is_mason_own(rel):
+                yield rel
 
 
 def unclaimed_files(prefix: Path, records: Mapping[str, Record]) -> tuple[str, ...]:

@@ -1,0 +1,101 @@
+"""What the build sandbox costs, against no sandbox, measured in the same run.
+
+1. Per script: a trivial command (``bash -c true``) run directly, and run in the
+   sandbox exactly as a build script is (the Perl helper, its namespaces and overlay,
+   bwrap), ``--scripts`` times each, interleaved; the difference of the medians is the
+   sandbox's start-up cost per script (goal: under 10 ms).
+2. Per run: ``mason install --all -j2`` of 300 trivial script packages (the generated
+   catalog of ``bench/overhead.py``) with ``--sandbox off`` and ``--sandbox require``,
+   ``--runs`` times each, alternating, into fresh prefixes; the ratio of the medians
+   (goal: the sandbox adds under 5% of the run).
+
+The machine should be idle; when it is not, say so next to the figures.
+
+    python bench/sandbox.py [--packages 300] [--runs 3] [--scripts 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from overhead import make_catalog  # noqa: E402
+
+
+def time_command(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def per_script(work: Path, count: int) -> tuple[float, float]:
+    """Median seconds of ``bash -c true`` directly and in the sandbox."""
+    from mason.build.sandbox import Sandbox, probe
+
+    sandbox = probe(os.environ.get("PATH"))
+    if not isinstance(sandbox, Sandbox):
+        raise SystemExit(f"no sandbox here: {sandbox.reason}")
+    prefix = work / "prefix"
+    pkg = prefix / "var/tmp/mason/bench"
+    build, dest = pkg / "build", pkg / "dest"
+    for path in (prefix / "lib", build, dest):
+        path.mkdir(parents=True, exist_ok=True)
+    plain = ["bash", "-c", "true"]
+    wrapped = sandbox.command(
+        plain, live=[prefix], writable=[build, dest], work=pkg, capture=pkg / "cap", cwd=build
+    )
+    direct, boxed = [], []
+    for _ in range(count):
+        direct.append(time_command(plain))
+        boxed.append(time_command(wrapped))
+    return statistics.median(direct), statistics.median(boxed)
+
+
+def install(catalog: Path, prefix: Path, mode: str) -> float:
+    shutil.rmtree(prefix, ignore_errors=True)
+    argv = [sys.executable, "-m", "mason", "install", "--all", "-j2", "--sandbox", mode]
+    argv += ["--catalog", str(catalog), "--prefix", str(prefix)]
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--packages", type=int, default=300)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--scripts", type=int, default=50)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:
+        work = Path(tmp)
+        direct, boxed = per_script(work / "micro", args.scripts)
+        catalog = work / "catalog"
+        make_catalog(catalog, args.packages)
+        off, on = [], []
+        for _ in range(args.runs):
+            off.append(install(catalog, work / "prefix", "off"))
+            on.append(install(catalog, work / "prefix", "require"))
+    print(f"per script ({args.scripts} each, medians): bash -c true {direct * 1000:.1f} ms, ")
+    print(f"  in the sandbox {boxed * 1000:.1f} ms: +{(boxed - direct) * 1000:.1f} ms per script")
+    n, a, b = args.packages, statistics.median(off), statistics.median(on)
+    print(f"mason install --all -j2 of {n} trivial packages, {args.runs} runs (medians):")
+    print(f"  --sandbox off     {a:.2f} s ({a / n * 1000:.1f} ms/package)")
+    print(f"  --sandbox require {b:.2f} s ({b / n * 1000:.1f} ms/package)")
+    print(f"  ratio {b / a:.3f}: the sandbox adds {(b / a - 1) * 100:.1f}% (goal < 5%)")
+    print(f"  {(b - a) / n * 2 * 1000:.1f} ms per package of a job slot at -j2")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""How close mason's scheduler gets to the lower bound on SageMath's own dependency graph.
+
+Builds a synthetic catalog from the SageMath 9.8 metadata (``../shared/catalogs/sage-9.8``:
+the base + standard closure, variables expanded, normal and order-only dependencies as the
+real recipes have them) whose script recipes only sleep: a few heavy packages (gcc,
+sagelib, python3, giac, singular, gfortran, r, ...) sleep long, the rest briefly, scaled so
+that a run takes about ``--target`` seconds at ``-j``. A Makefile runs the same sleeps on
+the same DAG. One run prints, for ``-j N``:
+
+- the lower bound: max(critical path, total work / N);
+- GNU make's makespan (``make -jN``, a stamp file per package);
+- mason's cold makespan (``mason install -jN``, nothing known about durations);
+- mason's makespan on a forced rebuild (``install --all --force``: every duration is in
+  the records from the cold run).
+
+Goals (issue 17): cold at most make's; forced within 1.05x of the bound.
+
+    python bench/schedule.py [--jobs 4] [--target 20] [--runs 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SAGE = HERE.parent.parent / "shared" / "catalogs" / "sage-9.8" / "pkgs"
+
+#: relative build times of SageMath's heavy packages (roughly their real share);
+#: every other package weighs LIGHT
+HEAVY = {
+    "gcc": 40.0,
+    "sagelib": 30.0,
+    "gfortran": 20.0,
+    "python3": 12.0,
+    "giac": 14.0,
+    "singular": 12.0,
+    "r": 10.0,
+    "openblas": 8.0,
+    "scipy": 8.0,
+    "maxima": 6.0,
+    "ecl": 6.0,
+    "pari": 6.0,
+    "flint": 5.0,
+    "numpy": 4.0,
+    "gap": 5.0,
+    "matplotlib": 3.0,
+    "cmake": 4.0,
+    "ntl": 3.0,
+    "boost_cpp": 3.0,
+    "sympy": 2.0,
+}
+LIGHT = 0.4
+
+SCRIPT = """\
+sleep {seconds}
+mkdir -p "$SAGE_DESTDIR$SAGE_LOCAL/share/schedule"
+echo "$PKG_NAME" > "$SAGE_DESTDIR$SAGE_LOCAL/share/schedule/$PKG_NAME"
+"""
+
+
+def sage_graph() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """The standard closure: package -> (normal deps, order-only deps), as planned."""
+    from mason.catalog import Catalog
+    from mason.plan import dependency_graph, select
+
+    catalog = Catalog.load(SAGE)
+    edges = dependency_graph(catalog, select(catalog))
+    normal: dict[str, tuple[str, ...]] = {}
+    order_only: dict[str, tuple[str, ...]] = {}
+    for name, deps in edges.items():
+        recipe = catalog.recipes[name]
+        late = set(recipe.order_only) | set(recipe.conditional_order_only)
+        normal[name] = tuple(d for d in deps if d not in late)
+        order_only[name] = tuple(d for d in deps if d in late)
+    return normal, order_only
+
+
+def lower_bound(
+    durations: dict[str, float], prereqs: dict[str, tuple[str, ...]], jobs: int
+) -> tuple[float, float, float]:
+    """(bound, critical path, total / jobs)."""
+    from graphlib import TopologicalSorter
+
+    finish: dict[str, float] = {}
+    for name in TopologicalSorter(prereqs).static_order():
+        start = max((finish[d] for d in prereqs[name]), default=0.0)
+        finish[name] = start + durations[name]
+    critical = max(finish.values())
+    spread = sum(durations.values()) / jobs
+    return max(critical, spread), critical, spread
+
+
+def write_catalog(
+    root: Path,
+    normal: dict[str, tuple[str, ...]],
+    order_only: dict[str, tuple[str, ...]],
+    durations: dict[str, float],
+) -> None:
+    for name, deps in normal.items():
+        recipe = root / name
+        recipe.mkdir(parents=True)
+        (recipe / "package-version.txt").write_text("1.0\n")
+        (recipe / "type").write_text("standard\n")
+        line = " ".join(deps)
+        if order_only[name]:
+            line += " | " + " ".join(order_only[name])
+        (recipe / "dependencies").write_text(line + "\n")
+        (recipe / "spkg-install.in").write_text(SCRIPT.format(seconds=f"{durations[name]:.3f}"))
+
+
+def write_makefile(
+    path: Path,
+    normal: dict[str, tuple[str, ...]],
+    order_only: dict[str, tuple[str, ...]],
+    durations: dict[str, float],
+) -> None:
+    lines = [".PHONY: all", "all: " + " ".join(f"stamps/{n}" for n in sorted(normal)), ""]
+    for name in sorted(normal):
+        deps = " ".join(f"stamps/{d}" for d in normal[name])
+        late = " ".join(f"stamps/{d}" for d in order_only[name])
+        lines.append(f"stamps/{name}: {deps}" + (f" | {late}" if late else ""))
+        lines.append(f"\t@mkdir -p stamps && sleep {durations[name]:.3f} && touch $@")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def timed(argv: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    return seconds
+
+
+def mason(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mason", *args]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=4)
+    parser.add_argument("--target", type=float, default=20.0, help="seconds the bound aims at")
+    parser.add_argument("--runs", type=int, default=1, help="rounds (median reported)")
+    args = parser.parse_args()
+    if not SAGE.is_dir():
+        print(f"no SageMath catalog at {SAGE}", file=sys.stderr)
+        return 2
+
+    normal, order_only = sage_graph()
+    prereqs = {n: normal[n] + order_only[n] for n in normal}
+    raw = {n: HEAVY.get(n, LIGHT) for n in normal}
+    bound, _, _ = lower_bound(raw, prereqs, args.jobs)
+    durations = {n: d * args.target / bound for n, d in raw.items()}
+    bound, critical, spread = lower_bound(durations, prereqs, args.jobs)
+
+    results: dict[str, list[float]] = {"make": [], "cold": [], "forced": []}
+    env = dict(os.environ, MASON_CACHE="off")
+    for _ in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="mason-schedule-") as tmp:
+            work = Path(tmp)
+            write_catalog(work / "pkgs", normal, order_only, durations)
+            write_makefile(work / "Makefile", normal, order_only, durations)
+            results["make"].append(timed(["make", f"-j{args.jobs}", "-s"], work))
+            os.environ.update(env)
+            common = ["--catalog", "pkgs", "--prefix", "local", f"-j{args.jobs}"]
+            results["cold"].append(timed(mason("install", *common), work))
+            results["forced"].append(timed(mason("install", "--all", "--force", *common), work))
+            shutil.rmtree(work / "local", ignore_errors=True)
+
+    make = statistics.median(results["make"])
+    cold = statistics.median(results["cold"])
+    forced = statistics.median(results["forced"])
+    heavy = sorted(n for n in HEAVY if n in normal)
+    print(
+        f"SageMath 9.8 standard closure: {len(normal)} packages, -j{args.jobs}, "
+        f"median of {args.runs} run(s); heavy: {', '.join(heavy)}"
+    )
+    print(f"critical path              {critical:7.2f} s")
+    print(f"total work / {args.jobs}             {spread:7.2f} s")
+    print(f"lower bound                {bound:7.2f} s")
+    print(f"GNU make -j{args.jobs}               {make:7.2f} s   {make / bound:5.2f}x bound")
+    print(
+        f"mason cold                 {cold:7.2f} s   {cold / bound:5.2f}x bound, "
+        f"{cold / make:5.2f}x make  (goal <= 1.00x make)"
+    )
+    print(
+        f"mason forced rebuild       {forced:7.2f} s   {forced / bound:5.2f}x bound  "
+        f"(goal <= 1.05x bound)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
