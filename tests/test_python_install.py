@@ -110,8 +110,8 @@ def test_pip_uninstall_removes_a_distribution_and_mason_sees_it(tmp_path: Path) 
     done = mason("verify", "--catalog", catalog, "--prefix", prefix)
     assert done.returncode == 0, done.stdout
     assert done.stderr == "mason: pysdist: 1.5 removed outside mason\n"
-    files = mason("files", "--catalog", catalog, "--prefix", prefix, "pysdist").stdout
-    assert "sdistmod" not in files
+    files = mason("files", "--catalog", catalog, "--prefix", prefix, "pysdist").stdout.split()
+    assert [f for f in files if "sdistmod" in f] == [f"{WHEEL_STORE}/sdistmod-1.5-py3-none-any.whl"]
 
 
 def test_pip_package_from_a_local_pep503_index(tmp_path: Path) -> None:
