@@ -21,7 +21,15 @@ from typing import Any
 from recipefactory import write_recipe
 
 #: Prefix paths that legitimately differ between two installs of the same packages.
-VOLATILE = ("var/log", "var/tmp", "var/lock", "var/lib/mason/journal")
+# venv-dists.json (mason.reconcile) holds the inode numbers of the venv's dist-info
+# directories: bookkeeping that differs between two trees by nature.
+VOLATILE = (
+    "var/log",
+    "var/tmp",
+    "var/lock",
+    "var/lib/mason/journal",
+    "var/lib/mason/venv-dists.json",
+)
 #: Record keys that legitimately differ between two installs.
 VOLATILE_KEYS = ("install_date", "timings", "txid")
 

@@ -8,9 +8,10 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from mason.store import PackageMeta, Prefix, Record
 
@@ -114,3 +115,19 @@ def wait_child(pid: int, timeout: float = 120.0) -> int:
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     raise AssertionError(f"child {pid} did not finish within {timeout} s")
+
+
+class _Claims(Protocol):
+    def records(self) -> Mapping[str, Record]: ...
+    def owner(self, paths: Sequence[str]) -> dict[str, list[str]]: ...
+
+
+def assert_index_matches_records(store: _Claims) -> None:
+    """The ownership index answers for every claimed path exactly what the records say."""
+    records = store.records()
+    claims = {
+        p: sorted(n for n, r in records.items() if p in r.files)
+        for r in records.values()
+        for p in r.files
+    }
+    assert store.owner(list(claims)) == claims

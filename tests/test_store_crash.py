@@ -24,6 +24,7 @@ from storesupport import (
     NAMESPACE_INIT,
     Link,
     Spec,
+    assert_index_matches_records,
     install,
     make_tree,
     mason,
@@ -106,14 +107,7 @@ def check_invariants(root: Path, expected: dict[str, tuple[dict[str, str], str]]
     assert str(normalized_records(root)) == records_json
     report = Prefix(root).verify()
     assert report.ok, report
-    prefix = Prefix(root)
-    recs = prefix.records()
-    claims = {
-        p: sorted(n for n, r in recs.items() if p in r.files)
-        for r in recs.values()
-        for p in r.files
-    }
-    assert prefix.owner(list(claims)) == claims
+    assert_index_matches_records(Prefix(root))
     return versions[0]
 
 

@@ -41,6 +41,7 @@ HANDLERS: dict[str, str] = {
     "fix-checksum": "recipe:fix_checksum",
     "update": "recipe:update",
     "clean": "clean:clean",
+    "pip": "pip:pip",
     "cache": "cache:main",
 }
 
@@ -206,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-f", "--follow", action="store_true", help="follow a running build's log until it ends"
     )
 
+    p = add("pip", "run pip on the venv under its lock, then bring the records up to date")
+    p.add_argument("pip_args", nargs=argparse.REMAINDER, metavar="ARGS", help="pip's arguments")
+
     p = add("report", "write an HTML timeline of the last run (or a Chrome trace)")
     p.add_argument(
         "-o", "--output", metavar="FILE", help="default: mason-report.html / mason-trace.json"
@@ -312,13 +316,25 @@ def _lock_wait(wait: LockWait) -> None:
     print(f"mason: waiting for the {wait.mode} lock {wait.path} ({holder})", file=sys.stderr)
 
 
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line; for ``mason pip`` every argument mason does not know is pip's
+    (``mason pip --version``: argparse's REMAINDER alone would refuse a leading option)."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "pip":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command == "pip":
+        args.pip_args = [*unknown, *args.pip_args]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run mason; return the exit status (0 ok, 1 a package failed, 2 bad input or a lock
     not taken within ``--lock-timeout``, 3 an internal error: a bug in mason)."""
     from mason.errors import MasonError
     from mason.store.locks import LockPolicy, set_policy
 
-    args = build_parser().parse_args(argv)
+    args = _parse(argv)
     if args.lock_timeout is not None and args.lock_timeout < 0:
         print("mason: error: --lock-timeout takes a number of seconds >= 0", file=sys.stderr)
         return 2

@@ -14,7 +14,10 @@ Rules (SPEC sections 2 and 8):
 - a needed package is built when it is not installed, has a new version, a changed
   recipe, is forced (``--force`` on a named package, or ``FORCE``), a normal dependency
   is rebuilt in this plan or was installed after it, or a file dependency is newer than
-  its install. Order-only and check dependencies come first but never cause a rebuild.
+  its install. Order-only and check dependencies come first but never cause a rebuild;
+- a package another installer (pip) changed, or installed before mason (its record says
+  so, :mod:`mason.reconcile`), is left alone unless it is named or forced: then the
+  catalog's version replaces what is there.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class Installed:
     version: str
     recipe_hash: str | None
     installed_at: float
+    outside: str | None = None  # what another installer (pip) did to it (mason.reconcile)
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,9 @@ class Plan:
     steps: tuple[Step, ...]
     requested: tuple[str, ...]
     needed: tuple[str, ...]
+    # needed packages another installer (pip) changed, left so: (name, what it did, the
+    # catalog's version that naming it would install)
+    left_alone: tuple[tuple[str, str, str], ...] = ()
 
     def __iter__(self) -> Iterator[Step]:
         return iter(self.steps)
@@ -157,12 +164,15 @@ class _Context:
     installed: Mapping[str, Installed]
     forced: frozenset[str]
     mtime: Callable[[str], float | None]
+    named: frozenset[str] = frozenset()
 
 
 def _reason(recipe: Recipe, edges: Sequence[str], planned: set[str], ctx: _Context) -> str | None:
     record = ctx.installed.get(recipe.name)
     if record is None:
         return "not installed"
+    if record.outside is not None:  # left alone (see make_plan) unless named or forced
+        return f"{record.outside}: the catalog's {recipe.version} replaces it"
     if record.version != recipe.version:
         return f"new version ({record.version} -> {recipe.version})"
     if record.recipe_hash and record.recipe_hash != recipe.recipe_hash:
@@ -202,11 +212,16 @@ def make_plan(
     roots = select(catalog, names, all=all, installed=installed)
     graph = dependency_graph(catalog, roots, installed, check=check)
     order = topological_order(graph)
-    ctx = _Context(installed, frozenset(roots if force else ()), mtime)
+    ctx = _Context(installed, frozenset(roots if force else ()), mtime, frozenset(names))
     planned: set[str] = set()
     steps = []
+    left: list[tuple[str, str, str]] = []
     for name in order:
         recipe = catalog.recipes[name]
+        outside = installed[name].outside if name in installed else None
+        if outside is not None and name not in ctx.named | ctx.forced:
+            left.append((name, outside, recipe.version))  # the user's pip choice stays
+            continue
         reason = _reason(recipe, graph[name], planned, ctx)
         if reason is None:
             continue
@@ -216,4 +231,4 @@ def make_plan(
         steps.append(
             Step(name, recipe.version, reason, prerequisites, record.version if record else None)
         )
-    return Plan(tuple(steps), roots, tuple(order))
+    return Plan(tuple(steps), roots, tuple(order), tuple(left))

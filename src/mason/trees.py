@@ -16,18 +16,19 @@ always to the venv (that is where wheels go), the others as the recipe says
 The prefix remembers its venv in :data:`~mason.layout.VENV_LOCATION` from the first
 use on; later commands find it without ``--venv``, and another ``--venv`` is refused
 (:class:`VenvMismatch`). A prefix made before that file existed is its own venv when it
-holds a ``pyvenv.cfg``.
+holds a ``pyvenv.cfg``. A venv inside the prefix is remembered relative to it (``.``: the
+prefix itself), so a copied or moved prefix keeps its own venv; one outside is remembered
+absolute with its ``pyvenv.cfg`` ``home``, and a venv gone or re-made since is refused
+(:class:`VenvGone`) before anything is written.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING
 
 from mason.errors import BadInput, UsageError
 from mason.layout import BOOKKEEPING, STATE_DIR, VENV_LOCATION, WHEELS_DIR
@@ -41,19 +42,11 @@ from mason.store import (
 )
 from mason.store.uninstall import UninstallReport
 from mason.store.verify import FileProblem
+from mason.venvlocation import check_outside, read_location, venv_home, write_location
 
 if TYPE_CHECKING:
     from mason.catalog import Recipe
     from mason.catalog.model import Tree
-
-LOCATION_FORMAT = 1
-
-
-class VenvLocation(TypedDict):
-    """On-disk form of :data:`~mason.layout.VENV_LOCATION` (version ``LOCATION_FORMAT``)."""
-
-    format: int
-    venv: str  # absolute
 
 
 @dataclass(frozen=True)
@@ -127,25 +120,8 @@ def _normal(path: Path) -> Path:
 def remembered_venv(prefix: Path) -> Path | None:
     """The venv ``prefix`` remembers; the prefix itself if it is a venv made before mason
     remembered venvs; ``None`` when it has none yet."""
-    prefix = _normal(prefix)
-    try:
-        data = json.loads((prefix / VENV_LOCATION).read_text(encoding="utf-8"))
-    except (FileNotFoundError, NotADirectoryError):
-        return prefix if (prefix / "pyvenv.cfg").is_file() else None
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise BadInput(
-            f"{prefix / VENV_LOCATION}: unreadable: {e}",
-            hint="it names the prefix's venv; fix or remove it",
-        ) from e
-    if not isinstance(data, dict) or data.get("format") != LOCATION_FORMAT:
-        data = {}
-    venv = data.get("venv")
-    if not isinstance(venv, str) or not os.path.isabs(venv):
-        raise BadInput(
-            f"{prefix / VENV_LOCATION}: not format {LOCATION_FORMAT} with an absolute 'venv' path",
-            hint="it names the prefix's venv; fix or remove it",
-        )
-    return Path(venv)
+    found = read_location(_normal(prefix))
+    return found[0] if found is not None else None
 
 
 def locate_venv(prefix: Path, requested: Path | None = None) -> VenvPlace:
@@ -156,7 +132,10 @@ def locate_venv(prefix: Path, requested: Path | None = None) -> VenvPlace:
     Nothing is written.
     """
     prefix = _normal(prefix)
-    remembered = remembered_venv(prefix)
+    found = read_location(prefix)
+    if found is not None:
+        check_outside(prefix, *found)
+    remembered = found[0] if found is not None else None
     if requested is None:
         return VenvPlace(prefix, remembered or prefix)
     root = _normal(requested)
@@ -181,30 +160,22 @@ def _check_place(prefix: Path, root: Path) -> None:
 
 
 def remember_venv(place: VenvPlace) -> None:
-    """Write the venv's location into the prefix once (first writer wins, atomically).
+    """Write the venv's location into the prefix once (first writer wins, atomically); a
+    venv outside the prefix gets its ``home`` added once it exists.
 
     Raises :class:`VenvMismatch` when the prefix already remembers another venv.
     """
     target = place.prefix / VENV_LOCATION
-    if target.is_file():
-        remembered = remembered_venv(place.prefix)
-        if remembered != place.root:
-            raise VenvMismatch(place.prefix, remembered or place.prefix, place.root)
+    inside = place.root.is_relative_to(place.prefix)
+    home = None if inside else venv_home(place.root)
+    found = read_location(place.prefix) if target.is_file() else None
+    if found is not None and found[0] != place.root:
+        raise VenvMismatch(place.prefix, found[0], place.root)
+    if found is not None and (found[1] is not None or home is None):
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    location = VenvLocation(format=LOCATION_FORMAT, venv=str(place.root))
-    data = json.dumps(location, indent=2)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".venv-location.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(data + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.link(tmp, target)  # fails if another process wrote it meanwhile
-    except FileExistsError:
-        remember_venv(place)  # compare with what the other process wrote
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    where = os.path.relpath(place.root, place.prefix) if inside else str(place.root)
+    if not write_location(place.prefix, where, home, replace=found is not None):
+        remember_venv(place)  # another process wrote it meanwhile: compare with it
 
 
 class Trees:

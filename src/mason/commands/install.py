@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mason.catalog import Catalog
-from mason.commands.query import _catalog, installed_in
+from mason.commands.query import _catalog, installed_in, print_left_alone
 from mason.commands.store import announce_recovery, existing_prefix
 from mason.config import Settings, load_settings
 from mason.errors import BadInput, DiskFull, MasonError, is_disk_full
@@ -88,11 +88,12 @@ def install(args: argparse.Namespace) -> int:
     from mason.build import log_tail
     from mason.commands.display import display
     from mason.commands.logtail import LogTail
+    from mason.commands.venvstate import reconciled
     from mason.install import Installer, InstallFailed, InstallOptions
     from mason.plan import make_plan
     from mason.report import Recorder, RunInfo
     from mason.store import Prefix, require_writable
-    from mason.trees import locate_venv
+    from mason.trees import Trees, locate_venv
 
     settings = _settings(args)
     catalog = _catalog(settings)
@@ -110,8 +111,10 @@ def install(args: argparse.Namespace) -> int:
         force=args.force,
         check=args.check,
     )
+    print_left_alone(plan)
     if not plan.steps:
-        print(f"nothing to do: {len(plan.needed)} package(s) up to date")
+        up_to_date = len(plan.needed) - len(plan.left_alone)
+        print(f"nothing to do: {up_to_date} package(s) up to date")
         return 0
     sandbox = _sandbox(settings)
     options = InstallOptions(
@@ -162,6 +165,9 @@ def install(args: argparse.Namespace) -> int:
                 print(error.traceback, end="", file=sys.stderr)
             if error.hint:
                 print(f"mason: hint: {error.hint}", file=sys.stderr)
+    # The run's merges changed the venv's dist-info: the listing follows them now, so that
+    # the next command finds it up to date (and writes nothing).
+    reconciled(Trees.open(settings.prefix, settings.venv))
     done, failed = len(outcome.done), len(outcome.failed)
     skipped = len(outcome.skipped) + len(outcome.not_started)
     venv = locate_venv(settings.prefix, settings.venv).root

@@ -45,16 +45,24 @@ def installed_state(prefix: Path, venv: Path | None = None) -> dict[str, Install
     if venv is not None and not venv.absolute().is_relative_to(prefix.absolute()):
         roots.append(venv)
     return {
-        name: Installed(h.name, h.version, h.recipe_hash, h.installed_at)
+        name: Installed(
+            h.name,
+            h.outside.now if h.outside is not None and h.outside.now is not None else h.version,
+            h.recipe_hash,
+            h.installed_at,
+            h.outside.describe() if h.outside is not None else None,
+        )
         for name, h in read_headers(roots).items()
     }
 
 
 def installed_in(settings: Settings) -> dict[str, Installed]:
     """:func:`installed_state` of the settings' prefix and its venv (:mod:`mason.trees`)."""
-    from mason.trees import locate_venv
+    from mason.commands.venvstate import reconciled
+    from mason.trees import Trees
 
-    return installed_state(settings.prefix, locate_venv(settings.prefix, settings.venv).root)
+    trees = reconciled(Trees.open(settings.prefix, settings.venv))  # pip's changes first
+    return installed_state(settings.prefix, trees.place.root)
 
 
 def _print_json(data: object) -> None:
@@ -63,6 +71,7 @@ def _print_json(data: object) -> None:
 
 def _plan_json(plan: Plan) -> dict[str, Any]:
     planned = set(plan.names)
+    left = {name for name, _, _ in plan.left_alone}
     return {
         "requested": list(plan.requested),
         "steps": [
@@ -75,8 +84,18 @@ def _plan_json(plan: Plan) -> dict[str, Any]:
             }
             for s in plan
         ],
-        "up_to_date": [name for name in plan.needed if name not in planned],
+        "up_to_date": [name for name in plan.needed if name not in planned and name not in left],
+        "left_alone": [
+            {"name": name, "reason": why, "version": version}
+            for name, why, version in plan.left_alone
+        ],
     }
+
+
+def print_left_alone(plan: Plan) -> None:
+    """One line per package another installer (pip) changed that the plan leaves so."""
+    for name, why, version in plan.left_alone:
+        print(f"{name}: left alone ({why}); `install {name}` puts the catalog's {version} back")
 
 
 def plan(args: argparse.Namespace) -> int:
@@ -100,7 +119,8 @@ def plan(args: argparse.Namespace) -> int:
             step["cache"] = sources.get(step["name"], "")
         _print_json(doc)
         return 0
-    up_to_date = len(result.needed) - len(result)
+    print_left_alone(result)
+    up_to_date = len(result.needed) - len(result) - len(result.left_alone)
     if not result.steps:
         print(f"nothing to do: {up_to_date} package(s) up to date")
         return 0
@@ -176,6 +196,7 @@ def _info_json(catalog: Catalog, recipe: Recipe, record: Installed | None) -> di
         "patches": [p.name for p in recipe.patches],
         "recipe_hash": recipe.recipe_hash,
         "installed_version": record.version if record else None,
+        "changed_outside_mason": record.outside if record else None,
     }
 
 

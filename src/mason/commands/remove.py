@@ -22,6 +22,7 @@ from mason import builddirs
 from mason.build import BuildSpec
 from mason.catalog.load import find_catalog
 from mason.commands.store import announce_recovery, existing_prefix
+from mason.commands.venvstate import reconciled
 from mason.config import load_settings
 from mason.graph import topological_order
 from mason.layout import LOG_DIR, REMOVAL_SCRIPTS, SCRIPTS_DIR
@@ -138,18 +139,22 @@ def _print_report(report: UninstallReport) -> None:
 def uninstall(args: argparse.Namespace) -> int:
     """``mason uninstall PKG... [--force]``: remove installed packages, dependents first."""
     settings = load_settings(catalog=args.catalog, prefix=args.prefix)
-    trees = Trees.open(existing_prefix(settings.prefix), settings.venv)
+    trees = reconciled(Trees.open(existing_prefix(settings.prefix), settings.venv))
     require_writable(trees.prefix.root)
     catalog = settings.catalog
     if catalog is not None and catalog.is_dir():
         catalog = find_catalog(catalog)  # a SageMath root means its build/pkgs
-    order = removal_order(
-        args.packages, trees.records(), prefix=str(trees.prefix.root), force=args.force
-    )
+    records = trees.records()
+    order = removal_order(args.packages, records, prefix=str(trees.prefix.root), force=args.force)
     announce_recovery(trees.stores)  # what reading the records recovered first
     for name in order:
+        outside = records[name].outside
+        if outside is not None:  # pip changed it, or installed it: its RECORD says what
+            label = f"{name}-{records[name].version}"
+            print(f"[{label}] {outside.describe()}: removing what is there now")
         report = remove_package(trees, name, catalog=catalog, force=args.force)
         _print_report(report)
+    reconciled(trees)  # the listing of the venv's dist-info follows the removals
     for user, deps in missing_dependencies(trees.records()).items():
         if set(deps) & set(order):
             print(

@@ -57,8 +57,10 @@ def announce_recovery(stores: Iterable[Prefix]) -> None:
 
 def _trees(args: argparse.Namespace) -> Trees:
     """The prefix and its venv's store when the venv lies outside it (:mod:`mason.trees`)."""
+    from mason.commands.venvstate import reconciled
+
     settings = load_settings(catalog=args.catalog, prefix=args.prefix)
-    return Trees.open(existing_prefix(settings.prefix), settings.venv)
+    return reconciled(Trees.open(existing_prefix(settings.prefix), settings.venv))
 
 
 def _print_json(data: object) -> None:
@@ -132,23 +134,40 @@ def files(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shown_version(r: Record) -> str:
+    """The version there now (pip's, when pip replaced mason's; ``-``: removed)."""
+    if r.outside is None:
+        return r.version
+    return r.outside.now or "-"
+
+
 def _record_summary(r: Record) -> dict[str, object]:
     return {
         "name": r.name,
-        "version": r.version,
+        "version": _shown_version(r),
         "kind": r.kind,
         "files": len(r.files),
         "install_date": r.install_date,
+        "origin": (r.outside.installer or "unknown")
+        if r.outside and r.outside.external
+        else "mason",
+        "changed_outside_mason": r.outside.describe() if r.outside is not None else None,
     }
 
 
 def list_installed(args: argparse.Namespace) -> int:
-    """``mason list --installed``: the packages the records say are installed."""
+    """``mason list --installed``: the packages the records say are installed (those pip
+    changed or installed say so)."""
     records = _trees(args).records()
     if args.json:
         _print_json([_record_summary(records[n]) for n in sorted(records)])
     else:
-        print_table([(n, records[n].version) for n in sorted(records)])
+        rows = []
+        for n in sorted(records):
+            r = records[n]
+            why = f"({r.outside.describe()})" if r.outside is not None else ""
+            rows.append((n, _shown_version(r), why))
+        print_table(rows)
     return 0
 
 

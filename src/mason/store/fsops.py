@@ -108,6 +108,24 @@ def _fallback_noreplace(src: StrPath, dst: StrPath) -> None:
     _tick()
 
 
+_RENAME_EXCHANGE = 2
+
+
+def can_exchange() -> bool:
+    """Whether :func:`exchange` is available (Linux ``renameat2``)."""
+    return _renameat2 is not None
+
+
+def exchange(a: StrPath, b: StrPath) -> None:
+    """Swap two existing paths atomically (``renameat2`` with RENAME_EXCHANGE)."""
+    assert _renameat2 is not None
+    rc = _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), str(a), None, str(b))
+    _tick()
+
+
 def rename_over(src: StrPath, dst: StrPath) -> None:
     """Rename ``src`` onto ``dst``, replacing it atomically (only when policy decided so)."""
     os.rename(src, dst)

@@ -17,8 +17,8 @@ from typing import Literal, NotRequired, TypedDict
 from mason.store import fsops
 from mason.store.errors import StoreError
 
-StepOp = Literal["move", "replace"]
-Action = Literal["merge", "uninstall"]
+StepOp = Literal["move", "replace", "write", "exchange", "rename"]
+Action = Literal["merge", "uninstall", "records"]
 
 
 class StepJSON(TypedDict):
@@ -46,7 +46,10 @@ class Step:
     """Move ``src`` (relative to the staging root) to ``dst`` (relative to the prefix).
 
     ``move`` takes a free path (no-replace); ``replace`` first hard-links the old inode to
-    ``backup`` (inside the transaction directory), then renames over it.
+    ``backup`` (inside the transaction directory), then renames over it. ``write`` (action
+    ``records``) renames a bookkeeping file written into the transaction directory over
+    ``dst`` (:mod:`mason.store.rewrite`). ``exchange`` and ``rename`` replace another
+    distribution's dist-info directory (:mod:`mason.store.distswap`).
     """
 
     op: StepOp

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mason.errors import DiskFull, is_disk_full
 from mason.layout import is_compat_link
-from mason.store import fsops, kept
+from mason.store import distswap, fsops, kept
 from mason.store.errors import CollisionError, Conflict, StoreError
 from mason.store.index import OwnerIndex
 from mason.store.journal import Intent, Journal, Step
@@ -60,7 +60,7 @@ class PathTaken(CollisionError):
 
 
 def make_intent(
-    staged: StagedTree, meta: PackageMeta, plan: MergePlan, old: Record | None
+    tx_root: Path, staged: StagedTree, meta: PackageMeta, plan: MergePlan, old: Record | None
 ) -> Intent:
     stale = (
         tuple(
@@ -73,13 +73,16 @@ def make_intent(
         if old
         else ()
     )
+    steps = plan.steps
+    if old is not None and old.outside is not None:  # pip's distribution goes
+        steps = distswap.swap_dist_infos(tx_root, staged.root, steps, old.files)
     return Intent(
         txid=uuid.uuid4().hex,
         package=meta.name,
         version=meta.version,
         old_version=old.version if old else None,
         staged_root=staged.root,
-        steps=tuple(plan.steps),
+        steps=tuple(steps),
         stale=stale,
         kept=tuple(sorted(meta.kept)),
     )
@@ -125,8 +128,10 @@ def _do_step(tx: Transaction, intent: Intent, step: Step) -> None:
     dst = f"{tx.prefix}/{step.dst}"
     if step.op == "move":
         fsops.rename_noreplace(src, dst)
+    elif step.op in ("exchange", "rename"):
+        distswap.do_step(tx.prefix, intent.staged_root, step)
     else:
-        fsops.rename_over(src, dst)
+        fsops.rename_over(src, dst)  # its backup link was made by _back_up
 
 
 def move_all(tx: Transaction, intent: Intent) -> None:
@@ -230,7 +235,7 @@ def run_merge(
     started: float,
 ) -> Record:
     """Journal the intent, move, commit (call under the write lock, after planning)."""
-    intent = make_intent(staged, meta, plan, old)
+    intent = make_intent(tx.prefix, staged, meta, plan, old)
     _journal(tx, intent)
     kept.stage(tx.journal.txn_dir(intent.txid), meta.kept)
     move_all(tx, intent)

@@ -34,6 +34,7 @@ from mason.store.merge import PackageMeta, PathTaken, Transaction, run_merge
 from mason.store.plan import Planner
 from mason.store.records import Record, RecordStore
 from mason.store.recover import RecoveryReport, recover_pending
+from mason.store.rewrite import Reconciler, RecordsView, apply_changes
 from mason.store.staged import KnownDigests, StagedTree, scan_tree
 from mason.store.uninstall import UninstallReport, uninstall
 from mason.store.verify import VerifyReport, check_records, unclaimed_files
@@ -287,6 +288,26 @@ class Prefix:
                 index=index,
                 force=force,
             )
+
+    # -- other installers ------------------------------------------------------------------
+
+    def reconcile(self, reconciler: Reconciler) -> tuple[str, ...]:
+        """Make the records true to what another installer (pip) changed: nothing but a
+        cheap check when nothing changed; else, under the write lock, the changes the
+        reconciler finds, journaled (:mod:`mason.store.rewrite`). Returns one line per
+        change."""
+        if reconciler.up_to_date():
+            return ()
+        with self.write_locked() as index:
+            return self.reconcile_locked(index, reconciler)
+
+    def reconcile_locked(self, index: OwnerIndex, reconciler: Reconciler) -> tuple[str, ...]:
+        """:meth:`reconcile` for a caller already holding :meth:`write_locked`."""
+        fsops.arm_crash_hook()
+        view = RecordsView(self.root, self._records.all(), index.owners_of)
+        changes = reconciler.changes(view)
+        apply_changes(self.root, self._journal, self._records, index, changes)
+        return changes.notes
 
     # -- queries --------------------------------------------------------------------------
 

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, NotRequired, TypedDict, TypeVar
+from typing import Any, Literal, NotRequired, TypedDict, TypeVar, cast
 
 from mason.store import fsops
 from mason.store.errors import RecordUnreadable
+from mason.store.outside import Outside, OutsideJSON
 
 FORMAT = 1
 FileKind = Literal["file", "symlink"]
@@ -48,6 +49,7 @@ class _Header(TypedDict):
     recipe_hash: str | None
     timings: dict[str, float]
     txid: str
+    outside: NotRequired[OutsideJSON]  # changed or installed by pip (mason.store.outside)
     artifact: NotRequired[str]
 
 
@@ -122,6 +124,7 @@ class Record:
     dependencies: Mapping[str, str] = field(default_factory=dict)
     recipe_hash: str | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
+    outside: Outside | None = None  # changed or installed by another installer (pip)
     artifact: str | None = None  # the binary cache's manifest digest, when it came from one
 
     @property
@@ -155,6 +158,8 @@ class Record:
             "timings": dict(sorted(self.timings.items())),
             "txid": self.txid,
         }
+        if self.outside is not None:
+            header["outside"] = self.outside.to_json()
         if self.artifact is not None:
             header["artifact"] = self.artifact
         return header
@@ -194,6 +199,7 @@ class Record:
             dependencies=data["dependencies"],
             recipe_hash=data["recipe_hash"],
             timings=data["timings"],
+            outside=Outside.from_json(out) if (out := data.get("outside")) else None,
             artifact=data.get("artifact"),
         )
 
@@ -252,6 +258,18 @@ class RecordStore:
         headers = (read_header(self.directory / fn) for fn in self._files())
         return newest_by_name((h.name, h.installed_at, h) for h in headers)
 
+    def paths_of(self, name: str) -> list[Path]:
+        """The record files of package ``name`` (one, or two in an unfinished upgrade)."""
+        try:
+            names = sorted(os.listdir(self.directory))
+        except FileNotFoundError:
+            return []
+        return [self.directory / fn for fn in names if fn.split("-", 1)[0] == name]
+
+    def holds(self, path: Path) -> bool:
+        """Whether ``path`` is a record file of this store."""
+        return path.parent == self.directory
+
     def remove_temporaries(self) -> None:
         """Drop half-written temp files a crash left behind."""
         if self.directory.is_dir():
@@ -269,6 +287,7 @@ class RecordHeader:
     version: str
     recipe_hash: str | None
     installed_at: float
+    outside: Outside | None = None  # what another installer (pip) did to the package
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -296,7 +315,12 @@ def read_header(path: Path) -> RecordHeader:
         data.get("install_date"),
         fallback=lambda: path.stat().st_mtime,
     )
-    return RecordHeader(name, version, digest if isinstance(digest, str) else None, when)
+    out = data.get("outside")
+    try:
+        outside = Outside.from_json(cast(OutsideJSON, out)) if isinstance(out, dict) else None
+    except KeyError:
+        outside = None
+    return RecordHeader(name, version, digest if isinstance(digest, str) else None, when, outside)
 
 
 def install_time(timings: object, install_date: object, fallback: Any = None) -> float:

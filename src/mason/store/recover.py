@@ -18,10 +18,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mason.store import fsops, kept
+from mason.store import distswap, fsops, kept
 from mason.store.index import OwnerIndex
 from mason.store.journal import Intent, Journal, Step
 from mason.store.records import Record, RecordStore
+from mason.store.rewrite import finish_records
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ def undo_step(prefix: Path, intent: Intent, txn_dir: Path, step: Step) -> None:
     """Undo one step if it happened (idempotent)."""
     src = intent.staged_root / step.src
     dst = prefix / step.dst
+    if step.op in ("exchange", "rename"):
+        distswap.undo_step(prefix, intent.staged_root, step)
+        return
     if step.op == "move":
         if not _lexists(src) and _lexists(dst):
             try:
@@ -148,6 +152,11 @@ def recover_pending(
     back: list[str] = []
     for intent in journal.pending():
         label = f"{intent.package}-{intent.version}"
+        if intent.action == "records":
+            finish_records(prefix, intent, journal, records, index)
+            forward.append(label)
+            journal.finish(intent.txid)
+            continue
         if intent.action == "uninstall":
             done = finish_uninstall(prefix, intent, index, records)
             (forward if done else back).append(label)
