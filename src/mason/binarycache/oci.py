@@ -281,10 +281,7 @@ class Registry:
             self._auth[scope] = f"Bearer {token}"
 
     def _token(self, params: Mapping[str, str], scope: str) -> str:
-        query = {"scope": params.get("scope", scope)}
-        if "service" in params:
-            query["service"] = params["service"]
-        url = f"{params['realm']}?{urllib.parse.urlencode(query)}"
+        url = _token_url(params, scope)
         headers = {"Authorization": self.credentials.basic()} if self.credentials else {}
         for attempt in range(self.attempts):
             if attempt:
@@ -293,16 +290,28 @@ class Registry:
                 answer = self._exchange("GET", url, headers, None, None)
             except (OSError, http.client.HTTPException):
                 continue
-            if answer.status >= 500:
-                continue
-            if answer.status != 200:
-                raise RegistryError(f"token from {params['realm']}", answer.status, _detail(answer))
-            doc = json.loads(answer.body)
-            token = doc.get("token") or doc.get("access_token")
-            if not isinstance(token, str):
-                raise RegistryError(f"token from {params['realm']}", 200, "no token in the answer")
-            return token
+            if answer.status < 500:
+                return _token_of(answer, params["realm"])
         raise RegistryError(f"token from {params['realm']}", None, "no answer")
+
+
+def _token_url(params: Mapping[str, str], scope: str) -> str:
+    """Where to ask for a token (the challenge's realm, scope and service)."""
+    query = {"scope": params.get("scope", scope)}
+    if "service" in params:
+        query["service"] = params["service"]
+    return f"{params['realm']}?{urllib.parse.urlencode(query)}"
+
+
+def _token_of(answer: _Answer, realm: str) -> str:
+    """The token a token server's answer holds; else :class:`RegistryError`."""
+    if answer.status != 200:
+        raise RegistryError(f"token from {realm}", answer.status, _detail(answer))
+    doc = json.loads(answer.body)
+    token = doc.get("token") or doc.get("access_token")
+    if not isinstance(token, str):
+        raise RegistryError(f"token from {realm}", 200, "no token in the answer")
+    return token
 
 
 def _detail(answer: _Answer) -> str:

@@ -92,6 +92,41 @@ def _exclusive(lock: Lock, root: Path, timeout: float | None) -> Iterator[None]:
         raise ReadOnlyPrefix(str(root), e.strerror or "") from e
 
 
+def _check_apart(root: Path, staged_dir: Path, package: str, own: bool) -> None:
+    """Refuse a staged tree that is part of the live prefix ``root``, or holds it."""
+    real, real_root = Path(os.path.realpath(staged_dir)), Path(os.path.realpath(root))
+    if real.is_relative_to(real_root) and not own:
+        raise BadInput(
+            f"{package}: the staged tree {staged_dir} is inside the prefix {root}",
+            hint="stage into a directory outside the prefix (or a Prefix.staging_dir)",
+        )
+    if real_root.is_relative_to(real):
+        raise BadInput(
+            f"{package}: the staged tree {staged_dir} holds the prefix {root}",
+            hint="stage into a directory of its own, outside the prefix",
+        )
+
+
+def _same_filesystem(root: Path, path: Path) -> bool:
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        return os.stat(path).st_dev == os.stat(root).st_dev
+    except FileNotFoundError:
+        return True  # scan reports the missing directory
+
+
+def claim_path(root: Path, path: str) -> str:
+    """A user's path (absolute, or relative to the prefix ``root``) as a claim path."""
+    p = path if os.path.isabs(path) else os.path.join(root, path)
+    p = os.path.normpath(p)
+    parent = os.path.realpath(os.path.dirname(p))
+    real_root = os.path.realpath(root)
+    full = os.path.join(parent, os.path.basename(p))
+    if full == real_root or not full.startswith(real_root + os.sep):
+        raise BadInput(f"{path}: not inside the prefix {root}")
+    return os.path.relpath(full, real_root)
+
+
 class Prefix:
     """An install prefix: merges staged trees, keeps records and claims, recovers crashes.
 
@@ -186,8 +221,8 @@ class Prefix:
         """
         staged_dir = Path(os.path.abspath(staged_dir))
         own = staged_dir.is_relative_to(self.root / TMP_DIR)
-        self._check_apart(staged_dir, package, own)
-        if copy or not self._same_filesystem(staged_dir):
+        _check_apart(self.root, staged_dir, package, own)
+        if copy or not _same_filesystem(self.root, staged_dir):
             target = self.staging_dir(package, work=False)
             os.rmdir(target)
             try:
@@ -201,27 +236,6 @@ class Prefix:
         fsops.syncfs(staged_dir)  # file data durable before it becomes visible in the prefix
         # The record body is encoded here too, outside the lock (a replace() drops caches).
         return replace(tree, remove_root_after=own).precompute()
-
-    def _check_apart(self, staged_dir: Path, package: str, own: bool) -> None:
-        """Refuse a staged tree that is part of the live prefix, or holds it."""
-        real, root = Path(os.path.realpath(staged_dir)), Path(os.path.realpath(self.root))
-        if real.is_relative_to(root) and not own:
-            raise BadInput(
-                f"{package}: the staged tree {staged_dir} is inside the prefix {self.root}",
-                hint="stage into a directory outside the prefix (or a Prefix.staging_dir)",
-            )
-        if root.is_relative_to(real):
-            raise BadInput(
-                f"{package}: the staged tree {staged_dir} holds the prefix {self.root}",
-                hint="stage into a directory of its own, outside the prefix",
-            )
-
-    def _same_filesystem(self, path: Path) -> bool:
-        self.root.mkdir(parents=True, exist_ok=True)
-        try:
-            return os.stat(path).st_dev == os.stat(self.root).st_dev
-        except FileNotFoundError:
-            return True  # scan reports the missing directory
 
     def merge(
         self, staged: StagedTree, meta: PackageMeta, *, allow_overwrite: bool = False
@@ -328,20 +342,9 @@ class Prefix:
             raise NotInstalled(name, str(self.root))
         return sorted(rec.files)
 
-    def relative(self, path: str) -> str:
-        """A user's path (absolute, or relative to the prefix) as a claim path."""
-        p = path if os.path.isabs(path) else os.path.join(self.root, path)
-        p = os.path.normpath(p)
-        parent = os.path.realpath(os.path.dirname(p))
-        real_root = os.path.realpath(self.root)
-        full = os.path.join(parent, os.path.basename(p))
-        if full == real_root or not full.startswith(real_root + os.sep):
-            raise BadInput(f"{path}: not inside the prefix {self.root}")
-        return os.path.relpath(full, real_root)
-
     def owner(self, paths: Sequence[str]) -> dict[str, list[str]]:
         """The packages owning each path (absolute, or relative to the prefix)."""
-        rels = {p: self.relative(p) for p in paths}
+        rels = {p: claim_path(self.root, p) for p in paths}
         with self.read_locked() as index:
             found = index.owners(list(rels.values()))
         return {p: found[r] for p, r in rels.items()}
