@@ -6,11 +6,12 @@ An artifact is, in OCI terms (readable by ``skopeo inspect`` and any registry):
   (``os``, ``architecture``, ``rootfs.diff_ids``, labels naming the package) with mason's
   own table under ``"mason"`` (:class:`ArtifactInfo`): the key and its inputs, the prefix
   it was built for, every entry of the tree with its type, mode, size and sha256, the
-  files that need relocating and how, the wheels it carries;
+  files that need relocating and how;
 * one layer (``application/vnd.oci.image.layer.v1.tar+gzip``): a deterministic tar of the
   staged tree relative to the prefix (entries sorted, uid/gid 0, no owner names, mtime 0,
   gzip header without name or time), so the same tree always gives the same digest;
-* one more layer per wheel the package carries (the wheel file itself).
+  The wheels a package stored are files of that tree (its wheel store), so they travel
+  in it.
 
 Compiled byte-code (``*.pyc``) is never put in: it is compiled again after the pull.
 Absolute symlinks into the prefix are made relative (:func:`~.relocate.relative_link`).
@@ -25,7 +26,7 @@ import json
 import os
 import stat
 import tarfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -38,7 +39,6 @@ from mason.binarycache.relocate import Method, classify, relative_link
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
-WHEEL_TYPE = "application/vnd.mason.wheel.v1.zip"
 TITLE = "org.opencontainers.image.title"
 _CHUNK = 1 << 20
 
@@ -74,10 +74,6 @@ class Artifact:
     @property
     def tree(self) -> Descriptor:
         return self.layers[0]
-
-    @property
-    def wheels(self) -> tuple[Descriptor, ...]:
-        return self.layers[1:]
 
 
 def _is_bytecode(rel: str) -> bool:
@@ -184,25 +180,19 @@ def _write_layer(store: LocalStore, writer: _TreeWriter) -> tuple[Descriptor, st
     return Descriptor(LAYER_TYPE, digest, compressed.size), "sha256:" + plain.sha.hexdigest()
 
 
-def _wheel_layer(store: LocalStore, wheel: Path) -> Descriptor:
-    data = wheel.read_bytes()
-    return Descriptor(WHEEL_TYPE, store.put_bytes(data), len(data), title=wheel.name)
-
-
 def make_artifact(
     store: LocalStore,
     staged: Path,
     prefix: Path,
     key: CacheKey,
     *,
-    wheels: Sequence[Path] = (),
     build_seconds: float = 0.0,
 ) -> Artifact:
     """The artifact of the staged tree ``staged`` (paths relative to ``prefix``, the root
     of the package's tree), stored in ``store`` and tagged there with ``key.tag``."""
     writer = _TreeWriter(staged, str(prefix))
     layer, diff_id = _write_layer(store, writer)
-    layers = (layer, *(_wheel_layer(store, w) for w in wheels))
+    layers = (layer,)
     info: dict[str, Any] = {
         "format": key.document["format"],
         "name": key.name,
@@ -212,7 +202,6 @@ def make_artifact(
         "prefix": str(prefix),
         "files": writer.files,
         "relocate": dict(sorted(writer.relocations.items())),
-        "wheels": [w.name for w in wheels],
         "bytecode": writer.bytecode,
         "build_seconds": round(build_seconds, 3),
     }

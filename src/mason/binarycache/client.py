@@ -183,15 +183,15 @@ class CacheClient:
 
     def unpack(
         self, key: CacheKey, artifact: Artifact, dest: Path, prefix: Path, work: Path
-    ) -> list[Path]:
+    ) -> None:
         """Extract ``artifact``'s tree into the new directory ``dest``, relocated to
-        ``prefix`` and byte-compiled; return its wheels (put into the directory ``work``)."""
-        return unpack(self.store, f"{key.name}-{key.version}", artifact, dest, prefix, work)
+        ``prefix`` and byte-compiled (``work``: a scratch directory)."""
+        unpack(self.store, f"{key.name}-{key.version}", artifact, dest, prefix, work)
 
 
 def unpack(
     store: LocalStore, package: str, artifact: Artifact, dest: Path, prefix: Path, work: Path
-) -> list[Path]:
+) -> None:
     """See :meth:`CacheClient.unpack` (for an artifact whose blobs are in ``store``)."""
     from mason.extract import extract
 
@@ -217,14 +217,6 @@ def unpack(
             raise ArtifactRefused(package, f"its config names {rel!r}, not a file of its tree")
     relocate(package, dest, relocations, str(info["prefix"]), str(prefix))
     _compile(dest, pycs)
-    wheels = []
-    for d in artifact.wheels:
-        if not d.title or "/" in d.title or not d.title.endswith(".whl"):
-            raise ArtifactRefused(package, f"a wheel layer is named {d.title!r}")
-        target = work / d.title
-        _link_or_copy(store.check_file(d.digest), target)
-        wheels.append(target)
-    return wheels
 
 
 def _inside(tree: Path, rel: str, *, must_be_file: bool) -> bool:

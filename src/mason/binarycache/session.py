@@ -123,25 +123,22 @@ class CacheSession:
             return Decision(name, False, f"not relocatable: {refusal}", refusal)
         return Decision(name, True, f"from cache {self.keys[name].tag}")
 
-    def pull(self, name: str, dest: Path, target: Path, work: Path) -> tuple[Artifact, list[Path]]:
+    def pull(self, name: str, dest: Path, target: Path, work: Path) -> Artifact:
         """Extract the fetched artifact of ``name`` into the new directory ``dest``,
-        relocated to ``target``; return it and its wheels (files in ``work``)."""
+        relocated to ``target`` (``work``: a scratch directory); return it."""
         artifact = self._pulls[name].result()
         key = self.keys[name]
         package = f"{key.name}-{key.version}"
-        return artifact, unpack(self.store, package, artifact, dest, target, work)
+        unpack(self.store, package, artifact, dest, target, work)
+        return artifact
 
-    def keep(
-        self, name: str, staged: Path, root: Path, wheels: list[Path], build_seconds: float
-    ) -> Artifact | None:
+    def keep(self, name: str, staged: Path, root: Path, build_seconds: float) -> Artifact | None:
         """The artifact of a fresh build (pushed with ``--push``); None when artifacts are
         not made or the package has no key."""
         if not self.options.makes_artifacts or name not in self.keys:
             return None
         key = self.keys[name]
-        artifact = make_artifact(
-            self.store, staged, root, key, wheels=wheels, build_seconds=build_seconds
-        )
+        artifact = make_artifact(self.store, staged, root, key, build_seconds=build_seconds)
         if self.options.push and self.client is not None:
             with self._lock:  # off the build's job slot: the next build starts meanwhile
                 self._pushes[name] = self._threads().submit(self.client.push, key.tag)

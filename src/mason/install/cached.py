@@ -51,7 +51,7 @@ def pull(ctx: RunContext, recipe: Recipe, spec: BuildSpec, root: Path) -> tuple[
         ctx.python.venv()  # as a build would: the venv exists before the package
     ctx.event("fetching", recipe, f"from cache {cache.keys[recipe.name].tag}")
     work = spec.build_dir.parent
-    artifact, _ = cache.pull(recipe.name, work / "pulled", root, work / "cached-wheels")
+    artifact = cache.pull(recipe.name, work / "pulled", root, work / "cache-scratch")
     return work / "pulled", artifact.digest
 
 
@@ -59,7 +59,5 @@ def keep(ctx: RunContext, recipe: Recipe, staged: Path, root: Path, seconds: flo
     """The digest of the artifact made from a fresh build's staged tree (None: none made)."""
     if ctx.cache is None:
         return None
-    # the wheels the build stored are files of the staged tree (its wheel store): the
-    # artifact's layer carries them, no wheel layers of their own
-    artifact = ctx.cache.keep(recipe.name, staged, root, [], seconds)
+    artifact = ctx.cache.keep(recipe.name, staged, root, seconds)
     return artifact.digest if artifact is not None else None
