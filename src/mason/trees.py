@@ -40,6 +40,7 @@ from mason.store import (
     VerifyReport,
     newest_by_name,
 )
+from mason.store.headers import Summary
 from mason.store.uninstall import UninstallReport
 from mason.store.verify import FileProblem
 from mason.venvlocation import check_outside, read_location, venv_home, write_location
@@ -244,6 +245,11 @@ class Trees:
         record in each, a transient state while it moves, the newest install)."""
         found = (r for store in self.stores for r in store.records().values())
         return newest_by_name((r.name, r.installed_at, r) for r in found)
+
+    def summaries(self) -> dict[str, Summary]:
+        """:meth:`records` without the files (from the indexes' headers tables)."""
+        found = (s for store in self.stores for s in store.summaries().values())
+        return newest_by_name((s.name, s.installed_at, s) for s in found)
 
     def store_of(self, name: str) -> Prefix | None:
         """The store holding ``name``'s record (``None``: not installed; the store of the

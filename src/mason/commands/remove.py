@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,11 +35,12 @@ from mason.store import (
     missing_dependencies,
     require_writable,
 )
+from mason.store.headers import Summary
 from mason.trees import Trees
 
 
 def removal_order(
-    names: Sequence[str], records: dict[str, Record], *, prefix: str, force: bool = False
+    names: Sequence[str], records: Mapping[str, Summary], *, prefix: str, force: bool = False
 ) -> list[str]:
     """``names`` with every package before the packages it depends on (dependents first).
 
@@ -144,7 +145,7 @@ def uninstall(args: argparse.Namespace) -> int:
     catalog = settings.catalog
     if catalog is not None and catalog.is_dir():
         catalog = find_catalog(catalog)  # a SageMath root means its build/pkgs
-    records = trees.records()
+    records = trees.summaries()
     order = removal_order(args.packages, records, prefix=str(trees.prefix.root), force=args.force)
     announce_recovery(trees.stores)  # what reading the records recovered first
     for name in order:
@@ -155,7 +156,7 @@ def uninstall(args: argparse.Namespace) -> int:
         report = remove_package(trees, name, catalog=catalog, force=args.force)
         _print_report(report)
     reconciled(trees)  # the listing of the venv's dist-info follows the removals
-    for user, deps in missing_dependencies(trees.records()).items():
+    for user, deps in missing_dependencies(trees.summaries()).items():
         if set(deps) & set(order):
             print(
                 f"mason: warning: {user} is now broken: it needs {', '.join(deps)}", file=sys.stderr

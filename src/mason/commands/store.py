@@ -17,11 +17,11 @@ from mason.store import (
     NoPrefix,
     PackageMeta,
     Prefix,
-    Record,
     VerifyReport,
     missing_dependencies,
     require_writable,
 )
+from mason.store.headers import Summary
 from mason.trees import Trees
 
 
@@ -134,19 +134,19 @@ def files(args: argparse.Namespace) -> int:
     return 0
 
 
-def _shown_version(r: Record) -> str:
+def _shown_version(r: Summary) -> str:
     """The version there now (pip's, when pip replaced mason's; ``-``: removed)."""
     if r.outside is None:
         return r.version
     return r.outside.now or "-"
 
 
-def _record_summary(r: Record) -> dict[str, object]:
+def _record_summary(r: Summary) -> dict[str, object]:
     return {
         "name": r.name,
         "version": _shown_version(r),
         "kind": r.kind,
-        "files": len(r.files),
+        "files": r.files,
         "install_date": r.install_date,
         "origin": (r.outside.installer or "unknown")
         if r.outside and r.outside.external
@@ -158,7 +158,7 @@ def _record_summary(r: Record) -> dict[str, object]:
 def list_installed(args: argparse.Namespace) -> int:
     """``mason list --installed``: the packages the records say are installed (those pip
     changed or installed say so)."""
-    records = _trees(args).records()
+    records = _trees(args).summaries()
     if args.json:
         _print_json([_record_summary(records[n]) for n in sorted(records)])
     else:
@@ -190,7 +190,7 @@ def verify(args: argparse.Namespace) -> int:
     trees = _trees(args)
     report = trees.verify(args.packages or None)
     announce_recovery(trees.stores)
-    broken = missing_dependencies(trees.records())
+    broken = missing_dependencies(trees.summaries())
     if args.packages:
         broken = {n: deps for n, deps in broken.items() if n in args.packages}
     ok = report.ok and not broken

@@ -19,10 +19,11 @@ from mason.store.errors import (
     StagedTreeError,
     StoreError,
 )
+from mason.store.headers import Summary, read_headers
 from mason.store.locks import Lock
 from mason.store.merge import PackageMeta
 from mason.store.prefix import Prefix, require_writable, writable
-from mason.store.records import FileInfo, Record, RecordHeader, newest_by_name, read_headers
+from mason.store.records import FileInfo, Record, RecordHeader, newest_by_name
 from mason.store.recover import RecoveryReport
 from mason.store.staged import StagedEntry, StagedTree
 from mason.store.uninstall import PackageInUse, UninstallReport, check_unused
@@ -50,6 +51,7 @@ __all__ = [
     "StagedTree",
     "StagedTreeError",
     "StoreError",
+    "Summary",
     "UninstallReport",
     "VerifyReport",
     "check_unused",

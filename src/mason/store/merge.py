@@ -15,6 +15,7 @@ from mason.errors import DiskFull, is_disk_full
 from mason.layout import is_compat_link
 from mason.store import distswap, fsops, kept
 from mason.store.errors import CollisionError, Conflict, StoreError
+from mason.store.headers import row_of
 from mason.store.index import OwnerIndex
 from mason.store.journal import Intent, Journal, Step
 from mason.store.plan import MergePlan
@@ -168,7 +169,7 @@ def commit(
     record = make_record(meta, plan, intent.txid, time.monotonic() - started)
     body = plan.body(staged)
     try:
-        tx.records.write(record, body)
+        header = row_of(tx.records.write(record, body), record)
     except OSError as e:
         if not is_disk_full(e):
             raise  # the journal stays: the next command rolls back
@@ -176,7 +177,7 @@ def commit(
         raise DiskFull(tx.records.directory, what=f"writing the record of {meta.name}") from e
     previous = old.files if (old := tx.old) is not None else ()
     try:
-        tx.index.set_package_json(meta.name, body.files, previous)
+        tx.index.set_package_json(meta.name, body.files, previous, header)
     except DiskFull:
         _uncommit(tx, intent, record)
         raise

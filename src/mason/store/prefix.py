@@ -27,6 +27,7 @@ from mason.layout import (
 )
 from mason.store import fsops, kept
 from mason.store.errors import CollisionError, NotInstalled, ReadOnlyPrefix
+from mason.store.headers import Summary, current, read_records
 from mason.store.index import OwnerIndex
 from mason.store.journal import Journal
 from mason.store.locks import READ_ONLY_ERRNOS, Lock
@@ -35,7 +36,7 @@ from mason.store.plan import Planner
 from mason.store.records import Record, RecordStore
 from mason.store.recover import RecoveryReport, recover_pending
 from mason.store.rewrite import Reconciler, RecordsView, apply_changes
-from mason.store.staged import KnownDigests, StagedTree, scan_tree
+from mason.store.staged import KnownDigests, StagedTree, check_apart, same_filesystem, scan_tree
 from mason.store.uninstall import UninstallReport, uninstall
 from mason.store.verify import VerifyReport, check_records, unclaimed_files
 
@@ -92,29 +93,6 @@ def _exclusive(lock: Lock, root: Path, timeout: float | None) -> Iterator[None]:
         raise ReadOnlyPrefix(str(root), e.strerror or "") from e
 
 
-def _check_apart(root: Path, staged_dir: Path, package: str, own: bool) -> None:
-    """Refuse a staged tree that is part of the live prefix ``root``, or holds it."""
-    real, real_root = Path(os.path.realpath(staged_dir)), Path(os.path.realpath(root))
-    if real.is_relative_to(real_root) and not own:
-        raise BadInput(
-            f"{package}: the staged tree {staged_dir} is inside the prefix {root}",
-            hint="stage into a directory outside the prefix (or a Prefix.staging_dir)",
-        )
-    if real_root.is_relative_to(real):
-        raise BadInput(
-            f"{package}: the staged tree {staged_dir} holds the prefix {root}",
-            hint="stage into a directory of its own, outside the prefix",
-        )
-
-
-def _same_filesystem(root: Path, path: Path) -> bool:
-    root.mkdir(parents=True, exist_ok=True)
-    try:
-        return os.stat(path).st_dev == os.stat(root).st_dev
-    except FileNotFoundError:
-        return True  # scan reports the missing directory
-
-
 def claim_path(root: Path, path: str) -> str:
     """A user's path (absolute, or relative to the prefix ``root``) as a claim path."""
     p = path if os.path.isabs(path) else os.path.join(root, path)
@@ -168,7 +146,9 @@ class Prefix:
         read_only = not writable(self.root)
         if read_only and self._journal.has_pending():
             raise ReadOnlyPrefix(str(self.root), "an interrupted transaction waits for recovery")
-        if not read_only and (self._journal.has_pending() or not self._index_path.exists()):
+        if not read_only and (
+            self._journal.has_pending() or not self._index_path.exists() or self._outdated()
+        ):
             with self.write_locked():
                 pass
         with self._threads, self._lock.shared(self.lock_timeout):
@@ -176,13 +156,46 @@ class Prefix:
 
     def _open_index(self, read_only: bool = False) -> OwnerIndex:
         if self._index is None:
-            self._index = OwnerIndex(self._index_path, read_only=read_only)
-            if self._index.fresh and (read_only or self._lock.mode == "exclusive"):
-                self._rebuild_index(self._index)
+            exclusive = self._lock.mode == "exclusive"
+            index = OwnerIndex(self._index_path, read_only=read_only, upgrade=exclusive)
+            self._index = index
+            if index.fresh and (read_only or exclusive):
+                self._rebuild_index(index)
         return self._index
 
+    def _outdated(self) -> bool:
+        """Whether the index is of an older schema (then closed, to be rebuilt under the
+        write lock)."""
+        with self._threads:
+            if self._index is None or not self._index.outdated:
+                self._open_index()
+            if not self._index or not self._index.outdated:
+                return False
+            self.close()
+            return True
+
     def _rebuild_index(self, index: OwnerIndex) -> None:
-        index.rebuild({n: r.files for n, r in self._records.all().items()})
+        records, headers = read_records(self._records.directory, self._records.read)
+        index.rebuild({n: r.files for n, r in records.items()}, headers)
+
+    def _summaries(self, index: OwnerIndex) -> tuple[dict[str, Summary], bool]:
+        """:meth:`summaries` from the headers table (stale rows read again and stored when
+        the write lock is held or the index is in memory); and whether rows were stale."""
+        found, stale = current(self._records.directory, index.header_rows(), self._records.read)
+        if stale and (index.in_memory or self._lock.mode == "exclusive"):
+            index.put_headers(stale)
+        return found, bool(stale)
+
+    def summaries(self) -> dict[str, Summary]:
+        """What every record says about its package but its files, by name: read from the
+        index's headers table, not from every record (:mod:`mason.store.headers`)."""
+        with self.read_locked() as index:
+            found, stale = self._summaries(index)
+            stale = stale and not index.in_memory
+        if stale:  # the rows read again are stored under the write lock
+            with self.write_locked() as index:
+                found, _ = self._summaries(index)
+        return found
 
     def close(self) -> None:
         """Close the index connection."""
@@ -221,8 +234,8 @@ class Prefix:
         """
         staged_dir = Path(os.path.abspath(staged_dir))
         own = staged_dir.is_relative_to(self.root / TMP_DIR)
-        _check_apart(self.root, staged_dir, package, own)
-        if copy or not _same_filesystem(self.root, staged_dir):
+        check_apart(self.root, staged_dir, package, own)
+        if copy or not same_filesystem(self.root, staged_dir):
             target = self.staging_dir(package, work=False)
             os.rmdir(target)
             try:
@@ -300,7 +313,7 @@ class Prefix:
                 journal=self._journal,
                 records=self._records,
                 index=index,
-                force=force,
+                users=None if force else self._summaries(index)[0],
             )
 
     # -- other installers ------------------------------------------------------------------
@@ -355,12 +368,12 @@ class Prefix:
         Unclaimed files are looked for only when checking the whole prefix.
         """
         with self.read_locked():
-            records = self._records.all()
             if names:
-                missing = [n for n in names if n not in records]
-                if missing:
+                found = {n: self._records.find(n) for n in names}
+                if missing := [n for n, r in found.items() if r is None]:
                     raise NotInstalled(", ".join(missing), str(self.root))
-                return check_records(self.root, {n: records[n] for n in names})
+                return check_records(self.root, {n: r for n, r in found.items() if r})
+            records = self._records.all()
             report = check_records(self.root, records)
             return replace(report, unclaimed=unclaimed_files(self.root, records))
 

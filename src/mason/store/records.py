@@ -6,7 +6,8 @@ keys (``package_name``, ``package_version``, ``install_date``, ``system_uname``,
 is the frozen dataclass :class:`Record`.
 
 Every reader of records goes through this module (:meth:`RecordStore.all`,
-:meth:`RecordStore.find`, :func:`read_headers`) with one rule for a package that has two
+:meth:`RecordStore.find`, :func:`read_header`; the index's headers table,
+:mod:`mason.store.headers`, caches what they say) with one rule for a package that has two
 records (a crash between an upgrade's commit and its cleanup, or a package moving between
 the prefix's and the venv's store): the newest install wins (:func:`newest_by_name`).
 """
@@ -352,12 +353,3 @@ def newest_by_name(items: Iterable[tuple[str, float, T]]) -> dict[str, T]:
         if known is None or when >= known[0]:
             out[name] = (when, item)
     return {name: item for name, (_, item) in out.items()}
-
-
-def read_headers(roots: Iterable[Path]) -> dict[str, RecordHeader]:
-    """The record headers of the stores rooted at ``roots`` (the prefix, and a venv apart
-    from it), read without locks, by name (:func:`newest_by_name` of two)."""
-    from mason.layout import RECORDS_DIR
-
-    found = (RecordStore(root / RECORDS_DIR).headers() for root in roots)
-    return newest_by_name((h.name, h.installed_at, h) for part in found for h in part.values())

@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from mason.errors import BadInput
 from mason.layout import RESERVED, is_compat_link, is_mason_own
 from mason.modes import process_umask, sane_mode
 from mason.store.errors import Problem, StagedTreeError
@@ -307,3 +308,26 @@ def scan_tree(
         scanner.spans,
         compat_links=tuple(scanner.compat_links),
     )
+
+
+def check_apart(root: Path, staged_dir: Path, package: str, own: bool) -> None:
+    """Refuse a staged tree that is part of the live prefix ``root``, or holds it."""
+    real, real_root = Path(os.path.realpath(staged_dir)), Path(os.path.realpath(root))
+    if real.is_relative_to(real_root) and not own:
+        raise BadInput(
+            f"{package}: the staged tree {staged_dir} is inside the prefix {root}",
+            hint="stage into a directory outside the prefix (or a Prefix.staging_dir)",
+        )
+    if real_root.is_relative_to(real):
+        raise BadInput(
+            f"{package}: the staged tree {staged_dir} holds the prefix {root}",
+            hint="stage into a directory of its own, outside the prefix",
+        )
+
+
+def same_filesystem(root: Path, path: Path) -> bool:
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        return os.stat(path).st_dev == os.stat(root).st_dev
+    except FileNotFoundError:
+        return True  # scan reports the missing directory

@@ -15,6 +15,7 @@ from pathlib import Path
 from mason.errors import BadInput
 from mason.layout import is_compat_link
 from mason.store import fsops
+from mason.store.headers import HasDependencies
 from mason.store.index import OwnerIndex
 from mason.store.journal import Intent, Journal
 from mason.store.records import Record, RecordStore
@@ -45,7 +46,7 @@ class PackageInUse(BadInput):
         )
 
 
-def check_unused(names: Sequence[str], records: Mapping[str, Record]) -> None:
+def check_unused(names: Sequence[str], records: Mapping[str, HasDependencies]) -> None:
     """Raise :class:`PackageInUse` when installed packages other than ``names`` depend on
     some of them (naming those and every such user)."""
     outside = {u: r for u, r in records.items() if u not in names}
@@ -85,11 +86,12 @@ def uninstall(
     journal: Journal,
     records: RecordStore,
     index: OwnerIndex,
-    force: bool = False,
+    users: Mapping[str, HasDependencies] | None,
 ) -> UninstallReport:
-    """Remove ``record``'s package (call under the write lock)."""
-    if not force:
-        check_unused([record.name], records.all())
+    """Remove ``record``'s package (call under the write lock), unless a package of
+    ``users`` (every installed one; ``None``: forced) depends on it."""
+    if users is not None:
+        check_unused([record.name], users)
     report = sort_out(prefix, record, index)
     intent = Intent(
         uuid.uuid4().hex, record.name, record.version, None, prefix, (), report.removed, "uninstall"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mason.layout import is_compat_link, is_mason_own
+from mason.store.headers import HasDependencies
 from mason.store.records import FileInfo, Record
 from mason.store.staged import sha256_file
 
@@ -101,7 +102,7 @@ def unclaimed_files(prefix: Path, records: Mapping[str, Record]) -> tuple[str, .
     return tuple(sorted(p for p in walk_files(prefix) if p not in claimed))
 
 
-def missing_dependencies(records: Mapping[str, Record]) -> dict[str, list[str]]:
+def missing_dependencies(records: Mapping[str, HasDependencies]) -> dict[str, list[str]]:
     """Installed packages whose recorded dependencies are not installed (any more), with
     those dependencies: what ``uninstall --force`` of a needed package leaves broken."""
     return {
