@@ -263,3 +263,25 @@ def test_bytecode_of_equivalent_namespace_declarations_is_co_owned(tmp_path: Pat
     with pytest.raises(CollisionError) as err:  # a real module's byte-code is not shared
         install(p, "c", "1", {f"{SITE}/backports/__init__.py": "real = 1\n", pyc: b"pyc of c"})
     assert {c.path for c in err.value.conflicts} == {f"{SITE}/backports/__init__.py", pyc}
+
+
+def test_verify_in_parallel_finds_what_one_process_finds(tmp_path: Path) -> None:
+    p = tmp_path / "p"
+    for n in range(5):
+        install(p, f"pkg{n}", "1", {f"share/{n}/x": "x", f"share/{n}/y": "y", f"bin/{n}": "b"})
+    (p / "share/1/x").unlink()
+    (p / "share/3/y").write_text("changed")
+    (p / "bin/4").unlink()
+    (p / "bin/stray").write_text("?")
+    one = mason("verify", "--prefix", str(p), "--json", "-j", "1")
+    three = mason("verify", "--prefix", str(p), "--json", "-j", "3")
+    assert three.returncode == one.returncode == 1
+    assert json.loads(three.stdout) == json.loads(one.stdout)
+    out = json.loads(three.stdout)
+    assert out["checked_files"] == 15
+    assert out["missing"] == [
+        {"package": "pkg1", "path": "share/1/x"},
+        {"package": "pkg4", "path": "bin/4"},
+    ]
+    assert [m["path"] for m in out["modified"]] == ["share/3/y"]
+    assert out["unclaimed"] == ["bin/stray"]

@@ -182,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("verify", "compare the prefix with the records (exit 1 on any problem)")
     p.add_argument("packages", nargs="*", metavar="PKG")
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="processes checking the files (default: MASON_JOBS, jobs in mason.toml, else 1)",
+    )
     _json(p)
 
     p = add("download", "fetch and verify sources only")

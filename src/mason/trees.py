@@ -288,10 +288,10 @@ class Trees:
                 return venv
         return self.prefix
 
-    def verify(self, names: Sequence[str] | None = None) -> VerifyReport:
+    def verify(self, names: Sequence[str] | None = None, jobs: int = 1) -> VerifyReport:
         """:meth:`Prefix.verify` of both stores, in one report."""
         if not names:
-            return self._combined([(s, s.verify(None)) for s in self.stores])
+            return self._combined([(s, s.verify(None, jobs)) for s in self.stores])
         wanted = list(dict.fromkeys(names))
         by_store: dict[int, list[str]] = {}
         missing: list[str] = []

@@ -188,7 +188,10 @@ def verify(args: argparse.Namespace) -> int:
     """``mason verify [PKG...]``: missing, modified and unclaimed files, and installed
     packages whose dependencies are not installed; exit 1 on any."""
     trees = _trees(args)
-    report = trees.verify(args.packages or None)
+    jobs = load_settings(
+        catalog=args.catalog, prefix=args.prefix, jobs=getattr(args, "jobs", None)
+    ).jobs
+    report = trees.verify(args.packages or None, jobs)
     announce_recovery(trees.stores)
     broken = missing_dependencies(trees.summaries())
     if args.packages:

@@ -38,7 +38,7 @@ from mason.store.recover import RecoveryReport, recover_pending
 from mason.store.rewrite import Reconciler, RecordsView, apply_changes
 from mason.store.staged import KnownDigests, StagedTree, check_apart, same_filesystem, scan_tree
 from mason.store.uninstall import UninstallReport, uninstall
-from mason.store.verify import VerifyReport, check_records, unclaimed_files
+from mason.store.verify import VerifyReport, check_all, check_records
 
 NAME_RE = re.compile(r"[a-z0-9_]+")
 VERSION_RE = re.compile(r"[A-Za-z0-9_.+~-]+")
@@ -362,10 +362,11 @@ class Prefix:
             found = index.owners(list(rels.values()))
         return {p: found[r] for p, r in rels.items()}
 
-    def verify(self, names: Sequence[str] | None = None) -> VerifyReport:
+    def verify(self, names: Sequence[str] | None = None, jobs: int = 1) -> VerifyReport:
         """Compare the prefix with the records (all packages, or only ``names``).
 
-        Unclaimed files are looked for only when checking the whole prefix.
+        Unclaimed files are looked for only when checking the whole prefix, whose records
+        ``jobs`` processes check (:func:`~mason.store.verify.check_all`).
         """
         with self.read_locked():
             if names:
@@ -373,9 +374,7 @@ class Prefix:
                 if missing := [n for n, r in found.items() if r is None]:
                     raise NotInstalled(", ".join(missing), str(self.root))
                 return check_records(self.root, {n: r for n, r in found.items() if r})
-            records = self._records.all()
-            report = check_records(self.root, records)
-            return replace(report, unclaimed=unclaimed_files(self.root, records))
+            return check_all(self.root, self._records.all(), jobs)
 
     def recover(self) -> RecoveryReport:
         """Finish or undo interrupted transactions, then rebuild the ownership index."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import operator
 import os
 import stat
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mason.layout import is_compat_link, is_mason_own
@@ -68,6 +70,51 @@ def check_records(prefix: Path, records: Mapping[str, Record]) -> VerifyReport:
             elif why is not None:
                 modified.append(FileProblem(name, rel, why))
     return VerifyReport(tuple(missing), tuple(modified), (), count)
+
+
+_SHARED: tuple[Path, Mapping[str, Record]] | None = None  # what forked workers check
+
+
+def _check_slice(names: list[str]) -> VerifyReport:
+    assert _SHARED is not None
+    prefix, records = _SHARED
+    return check_records(prefix, {n: records[n] for n in names})
+
+
+def slices(records: Mapping[str, Record], jobs: int) -> list[list[str]]:
+    """The package names in ``jobs`` slices of about as many files each (largest first,
+    each to the lightest slice)."""
+    bins: list[tuple[int, list[str]]] = [(0, []) for _ in range(jobs)]
+    for name in sorted(records, key=lambda n: (-len(records[n].files), n)):
+        i = min(range(jobs), key=lambda k: bins[k][0])
+        bins[i] = (bins[i][0] + len(records[name].files), [*bins[i][1], name])
+    return [names for _, names in bins if names]
+
+
+def check_all(prefix: Path, records: Mapping[str, Record], jobs: int = 1) -> VerifyReport:
+    """:func:`check_records` of every record plus the unclaimed files; with ``jobs`` > 1
+    the records are checked by that many forked processes (one slice each) while this one
+    walks the prefix for unclaimed files."""
+    global _SHARED
+    parts = slices(records, max(1, jobs))
+    if len(parts) < 2:
+        report = check_records(prefix, records)
+        return replace(report, unclaimed=unclaimed_files(prefix, records))
+    _SHARED = (prefix, records)  # inherited by the forked workers: nothing is pickled
+    try:
+        with multiprocessing.get_context("fork").Pool(len(parts)) as pool:
+            pending = pool.map_async(_check_slice, parts)
+            unclaimed = unclaimed_files(prefix, records)
+            found = pending.get()
+    finally:
+        _SHARED = None
+    key = operator.attrgetter("package", "path")
+    return VerifyReport(
+        tuple(sorted((p for r in found for p in r.missing), key=key)),
+        tuple(sorted((p for r in found for p in r.modified), key=key)),
+        unclaimed,
+        sum(r.checked_files for r in found),
+    )
 
 
 def walk_files(prefix: Path) -> Iterator[str]:
