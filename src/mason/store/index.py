@@ -201,6 +201,10 @@ class OwnerIndex:
         with self._transaction():
             self._db.executemany(_PUT_HEADER, (_header_values(r) for r in rows))
 
+    def claimed_paths(self) -> set[str]:
+        """Every claimed path."""
+        return {r[0] for r in self._db.execute("SELECT DISTINCT path FROM claims")}
+
     def packages(self) -> set[str]:
         return {r[0] for r in self._db.execute("SELECT DISTINCT package FROM claims")}
 

@@ -368,13 +368,14 @@ class Prefix:
         Unclaimed files are looked for only when checking the whole prefix, whose records
         ``jobs`` processes check (:func:`~mason.store.verify.check_all`).
         """
-        with self.read_locked():
+        with self.read_locked() as index:
             if names:
                 found = {n: self._records.find(n) for n in names}
                 if missing := [n for n, r in found.items() if r is None]:
                     raise NotInstalled(", ".join(missing), str(self.root))
                 return check_records(self.root, {n: r for n, r in found.items() if r})
-            return check_all(self.root, self._records.all(), jobs)
+            sizes = {n: s.files for n, s in self._summaries(index)[0].items()}
+            return check_all(self.root, self._records, sizes, index.claimed_paths, jobs)
 
     def recover(self) -> RecoveryReport:
         """Finish or undo interrupted transactions, then rebuild the ownership index."""
