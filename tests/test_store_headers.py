@@ -9,10 +9,13 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from mason.commands.query import installed_state
 from mason.layout import INDEX_FILE, RECORDS_DIR
 from mason.store import Prefix, Summary, read_headers
 from mason.store.headers import current
+from mason.store.index import peek_headers
 from mason.store.records import RecordStore
 from upgradesupport import merge
 
@@ -121,3 +124,13 @@ def test_rows_agree_with_the_records_they_stand_for(tmp_path: Path) -> None:
     found, stale = current(store.directory, cached, store.read)  # identities all wrong
     assert [r.file for r in stale] == ["pkga-1"]
     assert found == _from_records(root)
+
+
+def test_the_planner_reads_the_table_without_a_lock_from_a_relative_prefix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "p"
+    merge(root, "pkga", "1", {"bin/a": "1"})
+    monkeypatch.chdir(tmp_path)
+    assert set(peek_headers(Path("p") / INDEX_FILE)) == {"pkga-1"}
+    assert read_headers([Path("p")])["pkga"].version == "1"

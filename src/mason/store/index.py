@@ -47,7 +47,8 @@ def peek_headers(path: Path) -> Cached:
     if not path.exists() or not os.access(path.parent, os.W_OK):
         return {}  # a read-only prefix: even a reader of a WAL database writes its -shm
     try:
-        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        uri = f"{path.absolute().as_uri()}?mode=ro"
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False)
     except sqlite3.Error:
         return {}
     try:
