@@ -22,6 +22,7 @@ from mason.store import (
     missing_dependencies,
     require_writable,
 )
+from mason.store.hashing import default_jobs
 from mason.trees import Trees
 
 
@@ -71,7 +72,8 @@ def merge(args: argparse.Namespace) -> int:
     """``mason merge NAME VERSION DIR``: install an already staged tree as a package."""
     prefix = _prefix(args)
     started = time.monotonic()
-    staged = prefix.scan(Path(args.staged), args.name, copy=args.copy)
+    jobs = args.jobs if args.jobs is not None else default_jobs()
+    staged = prefix.scan(Path(args.staged), args.name, copy=args.copy, jobs=max(1, jobs))
     scanned = time.monotonic() - started
     meta = PackageMeta(args.name, args.version, timings={"scan": round(scanned, 6)})
     record = prefix.merge(staged, meta, allow_overwrite=args.allow_overwrite)
