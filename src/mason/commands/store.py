@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mason.commands.table import print_table
 from mason.config import load_settings
@@ -22,8 +23,10 @@ from mason.store import (
     missing_dependencies,
     require_writable,
 )
+
+if TYPE_CHECKING:
+    from mason.trees import Trees
 from mason.store.hashing import default_jobs
-from mason.trees import Trees
 
 
 def _prefix(args: argparse.Namespace) -> Prefix:
@@ -59,6 +62,7 @@ def announce_recovery(stores: Iterable[Prefix]) -> None:
 def _trees(args: argparse.Namespace) -> Trees:
     """The prefix and its venv's store when the venv lies outside it (:mod:`mason.trees`)."""
     from mason.commands.venvstate import reconciled
+    from mason.trees import Trees
 
     settings = load_settings(catalog=args.catalog, prefix=args.prefix)
     return reconciled(Trees.open(existing_prefix(settings.prefix), settings.venv))
