@@ -66,12 +66,12 @@ def _serial(paths: Sequence[str]) -> list[Result]:
     return [hash_one(p) for p in paths]
 
 
-def _in_threads(paths: Sequence[str], jobs: int) -> list[Result]:
+def in_threads(paths: Sequence[str], jobs: int) -> list[Result]:
     with ThreadPoolExecutor(jobs) as pool:
         return list(pool.map(hash_one, paths, chunksize=256))
 
 
-def _in_processes(paths: Sequence[str], jobs: int) -> list[Result]:
+def in_processes(paths: Sequence[str], jobs: int) -> list[Result]:
     """Fork ``jobs - 1`` workers for contiguous slices; this process hashes the first one.
 
     A worker sends its pickled results through a pipe and exits without cleanup
@@ -113,7 +113,7 @@ def hash_files(paths: Sequence[str], jobs: int = 1) -> list[Result]:
     if jobs == 1:
         return _serial(paths)
     run: Callable[[Sequence[str], int], list[Result]] = (
-        _in_processes if threading.active_count() == 1 else _in_threads
+        in_processes if threading.active_count() == 1 else in_threads
     )
     return run(paths, jobs)
 
