@@ -11,6 +11,8 @@ Cases (median of ``--rounds`` runs each, every run on a fresh prefix):
 * process: what a user sees, the whole ``mason merge NAME VERSION DIR`` process (start-up,
   scan and hashes, merge, record, claims) against a whole ``cp -Rp`` process, the new case
   (goal: at least 4x);
+* hash: hashing the tree's 50,000 files (one open each) on one core, in 2 threads, in 2
+  forked processes (``mason.store.hashing``; why ``-j`` forks);
 * scaling: merge time (which includes writing the record and the claims) vs file count;
 * owner: ``Prefix.owner`` on a prefix with 200,000 claimed files (mason's own time).
 """
@@ -28,7 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mason.store import FileInfo, PackageMeta, Prefix, Record
+from mason.store import FileInfo, PackageMeta, Prefix, Record, hashing
 from mason.store.records import RecordStore
 
 SITE = "lib/python3.11/site-packages"
@@ -119,6 +121,21 @@ def process_case(rounds: int, files: int, dirs: int, tmp: Path) -> None:
     )
 
 
+def hash_case(rounds: int, files: int, dirs: int, tmp: Path) -> None:
+    make_staged(tmp / "h", files, dirs)
+    paths = [str(p) for p in sorted((tmp / "h").rglob("*.py"))]
+    hashing.hash_files(paths)  # every file read once (atime) before the timed runs
+    ways: dict[str, Callable[[], object]] = {
+        "1 core": lambda: hashing.hash_files(paths, 1),
+        "2 threads": lambda: hashing.in_threads(paths, 2),
+        "2 processes": lambda: hashing.in_processes(paths, 2),
+    }
+    times = {k: statistics.median(timed(f) for _ in range(rounds)) for k, f in ways.items()}
+    shown = ", ".join(f"{k} {t:.3f} s" for k, t in times.items())
+    print(f"hash      {len(paths)} files: {shown}")
+    shutil.rmtree(tmp / "h")
+
+
 def case(label: str, rounds: int, files: int, dirs: int, occupy: bool, tmp: Path) -> None:
     runs = [one_round(tmp, files, dirs, occupy) for _ in range(rounds)]
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
@@ -189,6 +206,8 @@ def main() -> None:
             case("existing", args.rounds, args.files, args.dirs, True, tmp)
         if "process" not in args.skip:
             process_case(args.rounds, args.files, args.dirs, tmp)
+        if "hash" not in args.skip:
+            hash_case(args.rounds, args.files, args.dirs, tmp)
         if "scaling" not in args.skip:
             scaling(max(3, args.rounds // 2), tmp)
         if "owner" not in args.skip:

@@ -206,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-overwrite", action="store_true", help="replace files owned by other packages"
     )
     p.add_argument("--copy", action="store_true", help="copy instead of moving (keep DIR)")
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="hash the staged files on N cores (default: the cores mason may use)",
+    )
     _json(p)
 
     p = add("log", "show a package's build log")

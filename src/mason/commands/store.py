@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mason.commands.table import print_table
 from mason.config import load_settings
@@ -21,8 +22,11 @@ from mason.store import (
     missing_dependencies,
     require_writable,
 )
-from mason.store.headers import Summary
-from mason.trees import Trees
+from mason.store.hashing import default_jobs
+
+if TYPE_CHECKING:
+    from mason.store.headers import Summary
+    from mason.trees import Trees
 
 
 def _prefix(args: argparse.Namespace) -> Prefix:
@@ -58,6 +62,7 @@ def announce_recovery(stores: Iterable[Prefix]) -> None:
 def _trees(args: argparse.Namespace) -> Trees:
     """The prefix and its venv's store when the venv lies outside it (:mod:`mason.trees`)."""
     from mason.commands.venvstate import reconciled
+    from mason.trees import Trees
 
     settings = load_settings(catalog=args.catalog, prefix=args.prefix)
     return reconciled(Trees.open(existing_prefix(settings.prefix), settings.venv))
@@ -71,7 +76,8 @@ def merge(args: argparse.Namespace) -> int:
     """``mason merge NAME VERSION DIR``: install an already staged tree as a package."""
     prefix = _prefix(args)
     started = time.monotonic()
-    staged = prefix.scan(Path(args.staged), args.name, copy=args.copy)
+    jobs = args.jobs if args.jobs is not None else default_jobs()
+    staged = prefix.scan(Path(args.staged), args.name, copy=args.copy, jobs=max(1, jobs))
     scanned = time.monotonic() - started
     meta = PackageMeta(args.name, args.version, timings={"scan": round(scanned, 6)})
     record = prefix.merge(staged, meta, allow_overwrite=args.allow_overwrite)

@@ -221,12 +221,13 @@ class Prefix:
         *,
         copy: bool = False,
         known: KnownDigests | None = None,
+        jobs: int = 1,
     ) -> StagedTree:
         """Validate, hash and sanitize a staged tree (no lock held; all problems at once).
 
         ``known`` digests of files the caller wrote or linked from mason's own cache
         (``rel -> (sha256 hex, size)``) save hashing them again; those files may have
-        links outside the tree.
+        links outside the tree. The files are hashed on up to ``jobs`` cores.
 
         The tree is copied into a staging directory of the prefix when ``copy`` is set or
         when it lives on another filesystem (a rename cannot cross filesystems). A staging
@@ -245,7 +246,7 @@ class Prefix:
                 shutil.rmtree(target, ignore_errors=True)
                 raise
             staged_dir, own = target, True
-        tree = scan_tree(staged_dir, self.root, package, known)
+        tree = scan_tree(staged_dir, self.root, package, known, jobs=jobs)
         fsops.syncfs(staged_dir)  # file data durable before it becomes visible in the prefix
         # The record body is encoded here too, outside the lock (a replace() drops caches).
         return replace(tree, remove_root_after=own).precompute()

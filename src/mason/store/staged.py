@@ -7,6 +7,7 @@ and hashing every byte) never holds other mason processes up.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -14,12 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from mason.errors import BadInput
 from mason.layout import RESERVED, is_compat_link, is_mason_own
 from mason.modes import process_umask, sane_mode
 from mason.store.errors import Problem, StagedTreeError
+from mason.store.hashing import Failed, Hashed, Result, failed, hash_files, hash_one
 from mason.store.records import EncodedFiles, FileInfo
 
 EntryKind = Literal["file", "symlink", "dir"]
@@ -108,42 +110,45 @@ class _Scanner:
         self, root: Path, prefix: Path, package: str, known: KnownDigests | None = None
     ) -> None:
         self.root = root
+        self.base = str(root)  # string joins: the walk may visit 50,000 entries
         self.prefix = prefix
         self.package = package
         self.known: KnownDigests = known or {}
         self.umask = process_umask()
+        self.wanted: dict[tuple[int, bool], int] = {}  # (mode, is_dir) -> sane_mode
         self.real_roots = (os.path.realpath(root), os.path.realpath(prefix))
         self.problems: list[Problem] = []
         self.entries: dict[str, StagedEntry] = {}
         self.children: dict[str, tuple[str, ...]] = {}
-        self.files: list[StagedEntry] = []
-        self.linked: dict[tuple[int, int], list[tuple[str, Path, os.stat_result]]] = {}
+        self.files: list[StagedEntry | None] = []  # None: a file waiting for its hash
+        self.pending: list[tuple[int, str, str]] = []  # (index in files, rel, path)
+        self.linked: dict[tuple[int, int], list[tuple[str, str, int, int]]] = {}
         self.spans: dict[str, tuple[int, int]] = {}
         self.compat_links: list[str] = []
 
     def problem(self, rel: str, reason: str) -> None:
         self.problems.append(Problem(rel or ".", reason))
 
-    def scan_dir(self, rel: str) -> None:
-        path = self.root / rel if rel else self.root
+    def scan_dir(self, rel: str, path: str, mode: int) -> None:
         self.children[rel] = ()
-        if not self.sanitize(rel, path, os.lstat(path), is_dir=True):
+        if not self.sanitize(rel, path, mode, is_dir=True):
             return
         try:
-            names = sorted(os.listdir(os.fsencode(path)))
+            with os.scandir(os.fsencode(path)) as it:
+                found = sorted(it, key=lambda e: e.name)
         except OSError as e:
             self.problem(rel, f"directory cannot be read: {e.strerror}")
             return
         kept: list[str] = []
-        for raw in names:
-            name = self.check_name(rel, raw)
+        for raw in found:
+            name = self.check_name(rel, raw.name)
             if name is None:
                 continue
             child = f"{rel}/{name}" if rel else name
             if is_mason_own(child, RESERVED):
                 self.problem(child, "is reserved for mason's own bookkeeping")
                 continue
-            if self.scan_entry(child):
+            if self.scan_entry(child, raw):
                 kept.append(name)
         self.children[rel] = tuple(kept)
 
@@ -154,49 +159,79 @@ class _Scanner:
         except UnicodeDecodeError:
             self.problem(shown, "file name is not valid UTF-8")
             return None
-        if any(c in name for c in "\n\r"):
+        if "\n" in name or "\r" in name:
             self.problem(shown, "file name contains a newline")
             return None
         return name
 
-    def scan_entry(self, rel: str) -> bool:
-        path = self.root / rel
-        st = os.lstat(path)
-        if stat.S_ISDIR(st.st_mode):
+    def scan_entry(self, rel: str, raw: os.DirEntry[bytes]) -> bool:
+        """One directory entry, by the type ``readdir`` gave (no ``stat`` of a file: the
+        hash's open gives its metadata, :mod:`mason.store.hashing`)."""
+        path = f"{self.base}/{rel}"
+        if raw.is_symlink():
+            return self.scan_symlink(rel, path)
+        if raw.is_dir(follow_symlinks=False):
             self.entries[rel] = StagedEntry(rel, "dir")
             start = len(self.files)
-            self.scan_dir(rel)
+            self.scan_dir(rel, path, raw.stat(follow_symlinks=False).st_mode)
             self.spans[rel] = (start, len(self.files))
             return True
-        if stat.S_ISLNK(st.st_mode):
-            return self.scan_symlink(rel, path)
-        if stat.S_ISREG(st.st_mode):
-            return self.scan_file(rel, path, st)
+        if raw.is_file(follow_symlinks=False):
+            self.pending.append((len(self.files), rel, path))
+            self.files.append(None)
+            return True
         self.problem(rel, "is not a regular file, directory or symlink (device, fifo, socket)")
         return False
 
-    def scan_file(self, rel: str, path: Path, st: os.stat_result) -> bool:
-        # Known files were written, or linked from mason's own cache, by the caller.
-        if st.st_nlink > 1 and rel not in self.known:
-            # Possibly linked to a file outside the tree: never chmod it before knowing.
-            self.linked.setdefault((st.st_dev, st.st_ino), []).append((rel, path, st))
-        elif not self.sanitize(rel, path, st, is_dir=False):
-            return False
-        known = self.known.get(rel)
-        if known is not None and known[1] == st.st_size:
-            digest = known[0]
-        else:
-            try:
-                digest = sha256_file(path)
-            except OSError as e:
-                self.problem(rel, f"cannot be read: {e.strerror}")
-                return False
-        info = FileInfo("file", digest, st.st_size)
-        _ = info.encoded  # serialize now, outside the lock
-        self.add(StagedEntry(rel, "file", st.st_size, digest, None, info))
-        return True
+    def hash_pending(self, jobs: int) -> None:
+        """Hash every file the walk found (on ``jobs`` cores), then check and record it."""
+        todo = [(i, rel, path) for i, rel, path in self.pending if rel not in self.known]
+        results = iter(hash_files([path for _, _, path in todo], jobs))
+        known = self.known
+        for i, rel, path in self.pending:
+            if rel in known:
+                res: Result = self.known_file(rel, path)
+            else:
+                res = next(results)
+                if (bad := failed(res)) is not None and bad[0] == errno.EACCES:
+                    if (again := self.unreadable(rel, path, bad)) is None:
+                        continue  # the problem is reported
+                    res = again
+            if (bad := failed(res)) is not None:
+                self.problem(rel, f"cannot be read: {bad[1]}")
+                continue
+            digest, size, mode, nlink, dev, ino = cast(Hashed, res)
+            if nlink > 1 and rel not in known:
+                # Possibly linked to a file outside the tree: never chmod it before knowing.
+                self.linked.setdefault((dev, ino), []).append((rel, path, mode, nlink))
+            elif not self.sanitize(rel, path, mode, is_dir=False):
+                continue
+            info = FileInfo("file", digest, size)
+            _ = info.encoded  # serialize now, outside the lock
+            entry = StagedEntry(rel, "file", size, digest, None, info)
+            self.entries[rel] = entry
+            self.files[i] = entry
 
-    def scan_symlink(self, rel: str, path: Path) -> bool:
+    def known_file(self, rel: str, path: str) -> Result:
+        """A file the caller wrote or linked from mason's own cache: its digest as given
+        when the size still matches."""
+        st = os.lstat(path)
+        digest, size = self.known[rel]
+        if size != st.st_size:
+            return hash_one(path)
+        return (digest, size, st.st_mode, st.st_nlink, st.st_dev, st.st_ino)
+
+    def unreadable(self, rel: str, path: str, failed: Failed) -> Result | None:
+        """A file its owner may not read (mode 0o200): made sane, then read, unless it may
+        be linked from outside the tree (None: its mode cannot be set, a problem)."""
+        st = os.lstat(path)
+        if st.st_nlink > 1:
+            return failed
+        if not self.sanitize(rel, path, st.st_mode, is_dir=False):
+            return None
+        return hash_one(path)
+
+    def scan_symlink(self, rel: str, path: str) -> bool:
         target = os.readlink(path)
         if is_compat_link(rel, target):
             self.compat_links.append(rel)  # mason's own: made in the prefix, never claimed
@@ -223,14 +258,14 @@ class _Scanner:
     def check_hard_links(self) -> None:
         """A multiply-linked file must have all its links inside the staged tree."""
         for links in self.linked.values():
-            rel, path, st = links[0]
-            if len(links) < st.st_nlink:
-                for other, _, _ in links:
+            rel, path, mode, nlink = links[0]
+            if len(links) < nlink:
+                for other, _, _, _ in links:
                     self.problem(other, "is hard-linked to a file outside the staged tree")
             elif not self.problems:
-                self.sanitize(rel, path, st, is_dir=False)
+                self.sanitize(rel, path, mode, is_dir=False)
 
-    def escapes(self, path: Path) -> bool:
+    def escapes(self, path: str) -> bool:
         """Followed on the disk (chains of links included), ``path`` leaves both the staged
         tree and the prefix."""
         real = os.path.realpath(path)
@@ -240,7 +275,7 @@ class _Scanner:
         self.entries[entry.rel] = entry
         self.files.append(entry)
 
-    def rewrite_absolute(self, rel: str, path: Path, target: str) -> str | None:
+    def rewrite_absolute(self, rel: str, path: str, target: str) -> str | None:
         norm = os.path.normpath(target)  # "$PREFIX/../x" is outside, whatever it starts with
         root, pre = str(self.root), str(self.prefix)
         if norm == root or norm.startswith(root + "/"):
@@ -265,10 +300,12 @@ class _Scanner:
                 depth += 1
         return True
 
-    def sanitize(self, rel: str, path: Path, st: os.stat_result, *, is_dir: bool) -> bool:
+    def sanitize(self, rel: str, path: str, st_mode: int, *, is_dir: bool) -> bool:
         """Set :func:`mason.modes.sane_mode`; False (a problem) if impossible."""
-        mode = stat.S_IMODE(st.st_mode)
-        want = sane_mode(mode, is_dir=is_dir, umask=self.umask)
+        mode = stat.S_IMODE(st_mode)
+        want = self.wanted.get((mode, is_dir))
+        if want is None:  # a few distinct modes in a tree of 50,000 files
+            want = self.wanted[mode, is_dir] = sane_mode(mode, is_dir=is_dir, umask=self.umask)
         if want != mode:
             try:
                 os.chmod(path, want)
@@ -279,14 +316,14 @@ class _Scanner:
 
 
 def scan_tree(
-    root: Path, prefix: Path, package: str, known: KnownDigests | None = None
+    root: Path, prefix: Path, package: str, known: KnownDigests | None = None, *, jobs: int = 1
 ) -> StagedTree:
     """Validate, hash and sanitize the staged tree at ``root`` for ``package``.
 
     ``known`` digests (files the caller wrote itself and hashed while writing, such as
     unpacked wheels, or linked from mason's own cache) are taken as they are when the size
     still matches, and such a file may have links outside the tree; every other file is
-    read and hashed.
+    read and hashed, on up to ``jobs`` cores (:mod:`mason.store.hashing`).
 
     Raises :class:`StagedTreeError` listing every problem (unsafe names, special files,
     unreadable files, symlink loops, symlinks leaving the prefix). An absolute symlink
@@ -295,7 +332,8 @@ def scan_tree(
     if not root.is_dir():
         raise StagedTreeError(package, str(root), [Problem(".", "is not a directory")])
     scanner = _Scanner(root, prefix, package, known)
-    scanner.scan_dir("")
+    scanner.scan_dir("", scanner.base, os.lstat(root).st_mode)
+    scanner.hash_pending(jobs)
     scanner.check_hard_links()
     if scanner.problems:
         raise StagedTreeError(package, str(root), scanner.problems)
@@ -304,7 +342,7 @@ def scan_tree(
         package,
         scanner.entries,
         scanner.children,
-        tuple(scanner.files),
+        tuple(f for f in scanner.files if f is not None),
         scanner.spans,
         compat_links=tuple(scanner.compat_links),
     )
