@@ -310,9 +310,18 @@ class CompilePool:
             outer.set_result(inner.result())
         self._release()
 
+    def warm(self) -> None:
+        """Start the worker processes now (while the caller does something else, such as
+        making the venv), rather than on the first task."""
+        if self.workers > 1:
+            for _ in range(self.workers):
+                self.submit(False, os.getpid)
+
     def _start_locked(self) -> ProcessPoolExecutor:
         if self._executor is None:
             context = multiprocessing.get_context("forkserver")
+            # the server imports the staging code once; each worker is forked with it
+            context.set_forkserver_preload(["mason.python.pool"])
             self._executor = ProcessPoolExecutor(
                 max(1, self.workers), mp_context=context, initializer=_ignore_sigint
             )

@@ -89,7 +89,7 @@ class StagingDestination(WheelDestination):
         self.written: list[Path] = []
         # rel (to tree_root) -> (sha256 hex, size) of every file written, for the store's scan
         self.digests: dict[str, tuple[str, int]] = {}
-        self._made_dirs: set[Path] = set()
+        self._made_dirs: set[str] = set()
         self.not_compiled: list[Path] = []
         self.bytecode: list[tuple[Path, Path]] = []
         self.scripts: list[LocatedScript] = []
@@ -103,6 +103,12 @@ class StagingDestination(WheelDestination):
         for name, where in self.scheme_dirs.items():
             if not where.is_relative_to(tree_root):
                 raise VenvError(venv.root, f"its {name} scheme {where} is not under {tree_root}")
+        # per scheme, its directory relative to the tree root ("" or ending in "/")
+        self._scheme_rels = {
+            name: _dir_prefix(where.relative_to(tree_root))
+            for name, where in self.scheme_dirs.items()
+        }
+        self._staged_str = str(staged_root)
 
     def discard(self) -> None:
         """Remove what was written so far, and the directories that became empty."""
@@ -116,40 +122,35 @@ class StagingDestination(WheelDestination):
         self.scripts.clear()
         self._made_dirs.clear()
 
-    def _final(self, scheme: Scheme, path: str) -> Path:
+    def _rel(self, scheme: Scheme, path: str) -> str:
+        """``path`` of ``scheme`` relative to the tree root (strings: this runs per file)."""
         norm = posixpath.normpath(path)
         if posixpath.isabs(norm) or norm.split("/")[0] == ".." or "\\" in norm:
             raise BadWheel(self.wheel, [f"{path} escapes the {scheme} directory"])
-        return self.scheme_dirs[scheme] / norm
-
-    def _staged(self, final: Path) -> Path:
-        return self.staged_root / final.relative_to(self.tree_root)
+        return f"{self._scheme_rels[scheme]}{norm}"
 
     def write_to_fs(
         self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool
     ) -> RecordEntry:
         """Create the staged file exclusively; return its RECORD entry."""
-        final = self._final(scheme, path)
-        target = self._staged(final)
-        if target.parent not in self._made_dirs:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._made_dirs.add(target.parent)
+        rel = self._rel(scheme, path)
+        target = f"{self._staged_str}/{rel}"
+        parent = target.rpartition("/")[0]
+        if parent not in self._made_dirs:
+            os.makedirs(parent, exist_ok=True)
+            self._made_dirs.add(parent)
         mode = 0o777 if is_executable else 0o666  # the umask decides the rest
         try:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         except FileExistsError:
             raise StagingWriteFailed(self.wheel, f"{target} is already staged") from None
-        rel = final.relative_to(self.tree_root)
-        self.written.append(rel)
+        self.written.append(Path(rel))
         with os.fdopen(fd, "wb") as f:
             digest, size = copyfileobj_with_hashing(stream, f, HASH)
-        self._note_digest(rel, digest, size)
+        self.digests[rel] = (_hex(digest), size)
         if scheme in _LIBS and path.endswith(".py"):
-            self._plan_compile(scheme, path, rel.as_posix(), digest)
+            self._plan_compile(scheme, path, rel, digest)
         return RecordEntry(path, Hash(HASH, digest), size)
-
-    def _note_digest(self, rel: Path, digest: str, size: int) -> None:
-        self.digests[rel.as_posix()] = (_hex(digest), size)
 
     def write_file(
         self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool
@@ -160,9 +161,6 @@ class StagingDestination(WheelDestination):
             script = LocatedScript(self._rel(scheme, path_), is_executable, raw=stream.read())
             return self._write_script(scheme, path_, script)
         return self.write_to_fs(scheme, path_, stream, is_executable)
-
-    def _rel(self, scheme: Scheme, path: str) -> str:
-        return self._final(scheme, path).relative_to(self.tree_root).as_posix()
 
     def _write_script(self, scheme: Scheme, path: str, script: LocatedScript) -> RecordEntry:
         self.scripts.append(script)
@@ -226,6 +224,11 @@ class StagingDestination(WheelDestination):
             b64 = record_digest(bytes.fromhex(hexdigest))
             out.append((scheme, RecordEntry(rel_pyc, Hash(HASH, b64), size)))
         return out
+
+
+def _dir_prefix(rel: Path) -> str:
+    text = rel.as_posix()
+    return "" if text == "." else text + "/"
 
 
 def record_digest(raw: bytes) -> str:
