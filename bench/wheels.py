@@ -14,11 +14,13 @@ the cache), and the variants install all of them into a fresh prefix or venv:
 - one `pip install --no-deps` process per wheel into a fresh venv (the seed system's way);
 - one `uv pip install --no-deps` of all wheels (uv comes from PyPI into bench/.cache/uv;
   the column is skipped when that fails). uv does not byte-compile by default, mason and pip
-  do: `uv --compile-bytecode` is the like-for-like figure. uv's cache is warmed first.
+  do: `uv --compile-bytecode` is the like-for-like figure. uv's cache is warmed first;
+  the last uv column starts from an empty uv cache (``UV_CACHE_DIR`` in the run's
+  directory), as mason's cold run does: the like-for-like cold figure.
 
 Venv creation for pip and uv, and writing the catalog, are not timed.
 
-    python bench/wheels.py [--repeat N] [--skip-pip]
+    python bench/wheels.py [--repeat N] [--skip-pip] [--cold]
 
 Prints each variant's median wall time and its ratio to mason's.
 """
@@ -128,11 +130,15 @@ def pip_per_wheel(wheels: list[Path], work: Path) -> None:
         subprocess.run([*command, "--disable-pip-version-check"], check=True)
 
 
-def uv_install(*flags: str) -> Callable[[list[Path], Path], None]:
+def uv_install(*flags: str, empty_cache: bool = False) -> Callable[[list[Path], Path], None]:
+    """uv with its warm cache in bench/.cache/uv, or (``empty_cache``) an empty one in the
+    run's directory (as mason's cold run has)."""
+
     def run(wheels: list[Path], work: Path) -> None:
         python = str(work / "venv" / "bin" / "python")
         command = [str(uv_exe()), "pip", "install", "-q", "--no-deps", "--python", python]
-        env = {**os.environ, "UV_CACHE_DIR": str(UV_HOME / "cache"), "UV_NO_CONFIG": "1"}
+        cache = work / "uv-cache" if empty_cache else UV_HOME / "cache"
+        env = {**os.environ, "UV_CACHE_DIR": str(cache), "UV_NO_CONFIG": "1"}
         subprocess.run([*command, *flags, *map(str, wheels)], check=True, env=env)
 
     return run
@@ -163,26 +169,32 @@ def once(variant: Variant, wheels: list[Path]) -> float:
         return time.perf_counter() - start
 
 
-def variants(repeat: int, with_pip: bool) -> dict[str, Variant]:
+def variants(repeat: int, with_pip: bool, cold_only: bool) -> dict[str, Variant]:
+    """The variants, labelled; ``cold_only``: mason cold and uv with byte-code only."""
     out = {"mason install --all -j2": Variant(write_catalog, mason(None), repeat)}
-    warm = Path(tempfile.mkdtemp(prefix="mason-bench-cache-"))  # removed at exit
-    atexit.register(shutil.rmtree, warm, ignore_errors=True)
-    once(Variant(write_catalog, mason(warm), 1), download())  # fill mason's byte-code cache
-    out["mason install --all -j2 (warm cache)"] = Variant(write_catalog, mason(warm), repeat)
+    if not cold_only:
+        warm = Path(tempfile.mkdtemp(prefix="mason-bench-cache-"))  # removed at exit
+        atexit.register(shutil.rmtree, warm, ignore_errors=True)
+        once(Variant(write_catalog, mason(warm), 1), download())  # fill mason's caches
+        out["mason install --all -j2 (warm cache)"] = Variant(write_catalog, mason(warm), repeat)
     if install_uv():
         uv_warm = tempfile.mkdtemp(prefix="mason-bench-uv-")
         venv_without_pip([], Path(uv_warm))
         uv_install()(download(), Path(uv_warm))  # fill uv's cache: uv at its best
         shutil.rmtree(uv_warm)
-        out["uv pip install --no-deps (warm cache)"] = Variant(
-            venv_without_pip, uv_install(), repeat
-        )
-        out["uv pip install --no-deps --compile-bytecode"] = Variant(
+        if not cold_only:
+            out["uv pip install --no-deps (warm cache)"] = Variant(
+                venv_without_pip, uv_install(), repeat
+            )
+        out["uv --compile-bytecode (warm cache)"] = Variant(
             venv_without_pip, uv_install("--compile-bytecode"), repeat
+        )
+        out["uv --compile-bytecode (empty cache)"] = Variant(
+            venv_without_pip, uv_install("--compile-bytecode", empty_cache=True), repeat
         )
     else:
         print("uv: not available, its columns are skipped")
-    if with_pip:
+    if with_pip and not cold_only:
         out["pip install --no-deps, one process per wheel"] = Variant(
             venv_with_pip, pip_per_wheel, 1
         )
@@ -203,17 +215,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs of the fast variants")
     parser.add_argument("--skip-pip", action="store_true", help="skip pip per wheel (~1 min)")
+    parser.add_argument("--cold", action="store_true", help="only mason cold and uv with byte-code")
     args = parser.parse_args()
     wheels = download()
     compile_mason()
     size = sum(w.stat().st_size for w in wheels) / 1e6
     print(f"{len(wheels)} wheels, {size:.1f} MB, Python {sys.version.split()[0]}")
-    chosen = variants(args.repeat, not args.skip_pip)
+    chosen = variants(args.repeat, not args.skip_pip, args.cold)
     times: dict[str, list[float]] = {label: [] for label in chosen}
     for round_ in range(args.repeat):  # rounds interleave the variants (noisy machine)
         for label, variant in chosen.items():
             if round_ < variant.runs:
                 times[label].append(once(variant, wheels))
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     base = statistics.median(times["mason install --all -j2"])
     for label, runs in times.items():
         t = statistics.median(runs)

@@ -10,7 +10,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from mason.python.bytecode import CompileJob, CompilePool, compile_sources, pyc_name
+from mason.python.bytecode import Compiled, CompileJob, CompilePool, compile_sources, pyc_name
 from mason.python.pyccache import BytecodeCache
 from mason.python.venv import SchemePaths, Venv
 
@@ -122,3 +122,21 @@ def _this_venv(tmp_path: Path) -> Venv:
     """A Venv value for the running interpreter (compile_sources only reads its cache tag)."""
     paths = {name: Path("lib") for name in ("purelib", "platlib", "scripts", "data", "headers")}
     return Venv(tmp_path, Path(sys.executable), sys.version_info[:2], TAG, SchemePaths(**paths))
+
+
+def test_callers_holding_every_core_still_get_their_byte_code(tmp_path: Path) -> None:
+    # Both cores of the budget are held by callers (unpacking big wheels, say); each then
+    # waits on the workers: it gives its core back, else no worker could ever start.
+    batches = []
+    for t in range(2):
+        (tmp_path / str(t)).mkdir()
+        batches.append(sources(tmp_path / str(t), 30))
+
+    def unpack_then_compile(jobs: list[CompileJob]) -> list[Compiled]:
+        with pool.slot():
+            return pool.compile(jobs)
+
+    with CompilePool(2) as pool, ThreadPoolExecutor(2) as threads:
+        results = list(threads.map(unpack_then_compile, batches))
+    assert all(all(r) for r in results) and [len(r) for r in results] == [30, 30]
+    assert pool.compiled == 60 and 1 <= pool.peak <= 2

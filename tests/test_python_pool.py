@@ -1,16 +1,18 @@
 """WheelPool: a wheel staged in a worker process, from the cache, or by the caller, is the
-same staged tree; a worker that dies fails one wheel, not the pool."""
+same staged tree; a worker that dies fails one wheel, not the pool; a big wheel's modules
+are compiled once each, while it is unpacked, on no more cores than the budget."""
 
 from __future__ import annotations
 
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from mason.python import Venv
-from mason.python.errors import StagingWriteFailed
+from mason.python.errors import BadWheel, StagingWriteFailed
 from mason.python.pool import SPREAD_SOURCES, WheelPool
 from mason.python.wheels import StagedWheel, stage_wheel
 from wheelfactory import make_wheel
@@ -68,3 +70,46 @@ def test_a_dead_worker_fails_one_wheel_and_the_next_gets_new_workers(
         again = pool.stage(wheel, venv, tmp_path / "third")
         assert (again.staged_root / again.dist_info / "RECORD").is_file()
         assert pool._executor is not executor
+
+
+def test_a_big_wheel_compiles_each_module_once_within_the_budget(
+    tmp_path: Path, venv: Venv
+) -> None:
+    wheel = many_sources_wheel(tmp_path / "w")
+    sources = SPREAD_SOURCES + 11
+    with WheelPool(2, tmp_path / "cache") as pool:
+        staged = pool.stage(wheel, venv, tmp_path / "fresh")  # unpacked here, compiled there
+        assert pool.compiled == sources  # each module once, none at the end again
+        assert len(staged.bytecode) == sources and not staged.not_compiled
+        assert 1 <= pool.peak <= 2  # this thread's core and one worker's
+        pool.stage(wheel, venv, tmp_path / "cached")
+        assert pool.compiled == sources  # linked from the cache: nothing compiled
+
+
+def test_threads_staging_at_once_never_use_more_cores_than_the_budget(
+    tmp_path: Path, venv: Venv
+) -> None:
+    wheels = [many_sources_wheel(tmp_path / "w"), small_wheel(tmp_path / "w")] * 3
+    with WheelPool(2) as pool, ThreadPoolExecutor(6) as threads:
+        done = list(
+            threads.map(
+                lambda i: pool.stage(wheels[i], venv, tmp_path / str(i)), range(len(wheels))
+            )
+        )
+        executor = pool._executor
+        assert executor is not None and len(executor._processes) <= 2
+    assert 1 <= pool.peak <= 2
+    assert all((d.staged_root / d.dist_info / "RECORD").is_file() for d in done)
+    assert pool.compiled == 3 * (SPREAD_SOURCES + 11)  # the small wheels compile in workers
+
+
+def test_a_bad_big_wheel_leaves_no_byte_code_behind(tmp_path: Path, venv: Venv) -> None:
+    files = {f"badmod/m{i}.py": f"V = {i}\n" for i in range(SPREAD_SOURCES + 10)}
+    last = f"badmod/m{SPREAD_SOURCES + 9}.py"
+    wrong = {last: "sha256=" + "A" * 43}  # found only once every module is written
+    wheel = make_wheel(tmp_path / "w", "badmod", "1.0", files, record_overrides=wrong)
+    with WheelPool(2) as pool:
+        with pytest.raises(BadWheel, match="didn't match RECORD"):
+            pool.stage(wheel, venv, tmp_path / "staged")
+        assert pool.compiled > 0  # compiling had started while unpacking
+    assert not (tmp_path / "staged").exists()

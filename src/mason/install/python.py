@@ -63,6 +63,7 @@ class PythonSession:
             # every wheel of this run is staged in one of at most `jobs` processes
             if self._pool is None:
                 self._pool = WheelPool(self.options.jobs, self.options.cache)
+                self._pool.warm()  # the workers start while the venv is made
             place = self.trees.place
             remember_venv(place)  # refuses a place other than the remembered one
             store = self.trees.store("venv")

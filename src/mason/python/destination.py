@@ -24,7 +24,8 @@ from installer.records import Hash, RecordEntry
 from installer.scripts import Script
 from installer.utils import Scheme, construct_record_file, copyfileobj_with_hashing, fix_shebang
 
-from mason.python.bytecode import CompileJob, CompilePool, compile_sources, pyc_name
+from mason.python.bytecode import CompileJob, CompilePool, pyc_name
+from mason.python.compilestream import CompileStream
 from mason.python.errors import BadWheel, StagingWriteFailed, VenvError
 from mason.python.pyccache import BytecodeCache
 from mason.python.venv import SCHEME_NAMES, Venv
@@ -88,19 +89,30 @@ class StagingDestination(WheelDestination):
         self.written: list[Path] = []
         # rel (to tree_root) -> (sha256 hex, size) of every file written, for the store's scan
         self.digests: dict[str, tuple[str, int]] = {}
-        self._made_dirs: set[Path] = set()
+        self._made_dirs: set[str] = set()
         self.not_compiled: list[Path] = []
         self.bytecode: list[tuple[Path, Path]] = []
         self.scripts: list[LocatedScript] = []
+        # the library sources, compiled as they are written: per source its scheme, the
+        # .pyc's RECORD path and the source's path relative to the tree root
+        self._stream = CompileStream(venv, compile_pool, bytecode_cache)
+        self._planned: list[tuple[Scheme, str, str]] = []
         # mismatches with RECORD found while unpacking (filled by the wheel's streams)
         self.content_problems: list[str] = []
         self.record: Path | None = None  # RECORD, relative to the tree root
         for name, where in self.scheme_dirs.items():
             if not where.is_relative_to(tree_root):
                 raise VenvError(venv.root, f"its {name} scheme {where} is not under {tree_root}")
+        # per scheme, its directory relative to the tree root ("" or ending in "/")
+        self._scheme_rels = {
+            name: _dir_prefix(where.relative_to(tree_root))
+            for name, where in self.scheme_dirs.items()
+        }
+        self._staged_str = str(staged_root)
 
     def discard(self) -> None:
         """Remove what was written so far, and the directories that became empty."""
+        self._stream.wait()  # byte-code under way is written before it is removed
         for rel in reversed(self.written):
             (self.staged_root / rel).unlink(missing_ok=True)
         parents = {(self.staged_root / rel).parent for rel in self.written}
@@ -110,38 +122,35 @@ class StagingDestination(WheelDestination):
         self.scripts.clear()
         self._made_dirs.clear()
 
-    def _final(self, scheme: Scheme, path: str) -> Path:
+    def _rel(self, scheme: Scheme, path: str) -> str:
+        """``path`` of ``scheme`` relative to the tree root (strings: this runs per file)."""
         norm = posixpath.normpath(path)
         if posixpath.isabs(norm) or norm.split("/")[0] == ".." or "\\" in norm:
             raise BadWheel(self.wheel, [f"{path} escapes the {scheme} directory"])
-        return self.scheme_dirs[scheme] / norm
-
-    def _staged(self, final: Path) -> Path:
-        return self.staged_root / final.relative_to(self.tree_root)
+        return f"{self._scheme_rels[scheme]}{norm}"
 
     def write_to_fs(
         self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool
     ) -> RecordEntry:
         """Create the staged file exclusively; return its RECORD entry."""
-        final = self._final(scheme, path)
-        target = self._staged(final)
-        if target.parent not in self._made_dirs:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._made_dirs.add(target.parent)
+        rel = self._rel(scheme, path)
+        target = f"{self._staged_str}/{rel}"
+        parent = target.rpartition("/")[0]
+        if parent not in self._made_dirs:
+            os.makedirs(parent, exist_ok=True)
+            self._made_dirs.add(parent)
         mode = 0o777 if is_executable else 0o666  # the umask decides the rest
         try:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         except FileExistsError:
             raise StagingWriteFailed(self.wheel, f"{target} is already staged") from None
-        rel = final.relative_to(self.tree_root)
-        self.written.append(rel)
+        self.written.append(Path(rel))
         with os.fdopen(fd, "wb") as f:
             digest, size = copyfileobj_with_hashing(stream, f, HASH)
-        self._note_digest(rel, digest, size)
+        self.digests[rel] = (_hex(digest), size)
+        if scheme in _LIBS and path.endswith(".py"):
+            self._plan_compile(scheme, path, rel, digest)
         return RecordEntry(path, Hash(HASH, digest), size)
-
-    def _note_digest(self, rel: Path, digest: str, size: int) -> None:
-        self.digests[rel.as_posix()] = (_hex(digest), size)
 
     def write_file(
         self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool
@@ -152,9 +161,6 @@ class StagingDestination(WheelDestination):
             script = LocatedScript(self._rel(scheme, path_), is_executable, raw=stream.read())
             return self._write_script(scheme, path_, script)
         return self.write_to_fs(scheme, path_, stream, is_executable)
-
-    def _rel(self, scheme: Scheme, path: str) -> str:
-        return self._final(scheme, path).relative_to(self.tree_root).as_posix()
 
     def _write_script(self, scheme: Scheme, path: str, script: LocatedScript) -> RecordEntry:
         self.scripts.append(script)
@@ -178,7 +184,7 @@ class StagingDestination(WheelDestination):
         if self.content_problems:  # every file was read: all mismatches are known now
             raise BadWheel(self.wheel, list(self.content_problems))
         entries = list(records)
-        entries += self._compile([(s, r) for s, r in entries if s in _LIBS])
+        entries += self._compile()
 
         def prefix(file_scheme: Scheme) -> str | None:
             rel = os.path.relpath(self.scheme_dirs[file_scheme], self.scheme_dirs[scheme])
@@ -188,32 +194,25 @@ class StagingDestination(WheelDestination):
             self.write_to_fs(scheme, record_file_path, record, is_executable=False)
         self.record = Path(self._rel(scheme, record_file_path))
 
-    def _compile(self, libs: list[tuple[Scheme, RecordEntry]]) -> list[tuple[Scheme, RecordEntry]]:
-        jobs: list[CompileJob] = []
-        planned: list[tuple[Scheme, str, str]] = []  # scheme, RECORD path, rel of the source
-        staged_root, tree_root = str(self.staged_root), str(self.tree_root)
-        for scheme, entry in libs:
-            if not entry.path.endswith(".py"):
-                continue
-            source = str(self._final(scheme, entry.path))
-            rel = source[len(tree_root) + 1 :]
-            head, name = posixpath.split(entry.path)
-            rel_pyc = posixpath.join(head, "__pycache__", pyc_name(name, self.venv.cache_tag))
-            pyc = posixpath.join(posixpath.dirname(rel), "__pycache__", posixpath.basename(rel_pyc))
-            digest = entry.hash_.value if entry.hash_ is not None else ""
-            jobs.append(
-                CompileJob(
-                    Path(staged_root, rel),
-                    Path(staged_root, pyc),
-                    source[len(str(self.venv.root)) + 1 :],
-                    _hex(digest) if digest else "",
-                )
-            )
-            planned.append((scheme, rel_pyc, rel))
-            self.written.append(Path(pyc))  # removed again below if it does not compile
-        done = compile_sources(jobs, self.venv, self.compile_pool, self.bytecode_cache)
+    def _plan_compile(self, scheme: Scheme, path: str, rel: str, digest: str) -> None:
+        """Hand the source just written (``path`` in ``scheme``, ``rel`` to the tree root,
+        its RECORD ``digest``) to the compile stream."""
+        head, name = posixpath.split(path)
+        rel_pyc = posixpath.join(head, "__pycache__", pyc_name(name, self.venv.cache_tag))
+        pyc = posixpath.join(posixpath.dirname(rel), "__pycache__", posixpath.basename(rel_pyc))
+        staged_root = str(self.staged_root)
+        dfile = str(self.tree_root / rel)[len(str(self.venv.root)) + 1 :]
+        self._stream.add(
+            CompileJob(Path(staged_root, rel), Path(staged_root, pyc), dfile, _hex(digest))
+        )
+        self._planned.append((scheme, rel_pyc, rel))
+        self.written.append(Path(pyc))  # removed again below if it does not compile
+
+    def _compile(self) -> list[tuple[Scheme, RecordEntry]]:
+        done = self._stream.results()
+        jobs = self._stream.jobs
         out: list[tuple[Scheme, RecordEntry]] = []
-        for job, (scheme, rel_pyc, rel), compiled in zip(jobs, planned, done, strict=True):
+        for job, (scheme, rel_pyc, rel), compiled in zip(jobs, self._planned, done, strict=True):
             pyc_rel = job.target.relative_to(self.staged_root)
             if compiled is None:
                 self.not_compiled.append(Path(rel))
@@ -225,6 +224,11 @@ class StagingDestination(WheelDestination):
             b64 = record_digest(bytes.fromhex(hexdigest))
             out.append((scheme, RecordEntry(rel_pyc, Hash(HASH, b64), size)))
         return out
+
+
+def _dir_prefix(rel: Path) -> str:
+    text = rel.as_posix()
+    return "" if text == "." else text + "/"
 
 
 def record_digest(raw: bytes) -> str:

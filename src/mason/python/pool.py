@@ -6,13 +6,17 @@ system call. A :class:`WheelPool` therefore stages a wheel one of three ways:
 
 - found in the user's unpacked-wheel cache (:mod:`mason.python.unpacked`): linked out by
   the calling thread (a few system calls per file, no process needed);
-- a wheel with many sources (sympy): unpacked by the calling thread, its byte-code
-  compiled in chunks by every worker, so it does not keep one worker busy alone;
+- a wheel with many sources (sympy): unpacked by the calling thread (which holds a core
+  of the budget meanwhile), its byte-code compiled in chunks by the workers as the sources
+  are written (:mod:`mason.python.compilestream`), so it does not keep one worker busy
+  alone;
 - any other: all of :func:`~mason.python.wheels.stage_wheel` in a worker process, the
   calling thread waiting for the result.
 
 The workers are those of a :class:`~mason.python.bytecode.CompilePool` (started on first
-use, forkserver, replaced when one dies). A freshly staged wheel is kept in the cache.
+use, forkserver, replaced when one dies), whose budget of ``-j`` cores counts the calling
+threads unpacking too: never more than ``-j`` at work at once. A freshly staged wheel is
+kept in the cache.
 """
 
 from __future__ import annotations
@@ -81,14 +85,14 @@ class WheelPool(CompilePool):
             result = _stage(*args)
         elif _sources(wheel) >= SPREAD_SOURCES:
             # a big wheel (sympy: 1,500 sources) would keep one worker busy long after the
-            # others are done: unpack it here, and spread its byte-code over every worker
-            result = _stage(*args, compile_pool=self)
+            # others are done: unpack it here (on a core of the budget), its byte-code
+            # compiled by the other workers as it is written, then by every one
+            with self.slot():
+                result = _stage(*args, compile_pool=self)
         else:
-            executor = self._start()
             try:
-                result = executor.submit(_stage, *args).result()
-            except BrokenProcessPool:
-                self._discard(executor)  # the next wheel gets new workers
+                result = self.submit(False, _stage, *args).result()
+            except BrokenProcessPool:  # the next wheel gets new workers
                 raise StagingWriteFailed(
                     wheel, "the process staging it died (killed, or out of memory)"
                 ) from None

@@ -31,6 +31,8 @@ from pathlib import Path
 #: Flags of a hash-based ``.pyc`` whose hash the importer checks (PEP 552).
 _CHECKED_HASH = (0b11).to_bytes(4, "little")
 _HEADER_SIZE = 16  # magic, flags, SipHash of the source
+#: Shard directories this process made or found (one ``mkdir`` each, not one per entry).
+_MADE: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,24 @@ class BytecodeCache:
 
     def keep(self, dfile: str, digest: str, pyc: Path) -> None:
         """Keep ``pyc``, the byte-code of the source whose sha256 is ``digest``: linked
-        (the ``.pyc`` files mason writes are never changed in place), or copied when the
-        cache is on another filesystem. Errors are ignored."""
+        (the ``.pyc`` files mason writes are never changed in place; a link appears whole,
+        so no temporary name is needed), or copied when the cache is on another
+        filesystem. An entry there already was not usable (else there would have been no
+        compiling): it is replaced. Errors are ignored."""
         path = self.entry(dfile, digest)
+        parent = str(path.parent)
+        try:
+            if parent not in _MADE:
+                os.makedirs(parent, exist_ok=True)
+                _MADE.add(parent)
+            os.link(pyc, path)
+        except OSError:
+            self._replace(pyc, path)
+
+    @staticmethod
+    def _replace(pyc: Path, path: Path) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.link(pyc, tmp)
             except OSError:

@@ -87,7 +87,8 @@ def stage_wheel(
     the files this call wrote are removed again.
 
     The contents are checked against RECORD while they are unpacked (one pass over the
-    data): a mismatch is reported before anything is compiled, every mismatch at once.
+    data): a mismatch is reported before RECORD is written, every mismatch at once (the
+    byte-code of a big wheel, compiled while it is unpacked, is removed with the rest).
     """
     tree = tree_root.absolute() if tree_root is not None else venv.root
     with _open_wheel(wheel) as (source, names):
