@@ -88,6 +88,7 @@ class Installer:
                     keep_going=self.options.keep_going,
                     on_event=self._scheduler_event,
                     on_stop=self._stop,
+                    prepare_ahead=self.options.jobs,
                 )
             finally:
                 if self._escalation is not None:
