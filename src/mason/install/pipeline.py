@@ -164,7 +164,12 @@ def build(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> Path:
         archive = steps.fetch(ctx, recipe, source)
         steps.extract(archive, spec.build_dir / "src")
         apply_patches(spec.package, recipe.path, spec.build_dir / "src")
-    take_slot()  # prepared (maybe ahead, without a slot): the scripts need one
+
+    def gate() -> None:
+        # prepared (maybe ahead, without a slot), the first script started (the sandbox,
+        # bash, the helpers) and waits for this: the recipe's own work needs a slot
+        take_slot()
+        ctx.event("building", recipe)
 
     def check(store: Prefix, changes: list[str] | None) -> None:
         if changes is None:
@@ -175,11 +180,11 @@ def build(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> Path:
             ctx.stray.check(spec.package, store, changes)
 
     with guarded(ctx.guards(), check):
-        ctx.event("building", recipe)
         run_build(
             spec,
             check=ctx.options.check,
             pass_fds=ctx.pass_fds(),
+            gate=gate,
             on_script=lambda which: (
                 ctx.event("checking", recipe) if which == "spkg-check" else None
             ),
