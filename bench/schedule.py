@@ -4,8 +4,10 @@ Builds a synthetic catalog from the SageMath 9.8 metadata (``../shared/catalogs/
 the base + standard closure, variables expanded, normal and order-only dependencies as the
 real recipes have them) whose script recipes only sleep: a few heavy packages (gcc,
 sagelib, python3, giac, singular, gfortran, r, ...) sleep long, the rest briefly, scaled so
-that a run takes about ``--target`` seconds at ``-j``. A Makefile runs the same sleeps on
-the same DAG. One run prints, for ``-j N``:
+that a run takes about ``--target`` seconds at ``-j``. Each package has a source tarball
+whose size follows SageMath's (heavy ones big, :data:`SIZES_MB`, scaled down): all a cold
+run has to estimate durations with. A Makefile extracts the same tarballs and runs the
+same sleeps on the same DAG. One run prints, for ``-j N``:
 
 - the lower bound: max(critical path, total work / N);
 - GNU make's makespan (``make -jN``, a stamp file per package);
@@ -21,17 +23,30 @@ Goals (issue 17): cold at most make's; forced within 1.05x of the bound.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
 import os
+import random
 import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SAGE = HERE.parent.parent / "shared" / "catalogs" / "sage-9.8" / "pkgs"
+#: ``shared/catalogs/sage-9.8`` next to the checkout (``/work/main``) or to its worktrees
+#: directory (``/work/wt/NAME``)
+SAGE = next(
+    (
+        p / "shared" / "catalogs" / "sage-9.8" / "pkgs"
+        for p in HERE.parents
+        if (p / "shared" / "catalogs" / "sage-9.8" / "pkgs").is_dir()
+    ),
+    HERE.parent.parent / "shared" / "catalogs" / "sage-9.8" / "pkgs",
+)
 
 #: relative build times of SageMath's heavy packages (roughly their real share);
 #: every other package weighs LIGHT
@@ -58,6 +73,34 @@ HEAVY = {
     "sympy": 2.0,
 }
 LIGHT = 0.4
+
+#: sizes in MB of SageMath 9.8's upstream tarballs for the heavy packages (rounded, from
+#: memory of the upstream directory: what a cold run's estimate reads); every other
+#: package gets a size between 0.05 and 3 MB (log-uniform, seeded by its name). The
+#: tarballs written are these sizes / SIZE_SCALE, of incompressible bytes.
+SIZES_MB = {
+    "gcc": 80.0,
+    "gfortran": 80.0,
+    "sagelib": 30.0,
+    "python3": 19.0,
+    "giac": 26.0,
+    "singular": 13.0,
+    "r": 34.0,
+    "openblas": 23.0,
+    "scipy": 41.0,
+    "maxima": 11.0,
+    "ecl": 7.0,
+    "pari": 3.0,
+    "flint": 7.0,
+    "numpy": 11.0,
+    "gap": 200.0,
+    "matplotlib": 35.0,
+    "cmake": 10.0,
+    "ntl": 1.3,
+    "boost_cpp": 117.0,
+    "sympy": 7.0,
+}
+SIZE_SCALE = 50.0
 
 SCRIPT = """\
 sleep {seconds}
@@ -98,15 +141,38 @@ def lower_bound(
     return max(critical, spread), critical, spread
 
 
+def size_mb(name: str) -> float:
+    """The (real-scale) size of ``name``'s tarball."""
+    if name in SIZES_MB:
+        return SIZES_MB[name]
+    return 0.05 * (3.0 / 0.05) ** random.Random(name).random()
+
+
+def write_tarball(upstream: Path, name: str) -> str:
+    """``upstream/<name>-1.0.tar.gz`` holding ``<name>-1.0/blob``; return its sha256."""
+    blob = random.Random(name).randbytes(int(size_mb(name) * 1e6 / SIZE_SCALE))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tf:
+        info = tarfile.TarInfo(f"{name}-1.0/blob")
+        info.size = len(blob)
+        tf.addfile(info, io.BytesIO(blob))
+    upstream.mkdir(parents=True, exist_ok=True)
+    (upstream / f"{name}-1.0.tar.gz").write_bytes(buf.getvalue())
+    return hashlib.sha256(buf.getvalue()).hexdigest()
+
+
 def write_catalog(
     root: Path,
     normal: dict[str, tuple[str, ...]],
     order_only: dict[str, tuple[str, ...]],
     durations: dict[str, float],
 ) -> None:
+    """The recipes in ``root``, their tarballs in ``root/../upstream``."""
     for name, deps in normal.items():
         recipe = root / name
         recipe.mkdir(parents=True)
+        sha256 = write_tarball(root.parent / "upstream", name)
+        (recipe / "checksums.ini").write_text(f"tarball={name}-VERSION.tar.gz\nsha256={sha256}\n")
         (recipe / "package-version.txt").write_text("1.0\n")
         (recipe / "type").write_text("standard\n")
         line = " ".join(deps)
@@ -127,7 +193,10 @@ def write_makefile(
         deps = " ".join(f"stamps/{d}" for d in normal[name])
         late = " ".join(f"stamps/{d}" for d in order_only[name])
         lines.append(f"stamps/{name}: {deps}" + (f" | {late}" if late else ""))
-        lines.append(f"\t@mkdir -p stamps && sleep {durations[name]:.3f} && touch $@")
+        lines.append(
+            f"\t@mkdir -p stamps build/{name} && tar xzf upstream/{name}-1.0.tar.gz -C build/{name}"
+            f" && sleep {durations[name]:.3f} && touch $@"
+        )
     path.write_text("\n".join(lines) + "\n")
 
 

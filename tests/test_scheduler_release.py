@@ -1,11 +1,13 @@
-"""A job that gives its slot back (``release_slot``) lets the next job start at once."""
+"""A job that gives its slot back (``release_slot``) lets the next job start at once; a
+job prepared ahead (``prepare_ahead``) runs before it has a slot and waits for one
+(``acquire_slot``)."""
 
 from __future__ import annotations
 
 import threading
 
 from mason.jobserver import Jobserver
-from mason.scheduler import Job, release_slot, run
+from mason.scheduler import Job, SlotCancelled, acquire_slot, release_slot, run
 
 
 def test_a_released_slot_starts_the_next_job_while_the_first_finishes() -> None:
@@ -49,3 +51,71 @@ def test_a_job_that_released_its_slot_still_blocks_its_dependents() -> None:
 
 def test_release_slot_outside_a_run_does_nothing() -> None:
     release_slot()
+
+
+def test_a_job_prepared_ahead_runs_before_its_slot_and_waits_for_it() -> None:
+    # -j1: "second" is ready but the only slot is taken; prepared ahead, it runs its
+    # preparation while "first" holds the slot (which waits for that), then asks for the
+    # slot and gets it only once "first" gave it back.
+    prepared = threading.Event()
+    order: list[str] = []
+
+    def work(name: str) -> None:
+        if name == "first":
+            if not prepared.wait(30):
+                raise RuntimeError("the second job was not prepared ahead")
+            order.append("first ends")
+        else:
+            prepared.set()
+            acquire_slot()
+            order.append("second has the slot")
+            acquire_slot()  # a second call is a no-op
+
+    jobs = {"first": Job("first", weight=2.0), "second": Job("second")}
+    with Jobserver(1, "pipe") as js:
+        outcome = run(jobs, work, jobserver=js, keep_going=False, prepare_ahead=1)
+        assert js.held == 0
+    assert outcome.ok, outcome
+    assert order == ["first ends", "second has the slot"]
+
+
+def test_without_prepare_ahead_a_job_starts_with_its_slot() -> None:
+    started: list[str] = []
+
+    def work(name: str) -> None:
+        acquire_slot()  # no-op: the job holds its slot from the start
+        started.append(name)
+
+    jobs = {"a": Job("a"), "b": Job("b"), "c": Job("c")}
+    with Jobserver(2, "pipe") as js:
+        outcome = run(jobs, work, jobserver=js, keep_going=False)
+    assert outcome.ok and sorted(started) == ["a", "b", "c"]
+
+
+def test_a_stopped_run_cancels_the_jobs_waiting_for_a_slot() -> None:
+    # "first" fails (no -k) once "second", prepared ahead, is about to ask for the slot:
+    # "second" never gets one, its acquire_slot raises SlotCancelled, and it counts as
+    # not started (its cleanup ran).
+    asking = threading.Event()
+    cleaned: list[str] = []
+
+    def work(name: str) -> None:
+        if name == "first":
+            if not asking.wait(30):
+                raise RuntimeError("the second job was not prepared ahead")
+            raise ValueError("first fails")
+        asking.set()
+        try:
+            acquire_slot()
+        except SlotCancelled:
+            cleaned.append(name)
+            raise
+        raise AssertionError("a stopped run gave a slot")
+
+    jobs = {"first": Job("first", weight=2.0), "second": Job("second")}
+    with Jobserver(1, "pipe") as js:
+        outcome = run(jobs, work, jobserver=js, keep_going=False, prepare_ahead=1)
+        assert js.held == 0
+    assert set(outcome.failed) == {"first"}
+    assert outcome.not_started == ("second",)
+    assert cleaned == ["second"]

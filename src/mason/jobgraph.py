@@ -1,11 +1,12 @@
 """The jobs a scheduler runs: one :class:`Job` per package, the graph they form, its
-validation (every problem at once) and each job's critical path (the scheduler's
-priority)."""
+validation (every problem at once), each job's critical path (the scheduler's
+priority), and what a run reports (:class:`SchedulerEvent`, :class:`Outcome`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from mason.errors import BadInput
 from mason.graph import CycleError, format_cycle, topological_order
@@ -20,6 +21,45 @@ class Job:
     """Jobs that must succeed before this one starts."""
     weight: float = 1.0
     """Expected duration (e.g. seconds of the last build); only ratios matter."""
+
+
+EventKind = Literal["started", "finished", "failed", "skipped", "not_started"]
+
+
+@dataclass(frozen=True)
+class SchedulerEvent:
+    """Something happened to a job; ``time`` is ``time.time()`` when it happened."""
+
+    kind: EventKind
+    job: str
+    time: float
+    error: BaseException | None = None
+    """The exception ``work`` raised (``failed`` only)."""
+    blocked_by: str | None = None
+    """The failed job this one depends on (``skipped`` only)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a :func:`run` did to every job."""
+
+    done: tuple[str, ...]
+    """Jobs that succeeded, in the order they finished."""
+    failed: Mapping[str, BaseException]
+    skipped: Mapping[str, str]
+    """Job -> the failed job it (transitively) depends on."""
+    not_started: tuple[str, ...]
+    """Jobs never started because the run stopped (a failure without -k, or Ctrl-C)."""
+    interrupted: bool = False
+    signal: int = 0
+    """The signal that stopped the run (SIGINT or SIGTERM; 0 if none did)."""
+    lost_tokens: int = 0
+    """Tokens found missing from the pool when all jobs were idle, and put back."""
+
+    @property
+    def ok(self) -> bool:
+        """True if every job succeeded."""
+        return not (self.failed or self.skipped or self.not_started or self.interrupted)
 
 
 class BadJobGraph(BadInput):

@@ -25,11 +25,18 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from types import FrameType
-from typing import Literal
 
-from mason.jobgraph import BadJobGraph, Job, critical_paths, dependents, validate
+from mason.jobgraph import (
+    BadJobGraph,
+    EventKind,
+    Job,
+    Outcome,
+    SchedulerEvent,
+    critical_paths,
+    dependents,
+    validate,
+)
 from mason.jobserver import Jobserver
 
 __all__ = [
@@ -37,49 +44,13 @@ __all__ = [
     "Job",
     "Outcome",
     "SchedulerEvent",
+    "SlotCancelled",
+    "acquire_slot",
     "critical_paths",
     "release_slot",
     "run",
     "validate",
 ]
-
-EventKind = Literal["started", "finished", "failed", "skipped", "not_started"]
-
-
-@dataclass(frozen=True)
-class SchedulerEvent:
-    """Something happened to a job; ``time`` is ``time.time()`` when it happened."""
-
-    kind: EventKind
-    job: str
-    time: float
-    error: BaseException | None = None
-    """The exception ``work`` raised (``failed`` only)."""
-    blocked_by: str | None = None
-    """The failed job this one depends on (``skipped`` only)."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a :func:`run` did to every job."""
-
-    done: tuple[str, ...]
-    """Jobs that succeeded, in the order they finished."""
-    failed: Mapping[str, BaseException]
-    skipped: Mapping[str, str]
-    """Job -> the failed job it (transitively) depends on."""
-    not_started: tuple[str, ...]
-    """Jobs never started because the run stopped (a failure without -k, or Ctrl-C)."""
-    interrupted: bool = False
-    signal: int = 0
-    """The signal that stopped the run (SIGINT or SIGTERM; 0 if none did)."""
-    lost_tokens: int = 0
-    """Tokens found missing from the pool when all jobs were idle, and put back."""
-
-    @property
-    def ok(self) -> bool:
-        """True if every job succeeded."""
-        return not (self.failed or self.skipped or self.not_started or self.interrupted)
 
 
 def run(
@@ -90,6 +61,7 @@ def run(
     keep_going: bool,
     on_event: Callable[[SchedulerEvent], None] | None = None,
     on_stop: Callable[[int, int], None] | None = None,
+    prepare_ahead: int = 0,
 ) -> Outcome:
     """Run ``work(name)`` for every job, dependencies first, within ``jobserver``'s budget.
 
@@ -105,12 +77,37 @@ def run(
     that must not be cut short (a merge) always finishes. The outcome's ``signal`` is the
     first one. After a run stopped that way, the handlers stay: later signals still go to
     ``on_stop``, so the caller reports what was done and exits in order.
+
+    With ``prepare_ahead`` (``P``), up to ``P`` ready jobs that find no free slot start
+    anyway, *without* a slot: their ``work`` prepares what needs no share of the budget
+    (a package's fetch, extraction, patches) and then calls :func:`acquire_slot`, which
+    blocks until the scheduler gives it a slot (the highest critical path among the jobs
+    asking and the ready ones first). A run that stops (a failure without ``-k``, a
+    signal) gives none: :func:`acquire_slot` raises :class:`SlotCancelled`, and the job,
+    which must let it through, counts as not started.
     """
     validate(jobs)
-    return _Run(jobs, work, jobserver, keep_going, on_event, on_stop).execute()
+    return _Run(jobs, work, jobserver, keep_going, on_event, on_stop, prepare_ahead).execute()
 
 
 _current = threading.local()
+
+
+class SlotCancelled(BaseException):
+    """Raised by :func:`acquire_slot` in a job prepared ahead when the run stopped: the job
+    must end at once (cleaning up what it prepared) and let this through."""
+
+
+def acquire_slot() -> None:
+    """Wait, in a job started ahead without a slot, until the scheduler gives it one.
+
+    No-op in a job that already holds its slot (started with one, or asked already) and
+    outside a run. Raises :class:`SlotCancelled` when the run stopped instead.
+    """
+    acquire: Callable[[], None] | None = getattr(_current, "acquire", None)
+    if acquire is not None:
+        _current.acquire = None
+        acquire()
 
 
 def release_slot() -> None:
@@ -125,11 +122,13 @@ def release_slot() -> None:
         release()
 
 
-class _Released:
-    """The marker a job puts in the completion queue when it gives its slot back."""
+class _Marker:
+    """What a job puts in the completion queue besides its end: it gave its slot back
+    (:data:`RELEASED`), it asks for one (:data:`WANTED`), it ended without ever getting
+    one because the run stopped (:data:`CANCELLED`)."""
 
 
-RELEASED = _Released()
+RELEASED, WANTED, CANCELLED = _Marker(), _Marker(), _Marker()
 
 
 class _Run:
@@ -143,6 +142,7 @@ class _Run:
         keep_going: bool,
         on_event: Callable[[SchedulerEvent], None] | None,
         on_stop: Callable[[int, int], None] | None = None,
+        prepare_ahead: int = 0,
     ) -> None:
         self.jobs, self.work, self.js, self.keep_going = jobs, work, jobserver, keep_going
         self.on_event = on_event
@@ -153,6 +153,11 @@ class _Run:
         self.waiting = {name: set(job.deps) for name, job in jobs.items()}
         self.ready: list[tuple[float, str]] = []
         self.running: set[str] = set()  # jobs holding a slot
+        self.prepare_ahead = prepare_ahead
+        self.ahead: set[str] = set()  # jobs started without a slot that have not got one
+        self.wanting: list[tuple[float, str]] = []  # those of them asking for one
+        self.grants: dict[str, threading.Event] = {}
+        self.cancelled: set[str] = set()
         self.alive: set[str] = set()  # jobs whose thread has not ended (running or finishing)
         self.threads: list[threading.Thread] = []
         self.done: list[str] = []
@@ -160,8 +165,8 @@ class _Run:
         self.skipped: dict[str, str] = {}
         self.stopping = self.interrupted = False
         self.lost_tokens = 0
-        # (job, None) succeeded, (job, error) failed, (job, RELEASED) gave its slot back
-        self.completions: queue.SimpleQueue[tuple[str, BaseException | _Released | None]] = (
+        # (job, None) succeeded, (job, error) failed, (job, marker): see _Marker
+        self.completions: queue.SimpleQueue[tuple[str, BaseException | _Marker | None]] = (
             queue.SimpleQueue()
         )
         self.wake_r, self.wake_w = os.pipe()
@@ -247,11 +252,17 @@ class _Run:
                 name, error = self.completions.get_nowait()
             except queue.Empty:
                 return
+            if error is WANTED:
+                heapq.heappush(self.wanting, (-self.priority[name], name))
+                continue
             self.running.discard(name)
-            if isinstance(error, _Released):
+            if error is RELEASED:
                 continue
             self.alive.discard(name)
-            if error is None:
+            self.ahead.discard(name)
+            if isinstance(error, _Marker):  # CANCELLED: never got its slot
+                self.cancelled.add(name)
+            elif error is None:
                 self._succeed(name)
             else:
                 self._fail(name, error)
@@ -284,18 +295,38 @@ class _Run:
             heapq.heappush(self.ready, (-self.priority[name], name))
 
     def _start_ready(self) -> None:
-        while self.ready and not self.stopping:
+        """Free slots to the best of the jobs asking and the ready ones; then ready jobs
+        ahead, without a slot, up to ``prepare_ahead``. A stopped run cancels the asking."""
+        if self.stopping:
+            while self.wanting:
+                _, name = heapq.heappop(self.wanting)
+                self.cancelled.add(name)
+                self.grants[name].set()
+            return
+        while self.ready or self.wanting:
             if self.running and not self._take_token():
-                return
-            _, name = heapq.heappop(self.ready)
-            self.running.add(name)
-            self.alive.add(name)
-            self._emit("started", name)
-            thread = threading.Thread(
-                target=self._work, args=(name,), name=f"mason-job-{name}", daemon=True
-            )
-            self.threads.append(thread)
-            thread.start()
+                break
+            if self.wanting and (not self.ready or self.wanting[0] <= self.ready[0]):
+                _, name = heapq.heappop(self.wanting)
+                self.ahead.discard(name)
+                self.running.add(name)
+                self.grants[name].set()
+            else:
+                self._start(heapq.heappop(self.ready)[1], slot=True)
+        while self.ready and len(self.ahead) < self.prepare_ahead:
+            self._start(heapq.heappop(self.ready)[1], slot=False)
+
+    def _start(self, name: str, *, slot: bool) -> None:
+        (self.running if slot else self.ahead).add(name)
+        self.alive.add(name)
+        if not slot:
+            self.grants[name] = threading.Event()
+        self._emit("started", name)
+        thread = threading.Thread(
+            target=self._work, args=(name,), name=f"mason-job-{name}", daemon=True
+        )
+        self.threads.append(thread)
+        thread.start()
 
     def _take_token(self) -> bool:
         """A token for one more concurrent job: a spare one we hold, or one from the pool."""
@@ -309,25 +340,36 @@ class _Run:
     def _wait(self) -> None:
         poller = select.poll()  # not select(): descriptors may be above FD_SETSIZE
         poller.register(self.wake_r, select.POLLIN)
-        if self.ready and not self.stopping:
+        if (self.ready or self.wanting) and not self.stopping:
             poller.register(self.js.fileno(), select.POLLIN)  # a token may come back first
         readable = {fd for fd, _ in poller.poll()}
         if self.wake_r in readable:
             os.read(self.wake_r, 4096)
 
     def _work(self, name: str) -> None:
-        def release() -> None:
-            self.completions.put((name, RELEASED))
+        def tell(what: _Marker) -> None:
+            self.completions.put((name, what))
             os.write(self.wake_w, b".")
 
-        _current.release = release
-        error: BaseException | None = None
+        def acquire() -> None:
+            tell(WANTED)
+            self.grants[name].wait()
+            if name in self.cancelled:
+                raise SlotCancelled(name)
+            _current.release = lambda: tell(RELEASED)
+
+        grant = self.grants.get(name)
+        _current.acquire = acquire if grant is not None else None
+        _current.release = None if grant is not None else lambda: tell(RELEASED)
+        error: BaseException | _Marker | None = None
         try:
             self.work(name)
+        except SlotCancelled:
+            error = CANCELLED
         except BaseException as e:  # a failure of any kind is the job's failure
             error = e
         finally:
-            _current.release = None
+            _current.acquire = _current.release = None
         self.completions.put((name, error))
         os.write(self.wake_w, b".")
 

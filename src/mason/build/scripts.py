@@ -13,6 +13,7 @@ scripts that are meant to change the prefix (``spkg-postinst``, ``spkg-prerm``,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -96,19 +97,24 @@ def prepare_build_dir(spec: BuildSpec) -> None:
     make_staged_prefix(spec)
 
 
-def script_command(build_dir: Path, which: ScriptName) -> list[str] | None:
+def script_command(build_dir: Path, which: ScriptName, gate: int | None = None) -> list[str] | None:
     """The command that runs ``which`` in ``build_dir``, writing the wrapper of a fragment.
 
     A fragment's wrapper is run by bash; an executable ``spkg-install`` is run directly
-    (its own shebang decides). ``None`` when the recipe has no such script.
+    (its own shebang decides). ``None`` when the recipe has no such script. With ``gate``
+    (a descriptor the script inherits), the wrapper reads a line from it after the
+    helpers and before the fragment, and exits with status 1 without running the fragment
+    if there is none (the writer closed it).
     """
     fragment = build_dir / f"{which}.in"
     script = build_dir / which
     if fragment.is_file():
+        wait = "" if gate is None else f"read -r _ <&{gate} || exit 1; exec {gate}<&-\n"
         script.write_text(
             "#!/usr/bin/env bash\n"
             "# Written by mason: the sdh_* helpers, then the recipe's fragment.\n"
             f". {shlex.quote(str(sdh_path()))}\n"
+            f"{wait}"
             f". ./{shlex.quote(fragment.name)}\n"
         )
         script.chmod(0o755)
@@ -124,13 +130,68 @@ def run_script(
     *,
     base_env: Mapping[str, str] | None = None,
     pass_fds: Sequence[int] = (),
+    gate: Callable[[], None] | None = None,
 ) -> bool:
     """Run one script of ``spec`` in its build directory; ``False`` if the recipe has none.
 
     Output goes to ``spec.log_path`` (appended). ``pass_fds`` are inherited by the script
     (the jobserver's pipe). Raises :class:`ScriptFailed` on a non-zero exit status.
+
+    With ``gate``, the script starts (the sandbox, bash, the ``sdh_*`` helpers) and waits
+    before its fragment until ``gate()`` returned (a job slot, :mod:`mason.scheduler`);
+    if ``gate`` raises, the script ends without running the fragment and the exception
+    goes on. An executable ``spkg-install`` (no wrapper) starts after ``gate()``.
     """
-    command = script_command(spec.build_dir, which)
+    if gate is not None and not (spec.build_dir / f"{which}.in").is_file():
+        if script_command(spec.build_dir, which) is None:
+            return False
+        gate()  # no wrapper to wait in
+        gate = None
+    if gate is None:
+        return _run_script(spec, which, base_env, pass_fds, None)
+    pipe = _Gate(gate)
+    try:
+        return _run_script(spec, which, base_env, (*pass_fds, pipe.read), pipe)
+    finally:
+        pipe.close()
+
+
+class _Gate:
+    """The pipe a gated script waits on, and the ``gate`` to call before opening it."""
+
+    def __init__(self, gate: Callable[[], None]) -> None:
+        self.gate = gate
+        self.read, self.write = os.pipe()
+
+    def started(self) -> None:
+        """The script runs (and holds its own copy of the read end): call ``gate``, then
+        let the script go on; if ``gate`` raises, close the pipe (the script exits)."""
+        os.close(self.read)
+        self.read = -1
+        try:
+            self.gate()
+        except BaseException:
+            self.close()
+            raise
+        with contextlib.suppress(BrokenPipeError):  # the script ended: its status tells
+            os.write(self.write, b"go\n")
+        self.close()
+
+    def close(self) -> None:
+        for fd in (self.read, self.write):
+            if fd >= 0:
+                os.close(fd)
+        self.read = self.write = -1
+
+
+def _run_script(
+    spec: BuildSpec,
+    which: ScriptName,
+    base_env: Mapping[str, str] | None,
+    pass_fds: Sequence[int],
+    gated: _Gate | None,
+) -> bool:
+    command = script_command(spec.build_dir, which, None if gated is None else gated.read)
     if command is None:
         return False
     env = build_environment(spec, base_env)
@@ -151,7 +212,11 @@ def run_script(
             process_group=0,  # its own group: stopped as a whole (mason.build.groups)
         )
         with BUILDS.running(proc):
-            status = proc.wait()
+            try:
+                if gated is not None:
+                    gated.started()
+            finally:
+                status = proc.wait()
         try:
             log.write(f"=== mason: {which} exited with status {status} ===\n".encode())
         except OSError as e:  # a full disk: said below, with the status, not as a traceback
@@ -220,18 +285,24 @@ def run_build(
     base_env: Mapping[str, str] | None = None,
     pass_fds: Sequence[int] = (),
     on_script: Callable[[ScriptName], None] | None = None,
+    gate: Callable[[], None] | None = None,
 ) -> list[ScriptName]:
     """Run ``spkg-preinst``, ``spkg-build``, ``spkg-install`` (and ``spkg-check`` if asked).
 
     The build directory must be prepared (:func:`prepare_build_dir`) and the sources
     extracted and patched. ``on_script`` hears of each script the recipe has just before
-    it runs. Returns the scripts that ran; stops at the first failure.
+    it runs. Returns the scripts that ran; stops at the first failure. ``gate`` is called
+    once: by the first script, started, before its fragment (see :func:`run_script`), or
+    at the end when the recipe has none.
     """
     order: tuple[ScriptName, ...] = (*BUILD_SCRIPTS, "spkg-check") if check else BUILD_SCRIPTS
     ran: list[ScriptName] = []
     for which in order:
         if on_script is not None and script_command(spec.build_dir, which) is not None:
             on_script(which)
-        if run_script(spec, which, base_env=base_env, pass_fds=pass_fds):
+        if run_script(spec, which, base_env=base_env, pass_fds=pass_fds, gate=gate):
             ran.append(which)
+            gate = None
+    if gate is not None:
+        gate()
     return ran

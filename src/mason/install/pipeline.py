@@ -15,6 +15,7 @@ venv's own when ``--venv`` puts the venv outside the prefix.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from mason.install.guard import guarded
 from mason.install.options import InstallFailed, needs_python, source_spec
 from mason.install.staging import only_lib64, staged_root, staged_tree
 from mason.layout import LOG_DIR
-from mason.scheduler import release_slot
+from mason.scheduler import SlotCancelled, acquire_slot, release_slot
 from mason.store import Prefix, Record
 from mason.trees import remember_venv
 
@@ -63,6 +64,7 @@ def _build_and_merge(ctx: RunContext, recipe: Recipe) -> Record:
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_bytes(b"")
     work = ctx.prefix.staging_dir(f"{recipe.name}-{recipe.version}")
+    _slot.waited = 0.0
     try:
         started = time.monotonic()
         spec = steps.build_spec(ctx, recipe, work, log)
@@ -70,6 +72,7 @@ def _build_and_merge(ctx: RunContext, recipe: Recipe) -> Record:
         pulled = cached.from_cache(ctx, recipe, store.root)  # the binary cache
         artifact = None
         if pulled:
+            take_slot()
             staged, artifact = cached.pull(ctx, recipe, spec, store.root)
         else:
             staged = produce(ctx, recipe, spec)
@@ -81,11 +84,14 @@ def _build_and_merge(ctx: RunContext, recipe: Recipe) -> Record:
             spec,
             staged,
             store,
-            build_seconds=built - started,
+            build_seconds=built - started - _slot.waited,
             artifact=artifact,
             fresh=not pulled,
         )
         steps.post_install(ctx, spec)
+    except SlotCancelled:  # prepared ahead, and the run stopped before it got a slot
+        ctx.trash.put(work)
+        raise
     except Exception as e:
         failed = InstallFailed(f"{recipe.name}-{recipe.version}", e, log, work)
         if failed.internal:
@@ -96,6 +102,17 @@ def _build_and_merge(ctx: RunContext, recipe: Recipe) -> Record:
     files = len(record.files)
     ctx.event("done", recipe, f"{files} file(s), {time.monotonic() - started:.1f}s")
     return record
+
+
+_slot = threading.local()
+
+
+def take_slot() -> None:
+    """Wait for this package's job slot, if it was started ahead without one
+    (:func:`mason.scheduler.acquire_slot`); the wait does not count as build time."""
+    before = time.monotonic()
+    acquire_slot()
+    _slot.waited = getattr(_slot, "waited", 0.0) + time.monotonic() - before
 
 
 def produce(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> Path:
@@ -115,6 +132,7 @@ def install_wheels(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> Path:
     store and staged into the venv."""
     staged = staged_root(spec, ctx.trees.store_for(recipe).root)
     staged.mkdir(parents=True)
+    take_slot()  # unpacking and byte-compiling are the work itself
     ctx.python.venv()
     source = source_spec(recipe)
     if recipe.kind == "wheel":
@@ -147,6 +165,12 @@ def build(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> Path:
         steps.extract(archive, spec.build_dir / "src")
         apply_patches(spec.package, recipe.path, spec.build_dir / "src")
 
+    def gate() -> None:
+        # prepared (maybe ahead, without a slot), the first script started (the sandbox,
+        # bash, the helpers) and waits for this: the recipe's own work needs a slot
+        take_slot()
+        ctx.event("building", recipe)
+
     def check(store: Prefix, changes: list[str] | None) -> None:
         if changes is None:
             where = "prefix" if store is ctx.prefix else f"venv {store.root}"
@@ -156,11 +180,11 @@ def build(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> Path:
             ctx.stray.check(spec.package, store, changes)
 
     with guarded(ctx.guards(), check):
-        ctx.event("building", recipe)
         run_build(
             spec,
             check=ctx.options.check,
             pass_fds=ctx.pass_fds(),
+            gate=gate,
             on_script=lambda which: (
                 ctx.event("checking", recipe) if which == "spkg-check" else None
             ),

@@ -19,9 +19,10 @@ from mason.catalog import Catalog
 from mason.events import Event, EventSink, Phase, ignore
 from mason.install.context import RunContext
 from mason.install.guard import RunGuard, StrayCheck, StrayWriteGuard
-from mason.install.options import InstallOptions, default_upstream, short_error, source_spec
+from mason.install.options import InstallOptions, default_upstream, short_error
 from mason.install.pipeline import install_package
 from mason.install.python import PythonSession
+from mason.install.weights import estimates
 from mason.jobserver import Jobserver
 from mason.plan import Plan
 from mason.scheduler import Job, Outcome, SchedulerEvent
@@ -61,12 +62,9 @@ class Installer:
         from mason import scheduler
 
         records = self.trees.records()
+        weights = estimates(self.catalog, self.upstream, plan.prerequisites, records)
         jobs = {
-            step.name: Job(
-                step.name,
-                deps=frozenset(step.prerequisites),
-                weight=self._weight(step.name, records.get(step.name)),
-            )
+            step.name: Job(step.name, deps=frozenset(step.prerequisites), weight=weights[step.name])
             for step in plan
         }
         self.emit(Event("planned", message=f"{len(jobs)} package(s) to install"))
@@ -90,6 +88,7 @@ class Installer:
                     keep_going=self.options.keep_going,
                     on_event=self._scheduler_event,
                     on_stop=self._stop,
+                    prepare_ahead=self.options.jobs,
                 )
             finally:
                 if self._escalation is not None:
@@ -151,21 +150,6 @@ class Installer:
                 previous=previous,
                 cache=self.cache,
             )
-
-    def _weight(self, name: str, record: Record | None) -> float:
-        """How long ``name`` will take, for the scheduler's critical path: its last build
-        time, or for a wheel never installed its size (about a second per megabyte, so
-        that sympy starts first instead of running alone at the end)."""
-        if record is not None:
-            return max(float(record.timings.get("build", 1.0)), 0.01)
-        recipe = self.catalog.recipes[name]
-        source = source_spec(recipe)
-        if recipe.kind == "wheel" and source is not None:
-            try:
-                return max((self.upstream / source.filename).stat().st_size / 1e6, 0.01)
-            except OSError:
-                pass
-        return 1.0
 
     def _scheduler_event(self, event: SchedulerEvent) -> None:
         recipe = self.catalog.recipes[event.job]
