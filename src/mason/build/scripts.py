@@ -135,23 +135,24 @@ def run_script(
         return False
     env = build_environment(spec, base_env)
     (spec.home / "tmp").mkdir(parents=True, exist_ok=True)
-    if spec.sandbox is not None and which in SANDBOXED:
-        command = sandboxed(spec, which, command)
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
     with spec.log_path.open("ab", buffering=0) as log:  # unbuffered: no write left for close
         log.write(f"=== mason: {which} of {spec.package} ({time.strftime('%c')}) ===\n".encode())
-        proc = subprocess.Popen(
-            command,
-            cwd=spec.build_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            pass_fds=tuple(pass_fds),
-            process_group=0,  # its own group: stopped as a whole (mason.build.groups)
-        )
-        with BUILDS.running(proc):
-            status = proc.wait()
+        if spec.sandbox is not None and which in SANDBOXED:
+            status = run_sandboxed(spec, which, command, env, log.fileno(), pass_fds)
+        else:
+            proc = subprocess.Popen(
+                command,
+                cwd=spec.build_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=tuple(pass_fds),
+                process_group=0,  # its own group: stopped as a whole (mason.build.groups)
+            )
+            with BUILDS.running(proc):
+                status = proc.wait()
         try:
             log.write(f"=== mason: {which} exited with status {status} ===\n".encode())
         except OSError as e:  # a full disk: said below, with the status, not as a traceback
@@ -195,22 +196,35 @@ def capture_root(spec: BuildSpec) -> Path:
     return spec.build_dir.parent / CAPTURE_DIR
 
 
-def sandboxed(spec: BuildSpec, which: ScriptName, command: list[str]) -> list[str]:
-    """``command`` wrapped into ``spec.sandbox``: the live trees behind overlays, the build
-    directory and ``DESTDIR`` writable."""
+def run_sandboxed(
+    spec: BuildSpec,
+    which: ScriptName,
+    command: list[str],
+    env: Mapping[str, str],
+    log: int,
+    pass_fds: Sequence[int],
+) -> int:
+    """Run ``command`` in ``spec.sandbox`` (the live trees behind overlays, the build
+    directory and ``DESTDIR`` writable, ``log`` its output); its exit status."""
     assert spec.sandbox is not None
     capture = capture_root(spec) / which
     shutil.rmtree(capture, ignore_errors=True)  # a script run twice: its last run counts
-    capture.parent.mkdir(exist_ok=True)
     spec.destdir.mkdir(parents=True, exist_ok=True)
-    return spec.sandbox.command(
+    proc = spec.sandbox.spawn(
         command,
         live=spec.live_trees,
         writable=[spec.build_dir, spec.destdir],
         work=spec.build_dir.parent,
         capture=capture,
         cwd=spec.build_dir,
+        env=env,
+        log=log,
+        pass_fds=pass_fds,
     )
+    if proc.pid is None:
+        return proc.wait()
+    with BUILDS.running(proc):  # a group leader with a host pid, like a direct one
+        return proc.wait()
 
 
 def run_build(

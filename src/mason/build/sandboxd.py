@@ -1,0 +1,253 @@
+"""The build sandbox's server: one per mason process, run inside bubblewrap.
+
+    python -S -E sandboxd.py FD
+
+bwrap (started once by :class:`mason.build.sandboxrun.Server`) gives it a new user, IPC
+and network namespace (only loopback) and a fresh ``/dev``; ``/`` stays writable there
+for the shepherds, which bind the build directories from it before they make it
+read-only (an overlay's lower layer must be on a mount without locked submounts, which
+bwrap's binds would be). ``FD`` is a ``SOCK_SEQPACKET`` socket; each message on it asks
+for one script: a JSON request and, by ``SCM_RIGHTS``, a reply socket, the capture
+directory, the log and the descriptors the script must inherit (the jobserver's). Per
+request the server forks a *shepherd*, which:
+
+- makes a user and mount namespace of its own (uid and gid map to themselves), mounts a
+  tmpfs on the request's ``base`` and there an overlay per live tree, binds the writable
+  directories aside, makes every other mount but ``/dev`` read-only, then binds the
+  overlays over the live trees and the writable directories back over them;
+- forks the script: a new session (host pids: mason signals its process group), no
+  capability left, the log as stdout and stderr, the passed descriptors at their numbers;
+- replies ``pid N``; kills the script's group if mason's end closes first (mason died);
+- when the script has ended, copies each upper layer that is not empty to
+  ``<capture>/<i>`` (``cp -a``: whiteouts and the opaque xattr included) and replies
+  ``status N`` (128 + the signal if it was killed; 125 with a ``mason-sandbox:`` line in
+  the log when the set-up failed).
+
+Only the standard library: it is started by path, outside mason's package.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import ctypes
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import traceback
+from typing import Any
+
+CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 1024, 2048, 1 << 21
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_CAP_AMBIENT = 1, 24, 47
+_KEPT_FLAGS = (  # (statvfs flag, mount flag) a remount must keep on a locked mount
+    (os.ST_NOSUID, MS_NOSUID),
+    (os.ST_NODEV, MS_NODEV),
+    (os.ST_NOEXEC, MS_NOEXEC),
+    (os.ST_NOATIME, MS_NOATIME),
+    (os.ST_NODIRATIME, MS_NODIRATIME),
+    (os.ST_RELATIME, MS_RELATIME),
+)
+MAX_FDS = 16
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+class SetupFailed(Exception):
+    """A step of the shepherd's set-up failed (said in the log, status 125)."""
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise SetupFailed(f"{what}: {os.strerror(err)}")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    enc = [None if s is None else s.encode() for s in (source, target, fstype)]
+    result = libc.mount(enc[0], enc[1], enc[2], ctypes.c_ulong(flags), data.encode() or None)
+    _check(result, f"mount {source or ''} on {target}")
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+    except OSError as e:
+        raise SetupFailed(f"write {path}: {e.strerror}") from e
+
+
+def enter_namespaces() -> None:
+    """A new user and mount namespace; the uid and gid map to themselves."""
+    uid, gid = os.getuid(), os.getgid()
+    _check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare")
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"{uid} {uid} 1\n")
+    _write("/proc/self/gid_map", f"{gid} {gid} 1\n")
+    mount("none", "/", None, MS_REC | MS_PRIVATE)  # nothing done here leaves the namespace
+
+
+def make_view(req: dict[str, Any]) -> list[int]:
+    """The live trees behind overlays on a tmpfs at ``base``, the writable paths bound
+    over them, every other mount but ``/dev`` read-only; returns descriptors of the
+    upper layers (``base`` is hidden once the prefix is covered)."""
+    base, live, writable = req["base"], req["live"], req["writable"]
+    mount("mason-sandbox", base, "tmpfs", 0, "mode=0700")
+    for i, lower in enumerate(live):
+        for d in "uwm":
+            os.mkdir(f"{base}/{d}{i}")
+        opts = f"userxattr,lowerdir={lower},upperdir={base}/u{i},workdir={base}/w{i}"
+        mount("mason-sandbox", f"{base}/m{i}", "overlay", 0, opts)
+    for j, path in enumerate(writable):
+        os.mkdir(f"{base}/b{j}")
+        mount(path, f"{base}/b{j}", None, MS_BIND | MS_REC)
+    for point in writable_mounts():  # bwrap left them writable for the shepherds
+        if not any(point == top or point.startswith(f"{top}/") for top in ("/dev", base)):
+            remount_read_only(point)
+    uppers = [os.open(f"{base}/u{i}", os.O_RDONLY | os.O_DIRECTORY) for i in range(len(live))]
+    # by descriptor: the first overlay bound over the prefix hides ``base``
+    held = [os.open(f"{base}/m{i}", os.O_PATH) for i in range(len(live))]
+    held += [os.open(f"{base}/b{j}", os.O_PATH) for j in range(len(writable))]
+    for fd, target in zip(held, [*live, *writable], strict=True):
+        mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
+        os.close(fd)
+    return uppers
+
+
+def writable_mounts() -> list[str]:
+    """The mount points of this namespace mounted read-write."""
+    points = []
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f:
+            fields = line.split()
+            if b"rw" in fields[5].split(b","):
+                points.append(fields[4].decode("unicode_escape"))  # octal escapes (\\040)
+    return points
+
+
+def remount_read_only(path: str) -> None:
+    """``path``'s mount read-only, keeping the flags it was locked with."""
+    kept = os.statvfs(path).f_flag
+    flags = sum(m for s, m in _KEPT_FLAGS if kept & s)
+    mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
+
+
+def drop_capabilities() -> None:
+    """No capability survives the exec (root in the namespace would keep them all)."""
+    cap = 0
+    while libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
+        cap += 1
+    libc.prctl(PR_CAP_AMBIENT, 4, 0, 0, 0)  # PR_CAP_AMBIENT_CLEAR_ALL
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (ctypes.c_uint32 * 6)()
+    _check(libc.capset(header, data), "capset")
+
+
+def exec_script(req: dict[str, Any], log: int, passed: list[int]) -> None:
+    """In the forked child: the script's session, descriptors, capabilities; exec."""
+    try:
+        os.setsid()
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        high = [os.dup(fd) for fd in passed]  # out of the way of the targets
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        for fd, target in zip(high, req["targets"], strict=True):
+            os.dup2(fd, target)
+        if os.geteuid() == 0:
+            drop_capabilities()
+        os.chdir(req["cwd"])
+        os.execvpe(req["argv"][0], req["argv"], req["env"])
+    except (OSError, SetupFailed) as e:
+        os.write(2, f"mason-sandbox: exec {req['argv'][0]}: {e}\n".encode())
+    os._exit(127)
+
+
+def watch(conn: socket.socket, pid: int) -> None:
+    """Until the script ``pid`` ends; if mason's end of ``conn`` closes first (mason was
+    killed), the script's process group is killed."""
+    poller = select.poll()
+    pidfd = os.pidfd_open(pid)
+    poller.register(pidfd, select.POLLIN)
+    poller.register(conn, select.POLLIN)  # mason sends nothing: readable means closed
+    while True:
+        ready = {fd for fd, _ in poller.poll()}
+        if pidfd in ready:
+            break
+        if ready:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            break
+    os.close(pidfd)
+
+
+def shepherd(req: dict[str, Any], fds: list[int]) -> int:
+    """One script, from the namespaces to the captured layers; its exit status."""
+    conn = socket.socket(fileno=fds[0])
+    capture, log, passed = fds[1], fds[2], fds[3:]
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    try:
+        enter_namespaces()
+        uppers = make_view(req)
+    except (OSError, SetupFailed) as e:
+        os.write(log, f"mason-sandbox: {e}\n".encode())
+        conn.send(b"status 125")
+        return 125
+    pid = os.fork()
+    if pid == 0:
+        exec_script(req, log, passed)
+    conn.send(f"pid {pid}".encode())
+    for fd in passed:
+        os.close(fd)
+    watch(conn, pid)
+    ws = os.waitpid(pid, 0)[1]
+    status = 128 + os.WTERMSIG(ws) if os.WIFSIGNALED(ws) else os.waitstatus_to_exitcode(ws)
+    for i, upper in enumerate(uppers):
+        if os.listdir(upper):
+            copy = ["cp", "-a", "--", f"/proc/self/fd/{upper}/.", f"/proc/self/fd/{capture}/{i}"]
+            kept = (capture, upper)
+            if subprocess.run(copy, stdout=log, stderr=log, pass_fds=kept).returncode:
+                os.write(log, f"mason-sandbox: copy of upper layer {i} failed\n".encode())
+                status = 125
+    conn.send(f"status {status}".encode())
+    return status
+
+
+def serve(ctl: socket.socket) -> None:
+    """Fork a shepherd per request until mason closes its end."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # shepherds are reaped by the kernel
+    size = socket.CMSG_SPACE(MAX_FDS * array.array("i").itemsize)
+    while True:
+        msg, ancdata, _, _ = ctl.recvmsg(1 << 20, size, socket.MSG_CMSG_CLOEXEC)
+        fds = array.array("i")
+        for level, kind, data in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+        if not msg:
+            return
+        if os.fork() == 0:
+            ctl.close()
+            status = 125
+            try:
+                status = shepherd(json.loads(msg), list(fds))
+            except BaseException:  # said in the script's log (fds[2]), not lost
+                with contextlib.suppress(OSError):
+                    os.write(fds[2], f"mason-sandbox: {traceback.format_exc()}".encode())
+            finally:
+                os._exit(status)
+        for fd in fds:
+            os.close(fd)
+
+
+if __name__ == "__main__":
+    control = socket.socket(fileno=int(sys.argv[1]))
+    control.set_inheritable(False)
+    serve(control)
