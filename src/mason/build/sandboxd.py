@@ -15,8 +15,9 @@ request the server forks a *shepherd*, which:
   tmpfs on the request's ``base`` and there an overlay per live tree, binds the writable
   directories aside, makes every other mount but ``/dev`` read-only, then binds the
   overlays over the live trees and the writable directories back over them;
-- forks the script: a new session (host pids: mason signals its process group), no
-  capability left, the log as stdout and stderr, the passed descriptors at their numbers;
+- starts the script (vfork and exec): a new session (host pids: mason signals its
+  process group), no capability left (no_new_privs; root: ``SECBIT_NOROOT`` for the
+  exec), the log as stdout and stderr, the passed descriptors at their numbers;
 - replies ``pid N``; kills the script's group if mason's end closes first (mason died);
 - when the script has ended, copies each upper layer that is not empty to
   ``<capture>/<i>`` (``cp -a``: whiteouts and the opaque xattr included) and replies
@@ -31,6 +32,7 @@ from __future__ import annotations
 import array
 import contextlib
 import ctypes
+import fcntl
 import json
 import os
 import select
@@ -45,7 +47,7 @@ CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 1024, 2048, 1 << 21
-PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_CAP_AMBIENT = 1, 24, 47
+PR_SET_SECUREBITS, PR_SET_NO_NEW_PRIVS, SECBIT_NOROOT = 28, 38, 1
 _KEPT_FLAGS = (  # (statvfs flag, mount flag) a remount must keep on a locked mount
     (os.ST_NOSUID, MS_NOSUID),
     (os.ST_NODEV, MS_NODEV),
@@ -138,37 +140,43 @@ def remount_read_only(path: str) -> None:
     mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
 
 
-def drop_capabilities() -> None:
-    """No capability survives the exec (root in the namespace would keep them all)."""
-    cap = 0
-    while libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
-        cap += 1
-    libc.prctl(PR_CAP_AMBIENT, 4, 0, 0, 0)  # PR_CAP_AMBIENT_CLEAR_ALL
-    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
-    data = (ctypes.c_uint32 * 6)()
-    _check(libc.capset(header, data), "capset")
-
-
-def exec_script(req: dict[str, Any], log: int, passed: list[int]) -> None:
-    """In the forked child: the script's session, descriptors, capabilities; exec."""
+def start_script(req: dict[str, Any], log: int, passed: list[int]) -> subprocess.Popen[bytes]:
+    """The script, started (vfork and exec): its own session, the log as stdout and
+    stderr, ``passed`` at the request's ``targets`` (the shepherd holds no descriptor
+    below them), no capability: no_new_privs, and for root ``SECBIT_NOROOT`` while the
+    exec happens (a non-root uid loses its capabilities at the exec anyway)."""
+    targets = req["targets"]
+    for fd, target in zip(passed, targets, strict=True):
+        os.dup2(fd, target)
+    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    root = os.geteuid() == 0
+    if root:
+        _check(libc.prctl(PR_SET_SECUREBITS, SECBIT_NOROOT, 0, 0, 0), "securebits")
     try:
-        os.setsid()
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        high = [os.dup(fd) for fd in passed]  # out of the way of the targets
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        for fd, target in zip(high, req["targets"], strict=True):
-            os.dup2(fd, target)
-        if os.geteuid() == 0:
-            drop_capabilities()
-        os.chdir(req["cwd"])
-        os.execvpe(req["argv"][0], req["argv"], req["env"])
-    except (OSError, SetupFailed) as e:
-        os.write(2, f"mason-sandbox: exec {req['argv'][0]}: {e}\n".encode())
-    os._exit(127)
+        return subprocess.Popen(
+            req["argv"],
+            cwd=req["cwd"],
+            env=req["env"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            pass_fds=targets,
+            start_new_session=True,
+        )
+    finally:
+        if root:  # the copy of the upper layers (cp -a) needs them again
+            _check(libc.prctl(PR_SET_SECUREBITS, 0, 0, 0, 0), "securebits")
+        for target in targets:
+            os.close(target)
+
+
+def above(fd: int, floor: int) -> int:
+    """``fd`` moved to a number of at least ``floor`` (close-on-exec)."""
+    if fd >= floor:
+        return fd
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
+    os.close(fd)
+    return moved
 
 
 def watch(conn: socket.socket, pid: int) -> None:
@@ -191,25 +199,31 @@ def watch(conn: socket.socket, pid: int) -> None:
 
 def shepherd(req: dict[str, Any], fds: list[int]) -> int:
     """One script, from the namespaces to the captured layers; its exit status."""
+    floor = max([2, *req["targets"]]) + 1  # the targets stay free for start_script
+    fds = [above(fd, floor) for fd in fds]
     conn = socket.socket(fileno=fds[0])
     capture, log, passed = fds[1], fds[2], fds[3:]
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     try:
         enter_namespaces()
-        uppers = make_view(req)
+        uppers = [above(fd, floor) for fd in make_view(req)]
     except (OSError, SetupFailed) as e:
         os.write(log, f"mason-sandbox: {e}\n".encode())
         conn.send(b"status 125")
         return 125
-    pid = os.fork()
-    if pid == 0:
-        exec_script(req, log, passed)
+    try:
+        proc = start_script(req, log, passed)
+    except (OSError, SetupFailed) as e:
+        os.write(log, f"mason-sandbox: exec {req['argv'][0]}: {e}\n".encode())
+        conn.send(b"status 127")
+        return 127
+    pid = proc.pid
     conn.send(f"pid {pid}".encode())
     for fd in passed:
         os.close(fd)
     watch(conn, pid)
-    ws = os.waitpid(pid, 0)[1]
-    status = 128 + os.WTERMSIG(ws) if os.WIFSIGNALED(ws) else os.waitstatus_to_exitcode(ws)
+    code = proc.wait()
+    status = 128 - code if code < 0 else code
     for i, upper in enumerate(uppers):
         if os.listdir(upper):
             copy = ["cp", "-a", "--", f"/proc/self/fd/{upper}/.", f"/proc/self/fd/{capture}/{i}"]
