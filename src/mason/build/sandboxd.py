@@ -197,15 +197,16 @@ def watch(conn: socket.socket, pid: int) -> None:
     os.close(pidfd)
 
 
-def shepherd(req: dict[str, Any], fds: list[int]) -> int:
-    """One script, from the namespaces to the captured layers; its exit status."""
+def shepherd(req: dict[str, Any], fds: list[int], entered: SetupFailed | None) -> int:
+    """One script, in the namespaces entered before (or why not), from the view to the
+    captured layers; its exit status."""
     floor = max([2, *req["targets"]]) + 1  # the targets stay free for start_script
     fds = [above(fd, floor) for fd in fds]
     conn = socket.socket(fileno=fds[0])
     capture, log, passed = fds[1], fds[2], fds[3:]
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     try:
-        enter_namespaces()
+        if entered is not None:
+            raise entered
         uppers = [above(fd, floor) for fd in make_view(req)]
     except (OSError, SetupFailed) as e:
         os.write(log, f"mason-sandbox: {e}\n".encode())
@@ -235,30 +236,71 @@ def shepherd(req: dict[str, Any], fds: list[int]) -> int:
     return status
 
 
-def serve(ctl: socket.socket) -> None:
-    """Fork a shepherd per request until mason closes its end."""
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # shepherds are reaped by the kernel
+def receive(sock: socket.socket) -> tuple[bytes, list[int]]:
+    """A message and the descriptors it carries (close-on-exec); ``b""`` at the end."""
     size = socket.CMSG_SPACE(MAX_FDS * array.array("i").itemsize)
+    msg, ancdata, _, _ = sock.recvmsg(1 << 20, size, socket.MSG_CMSG_CLOEXEC)
+    fds = array.array("i")
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+    return msg, list(fds)
+
+
+def spare(sock: socket.socket) -> int:
+    """A shepherd forked ahead: it enters its namespaces, then waits for its request."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    entered = None
+    try:
+        enter_namespaces()
+    except SetupFailed as e:
+        entered = e
+    msg, fds = receive(sock)
+    sock.close()
+    if not msg:
+        return 0
+    try:
+        return shepherd(json.loads(msg), fds, entered)
+    except BaseException:  # said in the script's log (fds[2]), not lost
+        with contextlib.suppress(OSError):
+            os.write(fds[2], f"mason-sandbox: {traceback.format_exc()}".encode())
+        return 125
+
+
+def fork_spare(ctl: socket.socket) -> socket.socket:
+    """A new :func:`spare`; the socket its request goes to."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    if os.fork() == 0:
+        status = 125
+        try:
+            ctl.close()
+            ours.close()
+            status = spare(theirs)
+        finally:
+            os._exit(status)
+    theirs.close()
+    return ours
+
+
+def serve(ctl: socket.socket) -> None:
+    """Hand each request to the spare shepherd, fork the next, until mason closes its
+    end (the spare waiting then ends too)."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # shepherds are reaped by the kernel
+    ready = fork_spare(ctl)
     while True:
-        msg, ancdata, _, _ = ctl.recvmsg(1 << 20, size, socket.MSG_CMSG_CLOEXEC)
-        fds = array.array("i")
-        for level, kind, data in ancdata:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+        msg, fds = receive(ctl)
         if not msg:
             return
-        if os.fork() == 0:
-            ctl.close()
-            status = 125
-            try:
-                status = shepherd(json.loads(msg), list(fds))
-            except BaseException:  # said in the script's log (fds[2]), not lost
-                with contextlib.suppress(OSError):
-                    os.write(fds[2], f"mason-sandbox: {traceback.format_exc()}".encode())
-            finally:
-                os._exit(status)
+        try:
+            socket.send_fds(ready, [msg], fds)
+        except OSError:  # the spare died: a fresh one (its reply tells a set-up failure)
+            ready.close()
+            ready = fork_spare(ctl)
+            socket.send_fds(ready, [msg], fds)
         for fd in fds:
             os.close(fd)
+        ready.close()
+        ready = fork_spare(ctl)
 
 
 if __name__ == "__main__":
