@@ -30,9 +30,10 @@ def daemon_path() -> Path:
 class Running:
     """A script started by the server: ``pid`` (``None`` if it never started)."""
 
-    def __init__(self, conn: socket.socket, capture: Path) -> None:
+    def __init__(self, conn: socket.socket, capture: Path, log: int) -> None:
         self._conn = conn
         self._capture = capture
+        self._log = log
         self._status: int | None = None
         self.pid: int | None = None
         word, number = self._receive()
@@ -47,7 +48,11 @@ class Running:
         except OSError:
             msg = ""
         word, _, number = msg.partition(" ")
-        return (word, int(number)) if number.isdigit() else ("status", SETUP_FAILED)
+        if number.isdigit():
+            return word, int(number)
+        with contextlib.suppress(OSError):  # the script's log says why it failed
+            os.write(self._log, b"mason-sandbox: the sandbox server or shepherd is gone\n")
+        return "status", SETUP_FAILED
 
     def _done(self, status: int) -> None:
         self._status = status
@@ -88,7 +93,8 @@ class Server:
         self._lock = threading.Lock()
 
     def spawn(self, request: bytes, fds: Sequence[int], capture: Path) -> Running:
-        """Send ``request`` with ``fds`` (after the reply socket's) and start it."""
+        """Send ``request`` with ``fds`` (after the reply socket's; ``fds[1]`` is the
+        log) and start it."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             with self._lock:
@@ -98,7 +104,7 @@ class Server:
             mine, _ = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         finally:
             theirs.close()
-        return Running(mine, capture)
+        return Running(mine, capture, fds[1])
 
     def close(self) -> None:
         """End the server (it exits when its socket closes) and reap it."""
@@ -127,6 +133,8 @@ def server_for(bwrap: str, python: str) -> Server:
     with _servers_lock:
         server = _servers.get(key)
         if server is None or server.proc.poll() is not None:
+            if server is not None:  # its bwrap is gone: the server too once this closes
+                server.close()
             server = _servers[key] = Server(bwrap, python)
         return server
 
