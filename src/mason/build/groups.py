@@ -13,10 +13,17 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Protocol
+
+
+class GroupLeader(Protocol):
+    """A started script: a :class:`subprocess.Popen`, or one the sandbox started."""
+
+    @property
+    def pid(self) -> int | None: ...
 
 
 class ProcessGroups:
@@ -28,8 +35,9 @@ class ProcessGroups:
         self._stop_signal: int | None = None
 
     @contextmanager
-    def running(self, proc: subprocess.Popen[bytes]) -> Iterator[None]:
+    def running(self, proc: GroupLeader) -> Iterator[None]:
         """Register ``proc`` (a group leader) while it runs."""
+        assert proc.pid is not None
         with self._lock:
             self._groups.add(proc.pid)
             late = self._stop_signal

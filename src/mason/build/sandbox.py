@@ -1,15 +1,17 @@
 """The build sandbox: a recipe script sees the live trees but cannot change them.
 
-Each build script runs under ``mason/data/sandbox.pl`` (a small Perl helper: it starts in
-about 2 ms and makes the system calls itself) and bubblewrap:
+One server per mason process (:mod:`mason.build.sandboxd`, started on first use under
+bubblewrap, in a new user, IPC and network namespace with only loopback, and a fresh
+``/dev``) starts every build script (:mod:`mason.build.sandboxrun` is mason's end):
 
-- the helper makes a user, mount and network namespace (the uid and gid map to
-  themselves: the build runs as the user), brings the loopback interface up, mounts a
-  tmpfs on ``<work>/.sandbox`` and there an overlay per live tree (the prefix, and a venv
-  outside it) whose upper layer catches every write;
-- bwrap binds ``/`` read-only, a fresh ``/dev``, the overlays over the live trees, and the
-  package's build directory and ``DESTDIR`` writable; it drops every capability, starts a
-  new session and forbids further user namespaces;
+- per script, a shepherd makes a user and mount namespace (the uid and gid map to
+  themselves: the build runs as the user), mounts a tmpfs on ``<work>/.sandbox`` and
+  there an overlay per live tree (the prefix, and a venv outside it) whose upper layer
+  catches every write, makes every mount but ``/dev`` read-only, and binds the overlays
+  over the live trees and the package's build directory and ``DESTDIR`` writable;
+- the script runs without any capability, in a session of its own, with host pids (mason
+  signals its process group as it does unsandboxed ones); the log and the jobserver's
+  descriptors are passed to it by ``SCM_RIGHTS``;
 - when the script has ended, each upper layer that is not empty is copied to
   ``<work>/.captured/<script>/<i>`` (:mod:`mason.build.capture` reads it); the tmpfs goes
   away with the namespace. The live trees are never written.
@@ -21,33 +23,24 @@ about 2 ms and makes the system calls itself) and bubblewrap:
 from __future__ import annotations
 
 import functools
+import json
 import os
-import platform
 import shutil
-import subprocess
+import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 
+from mason.build.sandboxrun import Running, close_servers, server_for
 from mason.config import SandboxMode
 from mason.errors import BadInput
 
-#: Where the helper mounts its tmpfs, and where it copies what a script tried to write,
+#: Where the sandbox mounts its tmpfs, and where it copies what a script tried to write,
 #: inside a package's work directory (the parent of its build directory).
 MOUNT_DIR = ".sandbox"
 CAPTURE_DIR = ".captured"
 
-#: (unshare, mount, prctl) system call numbers; the helper gets them as arguments (Perl's
-#: ``syscall.ph`` takes 30 ms to load).
-_SYSCALLS: dict[str, tuple[int, int, int]] = {
-    "x86_64": (272, 165, 157),
-    "amd64": (272, 165, 157),
-    "aarch64": (97, 40, 167),  # the generic table, shared by arm64 and riscv64
-    "arm64": (97, 40, 167),
-    "riscv64": (97, 40, 167),
-}
 _UNSAFE_IN_OPTIONS = (",", ":", "\\")  # would break the overlay's mount options
 
 
@@ -77,13 +70,12 @@ class Unavailable:
 
 @dataclass(frozen=True)
 class Sandbox:
-    """How to run a command in the build sandbox (see the module docstring)."""
+    """Where to run build scripts in the sandbox (see the module docstring)."""
 
     bwrap: str
-    perl: str
-    syscalls: tuple[int, int, int]
+    python: str
 
-    def command(
+    def spawn(
         self,
         argv: Sequence[str],
         *,
@@ -92,30 +84,36 @@ class Sandbox:
         work: Path,
         capture: Path,
         cwd: Path,
-    ) -> list[str]:
-        """``argv`` wrapped: ``live`` trees behind overlays, ``writable`` bound as they are.
+        env: Mapping[str, str],
+        log: int,
+        pass_fds: Sequence[int] = (),
+    ) -> Running:
+        """Start ``argv`` in the sandbox: ``live`` trees behind overlays, ``writable``
+        (inside ``work``) bound as they are, ``log`` its stdout and stderr.
 
-        ``work`` holds the helper's mount point (:data:`MOUNT_DIR`, created here);
-        ``capture`` receives the upper layers that are not empty (``<capture>/<i>`` for
-        ``live[i]``).
+        ``work`` holds the mount point (:data:`MOUNT_DIR`, created here); ``capture``
+        (created here) receives the upper layers that are not empty (``<capture>/<i>``
+        for ``live[i]``). The server is started on first use and lives as long as this
+        process.
         """
         mounts = work / MOUNT_DIR
         mounts.mkdir(exist_ok=True)
-        helper = [self.perl, str(helper_path()), *map(str, self.syscalls), str(mounts)]
-        helper += [str(capture), *map(str, live), "--"]
-        bwrap = [self.bwrap, "--ro-bind", "/", "/", "--dev", "/dev"]
-        for i, tree in enumerate(live):
-            bwrap += ["--bind", str(mounts / f"m{i}"), str(tree)]
-        for path in writable:
-            bwrap += ["--bind", str(path), str(path)]
-        bwrap += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL", "--unshare-ipc"]
-        bwrap += ["--new-session", "--die-with-parent", "--chdir", str(cwd), "--", *argv]
-        return helper + bwrap
-
-
-def helper_path() -> Path:
-    """The installed ``sandbox.pl``."""
-    return Path(str(files("mason") / "data" / "sandbox.pl"))
+        capture.mkdir(parents=True, exist_ok=True)
+        request = {
+            "argv": list(argv),
+            "env": dict(env),
+            "cwd": str(cwd),
+            "base": str(mounts),
+            "live": [str(p) for p in live],
+            "writable": [str(p) for p in writable],
+            "targets": list(pass_fds),
+        }
+        server = server_for(self.bwrap, self.python)
+        fd = os.open(capture, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return server.spawn(json.dumps(request).encode(), [fd, log, *pass_fds], capture)
+        finally:
+            os.close(fd)
 
 
 def unsafe_path(paths: Sequence[Path]) -> Path | None:
@@ -133,16 +131,7 @@ def _candidate(path: str | None) -> Sandbox | Unavailable:
             "bubblewrap (bwrap) is not on PATH",
             "install bubblewrap (Debian/Ubuntu: apt install bubblewrap)",
         )
-    perl = shutil.which("perl", path=path)
-    if perl is None:
-        return Unavailable("perl is not on PATH (the sandbox helper)", "install perl")
-    machine = platform.machine().lower()
-    if machine not in _SYSCALLS:
-        return Unavailable(
-            f"mason does not know the system call numbers of {machine}",
-            "report your architecture to mason's developers",
-        )
-    return Sandbox(bwrap, perl, _SYSCALLS[machine])
+    return Sandbox(bwrap, sys.executable)
 
 
 def _explain(stderr: str) -> Unavailable:
@@ -168,28 +157,31 @@ def _explain(stderr: str) -> Unavailable:
 def probe(path: str | None = None) -> Sandbox | Unavailable:
     """A :class:`Sandbox` if a trial run works here (a write through the overlay must be
     caught and a tmpfs-backed overlay mounted), else why not. ``path`` is where to look
-    for ``bwrap`` and ``perl`` (default: ``PATH``); cached per ``path``."""
+    for ``bwrap`` (default: ``PATH``); cached per ``path``."""
     found = _candidate(path)
     if isinstance(found, Unavailable):
         return found
     with tempfile.TemporaryDirectory(prefix="mason-sandbox-probe-") as tmp:
         root = Path(tmp)
-        live, build, capture = root / "live", root / "build", root / "captured"
+        live, work = root / "live", root / "work"
+        build, capture = work / "build", work / "captured"
         live.mkdir()
-        build.mkdir()
+        build.mkdir(parents=True)
         argv = ["/bin/sh", "-c", f"echo x > {live}/probe && echo ok > {build}/ok"]
-        command = found.command(
-            argv, live=[live], writable=[build], work=root, capture=capture, cwd=build
-        )
-        try:
-            proc = subprocess.run(
-                command, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
-            )
-        except (OSError, subprocess.TimeoutExpired) as e:
-            return Unavailable(f"a trial run failed ({e})", "see the message, or --sandbox off")
+        with (root / "log").open("w+b") as log:
+            try:
+                status = found.spawn(
+                    argv, live=[live], writable=[build], work=work, capture=capture,
+                    cwd=build, env=os.environ, log=log.fileno(),
+                ).wait()  # fmt: skip
+            finally:
+                server = server_for(found.bwrap, found.python)
+                close_servers([server])
+            log.seek(0)
+            said = log.read().decode(errors="replace") + server.errors()
         caught = (capture / "0" / "probe").is_file() and not (live / "probe").exists()
-        if proc.returncode != 0 or not (build / "ok").is_file() or not caught:
-            return _explain(proc.stderr or proc.stdout)
+        if status != 0 or not (build / "ok").is_file() or not caught:
+            return _explain(said)
     return found
 
 

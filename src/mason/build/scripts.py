@@ -28,6 +28,7 @@ from mason.build.env import BuildSpec, build_environment
 from mason.build.errors import BadFragment, ScriptFailed
 from mason.build.groups import BUILDS
 from mason.build.sandbox import CAPTURE_DIR
+from mason.build.sandboxrun import Running
 from mason.errors import DiskFull, is_disk_full
 
 ScriptName = Literal[
@@ -196,27 +197,24 @@ def _run_script(
         return False
     env = build_environment(spec, base_env)
     (spec.home / "tmp").mkdir(parents=True, exist_ok=True)
-    if spec.sandbox is not None and which in SANDBOXED:
-        command = sandboxed(spec, which, command)
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
     with spec.log_path.open("ab", buffering=0) as log:  # unbuffered: no write left for close
         log.write(f"=== mason: {which} of {spec.package} ({time.strftime('%c')}) ===\n".encode())
-        proc = subprocess.Popen(
-            command,
-            cwd=spec.build_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            pass_fds=tuple(pass_fds),
-            process_group=0,  # its own group: stopped as a whole (mason.build.groups)
-        )
-        with BUILDS.running(proc):
-            try:
-                if gated is not None:
-                    gated.started()
-            finally:
-                status = proc.wait()
+        proc: Started
+        if spec.sandbox is not None and which in SANDBOXED:
+            proc = start_sandboxed(spec, which, command, env, log.fileno(), pass_fds)
+        else:
+            proc = subprocess.Popen(
+                command,
+                cwd=spec.build_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=tuple(pass_fds),
+                process_group=0,  # its own group: stopped as a whole (mason.build.groups)
+            )
+        status = _wait(proc, gated)
         try:
             log.write(f"=== mason: {which} exited with status {status} ===\n".encode())
         except OSError as e:  # a full disk: said below, with the status, not as a traceback
@@ -227,6 +225,9 @@ def _run_script(
         raise ScriptFailed(spec.package, which, status, spec.log_path, full)
     return True
 
+
+Started = Running | subprocess.Popen[bytes]
+"""A started script."""
 
 _NO_SPACE = (b"No space left on device", b"Disk quota exceeded")
 
@@ -260,22 +261,45 @@ def capture_root(spec: BuildSpec) -> Path:
     return spec.build_dir.parent / CAPTURE_DIR
 
 
-def sandboxed(spec: BuildSpec, which: ScriptName, command: list[str]) -> list[str]:
-    """``command`` wrapped into ``spec.sandbox``: the live trees behind overlays, the build
-    directory and ``DESTDIR`` writable."""
+def start_sandboxed(
+    spec: BuildSpec,
+    which: ScriptName,
+    command: list[str],
+    env: Mapping[str, str],
+    log: int,
+    pass_fds: Sequence[int],
+) -> Running:
+    """Start ``command`` in ``spec.sandbox`` (the live trees behind overlays, the build
+    directory and ``DESTDIR`` writable, ``log`` its output)."""
     assert spec.sandbox is not None
     capture = capture_root(spec) / which
     shutil.rmtree(capture, ignore_errors=True)  # a script run twice: its last run counts
-    capture.parent.mkdir(exist_ok=True)
     spec.destdir.mkdir(parents=True, exist_ok=True)
-    return spec.sandbox.command(
+    proc = spec.sandbox.spawn(
         command,
         live=spec.live_trees,
         writable=[spec.build_dir, spec.destdir],
         work=spec.build_dir.parent,
         capture=capture,
         cwd=spec.build_dir,
+        env=env,
+        log=log,
+        pass_fds=pass_fds,
     )
+    return proc
+
+
+def _wait(proc: Started, gated: _Gate | None) -> int:
+    """``proc``'s exit status; a gated script is let go once it runs (see :class:`_Gate`)."""
+    if proc.pid is None:  # a sandboxed script that never started: its log says why
+        return proc.wait()
+    with BUILDS.running(proc):  # a group leader with a host pid, sandboxed or not
+        try:
+            if gated is not None:
+                gated.started()
+        finally:
+            status = proc.wait()
+    return status
 
 
 def run_build(
