@@ -174,14 +174,14 @@ def probe(path: str | None = None) -> Sandbox | Unavailable:
                     argv, live=[live], writable=[build], work=work, capture=capture,
                     cwd=build, env=os.environ, log=log.fileno(),
                 ).wait()  # fmt: skip
-            finally:
+            except OSError as e:
+                return Unavailable(f"a trial run failed ({e})", "see the message, or --sandbox off")
+            caught = (capture / "0" / "probe").is_file() and not (live / "probe").exists()
+            if status != 0 or not (build / "ok").is_file() or not caught:
                 server = server_for(found.bwrap, found.python)
-                close_servers([server])
-            log.seek(0)
-            said = log.read().decode(errors="replace") + server.errors()
-        caught = (capture / "0" / "probe").is_file() and not (live / "probe").exists()
-        if status != 0 or not (build / "ok").is_file() or not caught:
-            return _explain(said)
+                close_servers([server])  # a working one stays, for the run's builds
+                log.seek(0)
+                return _explain(log.read().decode(errors="replace") + server.errors())
     return found
 
 

@@ -134,8 +134,13 @@ def writable_mounts() -> list[str]:
 
 
 def remount_read_only(path: str) -> None:
-    """``path``'s mount read-only, keeping the flags it was locked with."""
-    kept = os.statvfs(path).f_flag
+    """``path``'s mount read-only, keeping the flags it was locked with. A mount point
+    the user cannot reach (another user's private directory: the script, the same user
+    without capabilities there, cannot either) or that is gone is left alone."""
+    try:
+        kept = os.statvfs(path).f_flag
+    except (PermissionError, FileNotFoundError, NotADirectoryError):
+        return
     flags = sum(m for s, m in _KEPT_FLAGS if kept & s)
     mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
 
