@@ -119,3 +119,25 @@ def test_a_stopped_run_cancels_the_jobs_waiting_for_a_slot() -> None:
     assert set(outcome.failed) == {"first"}
     assert outcome.not_started == ("second",)
     assert cleaned == ["second"]
+
+
+def test_a_released_slot_is_kept_for_a_more_critical_dependent() -> None:
+    # -j1: "dep" gives its slot back, but "crit" (waiting for "dep" alone) is more
+    # critical than "filler", the only other job that could take it: the slot stays
+    # "dep"'s until it ends, and "crit" starts before "filler".
+    started: list[str] = []
+
+    def work(name: str) -> None:
+        started.append(name)
+        if name == "dep":
+            release_slot()
+
+    jobs = {
+        "dep": Job("dep", weight=1.0),
+        "crit": Job("crit", deps=frozenset({"dep"}), weight=10.0),
+        "filler": Job("filler", weight=0.5),
+    }
+    with Jobserver(1, "pipe") as js:
+        outcome = run(jobs, work, jobserver=js, keep_going=False)
+    assert outcome.ok
+    assert started == ["dep", "crit", "filler"]

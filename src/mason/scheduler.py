@@ -38,6 +38,7 @@ from mason.jobgraph import (
     validate,
 )
 from mason.jobserver import Jobserver
+from mason.slots import SlotCancelled, acquire_slot, job_hooks, release_slot
 
 __all__ = [
     "BadJobGraph",
@@ -88,38 +89,6 @@ def run(
     """
     validate(jobs)
     return _Run(jobs, work, jobserver, keep_going, on_event, on_stop, prepare_ahead).execute()
-
-
-_current = threading.local()
-
-
-class SlotCancelled(BaseException):
-    """Raised by :func:`acquire_slot` in a job prepared ahead when the run stopped: the job
-    must end at once (cleaning up what it prepared) and let this through."""
-
-
-def acquire_slot() -> None:
-    """Wait, in a job started ahead without a slot, until the scheduler gives it one.
-
-    No-op in a job that already holds its slot (started with one, or asked already) and
-    outside a run. Raises :class:`SlotCancelled` when the run stopped instead.
-    """
-    acquire: Callable[[], None] | None = getattr(_current, "acquire", None)
-    if acquire is not None:
-        _current.acquire = None
-        acquire()
-
-
-def release_slot() -> None:
-    """Give the calling job's slot back before the job ends (once; no-op outside a job).
-
-    Called from a job's own thread when what is left of the job needs no share of the
-    budget (no ``make``, no compiler): the scheduler starts the next ready job in its place.
-    """
-    release: Callable[[], None] | None = getattr(_current, "release", None)
-    if release is not None:
-        _current.release = None
-        release()
 
 
 class _Marker:
@@ -255,9 +224,11 @@ class _Run:
             if error is WANTED:
                 heapq.heappush(self.wanting, (-self.priority[name], name))
                 continue
-            self.running.discard(name)
             if error is RELEASED:
+                if not self._keeps_slot(name):
+                    self.running.discard(name)
                 continue
+            self.running.discard(name)
             self.alive.discard(name)
             self.ahead.discard(name)
             if isinstance(error, _Marker):  # CANCELLED: never got its slot
@@ -266,6 +237,14 @@ class _Run:
                 self._succeed(name)
             else:
                 self._fail(name, error)
+
+    def _keeps_slot(self, name: str) -> bool:
+        """Whether a job that gave its slot back keeps it anyway, for its dependent: one
+        waiting for it alone, more critical than every job that could take the slot."""
+        after = [d for d in self.dependents[name] if self.waiting[d] == {name}]
+        best = max((self.priority[d] for d in after), default=None)
+        others = [-q[0][0] for q in (self.ready, self.wanting) if q]
+        return best is not None and all(best > p for p in others)
 
     def _succeed(self, name: str) -> None:
         self.done.append(name)
@@ -356,11 +335,11 @@ class _Run:
             self.grants[name].wait()
             if name in self.cancelled:
                 raise SlotCancelled(name)
-            _current.release = lambda: tell(RELEASED)
+            job_hooks.release = lambda: tell(RELEASED)
 
         grant = self.grants.get(name)
-        _current.acquire = acquire if grant is not None else None
-        _current.release = None if grant is not None else lambda: tell(RELEASED)
+        job_hooks.acquire = acquire if grant is not None else None
+        job_hooks.release = None if grant is not None else lambda: tell(RELEASED)
         error: BaseException | _Marker | None = None
         try:
             self.work(name)
@@ -369,7 +348,7 @@ class _Run:
         except BaseException as e:  # a failure of any kind is the job's failure
             error = e
         finally:
-            _current.acquire = _current.release = None
+            job_hooks.acquire = job_hooks.release = None
         self.completions.put((name, error))
         os.write(self.wake_w, b".")
 

@@ -171,6 +171,10 @@ def build(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> Path:
         take_slot()
         ctx.event("building", recipe)
 
+    guards = ctx.guards()
+    if guards:  # watched: the window of the stray-write check opens with the slot
+        gate()
+
     def check(store: Prefix, changes: list[str] | None) -> None:
         if changes is None:
             where = "prefix" if store is ctx.prefix else f"venv {store.root}"
@@ -179,12 +183,12 @@ def build(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> Path:
         else:
             ctx.stray.check(spec.package, store, changes)
 
-    with guarded(ctx.guards(), check):
+    with guarded(guards, check):
         run_build(
             spec,
             check=ctx.options.check,
             pass_fds=ctx.pass_fds(),
-            gate=gate,
+            gate=None if guards else gate,
             on_script=lambda which: (
                 ctx.event("checking", recipe) if which == "spkg-check" else None
             ),
