@@ -41,14 +41,16 @@ def _header_values(row: HeaderRow) -> tuple[str, str, str, str]:
 
 
 def peek_headers(path: Path) -> Cached:
-    """The headers table of the index file ``path``, read without a lock and without
-    writing (empty when there is none, it is of an older schema, or cannot be read: the
-    caller then reads the records)."""
+    """The headers table of the index file ``path``, read without a lock, writing nothing
+    (empty when there is none, it is of an older schema, or cannot be read: the caller
+    then reads the records).
+
+    An ordinary connection, only read from: as the last one it closes, it removes the
+    -wal and -shm files it made (a ``mode=ro`` one would leave them behind)."""
     if not path.exists() or not os.access(path.parent, os.W_OK):
         return {}  # a read-only prefix: even a reader of a WAL database writes its -shm
     try:
-        uri = f"{path.absolute().as_uri()}?mode=ro"
-        db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        db = sqlite3.connect(path, timeout=60.0, check_same_thread=False)
     except sqlite3.Error:
         return {}
     try:
