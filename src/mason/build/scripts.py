@@ -275,7 +275,7 @@ def start_sandboxed(
     capture = capture_root(spec) / which
     shutil.rmtree(capture, ignore_errors=True)  # a script run twice: its last run counts
     spec.destdir.mkdir(parents=True, exist_ok=True)
-    proc = spec.sandbox.spawn(
+    return spec.sandbox.spawn(
         command,
         live=spec.live_trees,
         writable=[spec.build_dir, spec.destdir],
@@ -286,7 +286,6 @@ def start_sandboxed(
         log=log,
         pass_fds=pass_fds,
     )
-    return proc
 
 
 def _wait(proc: Started, gated: _Gate | None) -> int:

@@ -25,6 +25,7 @@ from mason.store import (
 from mason.store.hashing import default_jobs
 
 if TYPE_CHECKING:
+    from mason.config import Settings
     from mason.store.headers import Summary
     from mason.trees import Trees
 
@@ -59,12 +60,14 @@ def announce_recovery(stores: Iterable[Prefix]) -> None:
             )
 
 
-def _trees(args: argparse.Namespace) -> Trees:
-    """The prefix and its venv's store when the venv lies outside it (:mod:`mason.trees`)."""
+def _trees(args: argparse.Namespace, settings: Settings | None = None) -> Trees:
+    """The prefix and its venv's store when the venv lies outside it (:mod:`mason.trees`);
+    ``settings``: those already loaded for ``args``."""
     from mason.commands.venvstate import reconciled
     from mason.trees import Trees
 
-    settings = load_settings(catalog=args.catalog, prefix=args.prefix)
+    if settings is None:
+        settings = load_settings(catalog=args.catalog, prefix=args.prefix)
     return reconciled(Trees.open(existing_prefix(settings.prefix), settings.venv))
 
 
@@ -193,11 +196,9 @@ def _verify_json(report: VerifyReport, broken: dict[str, list[str]]) -> dict[str
 def verify(args: argparse.Namespace) -> int:
     """``mason verify [PKG...]``: missing, modified and unclaimed files, and installed
     packages whose dependencies are not installed; exit 1 on any."""
-    trees = _trees(args)
-    jobs = load_settings(
-        catalog=args.catalog, prefix=args.prefix, jobs=getattr(args, "jobs", None)
-    ).jobs
-    report = trees.verify(args.packages or None, jobs)
+    settings = load_settings(catalog=args.catalog, prefix=args.prefix, jobs=args.jobs)
+    trees = _trees(args, settings)
+    report = trees.verify(args.packages or None, settings.jobs)
     announce_recovery(trees.stores)
     broken = missing_dependencies(trees.summaries())
     if args.packages:
