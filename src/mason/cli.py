@@ -76,6 +76,10 @@ def _json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _jobs(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("-j", "--jobs", type=int, metavar="N", help=help)
+
+
 def _selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("packages", nargs="*", metavar="PKG")
     p.add_argument("--all", action="store_true", help="the whole catalog")
@@ -115,13 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("install", "build and install packages and their missing or out-of-date dependencies")
     _selection(p)
     _sources(p)
-    p.add_argument(
-        "-j",
-        "--jobs",
-        type=int,
-        metavar="N",
-        help="global job budget (default: MASON_JOBS, jobs in mason.toml, else 1)",
-    )
+    _jobs(p, "global job budget (default: MASON_JOBS, jobs in mason.toml, else 1)")
     p.add_argument("-k", "--keep-going", action="store_true", help="go on past failures")
     p.add_argument(
         "--force", action="store_true", help="rebuild the named packages even if up to date"
@@ -182,13 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("verify", "compare the prefix with the records (exit 1 on any problem)")
     p.add_argument("packages", nargs="*", metavar="PKG")
-    p.add_argument(
-        "-j",
-        "--jobs",
-        type=int,
-        metavar="N",
-        help="processes checking the files (default: MASON_JOBS, jobs in mason.toml, else 1)",
-    )
+    _jobs(p, "processes checking the files (default: MASON_JOBS, jobs in mason.toml, else 1)")
     _json(p)
 
     p = add("download", "fetch and verify sources only")
@@ -206,13 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-overwrite", action="store_true", help="replace files owned by other packages"
     )
     p.add_argument("--copy", action="store_true", help="copy instead of moving (keep DIR)")
-    p.add_argument(
-        "-j",
-        "--jobs",
-        type=int,
-        metavar="N",
-        help="hash the staged files on N cores (default: the cores mason may use)",
-    )
+    _jobs(p, "hash the staged files on N cores (default: the cores mason may use)")
     _json(p)
 
     p = add("log", "show a package's build log")
