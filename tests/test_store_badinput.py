@@ -130,6 +130,16 @@ def test_cli_reports_bad_tree_with_exit_2(prefix: Path, tmp_path: Path) -> None:
     assert tree_digest(prefix) == before
 
 
+@pytest.mark.parametrize("jobs", ["0", "-1", "many"])
+def test_merge_refuses_a_job_count_below_one(prefix: Path, tmp_path: Path, jobs: str) -> None:
+    staged = make_tree(tmp_path / "s", {"bin/x": "x"})
+    before = tree_digest(prefix)
+    r = mason("merge", "-j", jobs, "other", "1", str(staged), "--prefix", str(prefix))
+    assert r.returncode == 2
+    assert f"takes a number of jobs of at least 1, not {jobs!r}" in r.stderr
+    assert tree_digest(prefix) == before
+
+
 def test_bad_package_name_is_rejected(prefix: Path, tmp_path: Path) -> None:
     staged = make_tree(tmp_path / "s", {"bin/x": "x"})
     r = mason("merge", "Bad-Name", "1", str(staged), "--prefix", str(prefix))

@@ -76,8 +76,15 @@ def _json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _job_count(text: str) -> int:
+    """``-j N``: a whole number of at least 1 (``-j 0`` is refused, never taken as 1)."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"takes a number of jobs of at least 1, not {text!r}")
+    return int(text)
+
+
 def _jobs(p: argparse.ArgumentParser, help: str) -> None:
-    p.add_argument("-j", "--jobs", type=int, metavar="N", help=help)
+    p.add_argument("-j", "--jobs", type=_job_count, metavar="N", help=help)
 
 
 def _selection(p: argparse.ArgumentParser) -> None:

@@ -80,7 +80,7 @@ def merge(args: argparse.Namespace) -> int:
     prefix = _prefix(args)
     started = time.monotonic()
     jobs = args.jobs if args.jobs is not None else default_jobs()
-    staged = prefix.scan(Path(args.staged), args.name, copy=args.copy, jobs=max(1, jobs))
+    staged = prefix.scan(Path(args.staged), args.name, copy=args.copy, jobs=jobs)
     scanned = time.monotonic() - started
     meta = PackageMeta(args.name, args.version, timings={"scan": round(scanned, 6)})
     record = prefix.merge(staged, meta, allow_overwrite=args.allow_overwrite)
