@@ -13,7 +13,8 @@ Three layers keep a broken or hostile archive inside its directory:
    directory, members written through (or replacing) a symlink member, hard links to
    anything but a regular file extracted before them, device nodes, fifos and other
    special members.
-2. Tar members are written by :mod:`tarfile` with its ``"data"`` filter, which again
+2. Tar members are written by :mod:`tarfile` with its ``"data"`` filter
+   (:mod:`mason.tarfilter`: also on Python 3.11.0-3.11.3, which lack it), which again
    refuses paths and links resolving outside the directory on the real filesystem, and
    drops owners. Zip members are written by mason itself with ``O_NOFOLLOW | O_EXCL``.
 3. After writing, every symlink must resolve (``realpath``) inside the directory, which
@@ -42,6 +43,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
+from mason import tarfilter
 from mason.archive_errors import (
     ArchiveRejected,
     BadArchive,
@@ -193,8 +195,8 @@ def _extract_tar_member(
         if info.islnk() or info.issym():
             _make_link(info, root)
         else:
-            tf.extract(info, root, filter="data")
-    except tarfile.FilterError as e:
+            tarfilter.extract(tf, info, str(root))
+    except tarfilter.Refused as e:
         raise ArchiveRejected(archive, [Problem(info.name, str(e))]) from e
     except _CORRUPT as e:
         raise CorruptArchive(archive, info.name, str(e) or type(e).__name__) from e
@@ -209,7 +211,7 @@ def _make_link(info: tarfile.TarInfo, root: Path) -> None:
     copying the member the link names, found by name, and on repeated names that
     search can recurse without end.
     """
-    tarfile.data_filter(info, str(root))  # the second layer, as for other members
+    tarfilter.checked(info, str(root))  # the second layer, as for other members
     path = root / _clean_name(info.name)
     path.parent.mkdir(parents=True, exist_ok=True)  # no symlink among them: checked
     if path.is_symlink() or path.is_file():
