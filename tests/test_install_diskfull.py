@@ -9,7 +9,9 @@ temporary file; and once space is freed, the same command succeeds.
 
 from __future__ import annotations
 
+import os
 import random
+import sys
 from pathlib import Path
 
 from installsupport import install, mason, records, tarball_recipe
@@ -32,6 +34,16 @@ def thing(catalog: Path, version: str, build_size: int, **sources: str | bytes) 
         catalog, "thing", {"Makefile": MAKEFILE, **sources}, version=version, script=SCRIPT
     )
     (catalog / "thing/size").write_text(f"{build_size}\n")
+
+
+# The prefix's venv holds a copy of the interpreter: 17 KiB for a pyenv build (libpython
+# beside it), 6.6 MiB for Debian's /usr/bin/python3.11. A filesystem for the prefix is
+# that much bigger, so the venv fits and the build or the extraction is what fills it.
+INTERPRETER_MIB = -(-os.stat(os.path.realpath(sys.executable)).st_size // (1 << 20))
+
+
+def prefix_fs_size(mib: int) -> str:
+    return f"{mib + INTERPRETER_MIB}m"
 
 
 def verify_clean(prefix: Path) -> None:
@@ -67,7 +79,7 @@ def test_download_into_a_full_upstream_cache(tmp_path: Path) -> None:
 def test_extraction_fills_the_prefix_filesystem(tmp_path: Path) -> None:
     catalog = tmp_path / "pkgs"
     thing(catalog, "1.0", 10, **{"zeros.bin": bytes(20 << 20)})  # 20 MiB unpacked, 20 KiB packed
-    with small_fs(tmp_path / "fs", size="8m") as fs:
+    with small_fs(tmp_path / "fs", size=prefix_fs_size(8)) as fs:
         prefix = fs / "prefix"
         proc = install(catalog, prefix, "thing")
         assert proc.returncode == 1, proc.stderr
@@ -84,7 +96,7 @@ def test_extraction_fills_the_prefix_filesystem(tmp_path: Path) -> None:
 def test_an_upgrade_whose_build_fills_the_disk_leaves_the_old_version(tmp_path: Path) -> None:
     catalog = tmp_path / "pkgs"
     thing(catalog, "1.0", 1000)
-    with small_fs(tmp_path / "fs", size="8m") as fs:
+    with small_fs(tmp_path / "fs", size=prefix_fs_size(8)) as fs:
         prefix = fs / "prefix"
         assert install(catalog, prefix, "thing").returncode == 0
         thing(catalog, "2.0", 30 << 20)  # the new version writes 30 MiB

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypedDict, cast
 
+from mason.errors import disk_full_is_typed
 from mason.layout import VENV_CACHE, VENV_LOCK
 from mason.python.errors import VenvError
 
@@ -161,7 +162,8 @@ def _create(root: Path, python: str | None) -> None:
     exe = resolve_python(root, python) if python is not None else None
     if exe is None or is_running_python(exe):
         try:
-            stdlib_venv.EnvBuilder(with_pip=False, symlinks=True).create(root)
+            with disk_full_is_typed(root, "creating the venv"):
+                stdlib_venv.EnvBuilder(with_pip=False, symlinks=True).create(root)
         except (OSError, ValueError) as e:  # ValueError: the path exists and is no directory
             raise VenvError(root, f"cannot create it: {e}") from e
         return
