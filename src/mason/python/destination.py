@@ -146,7 +146,7 @@ class StagingDestination(WheelDestination):
             raise StagingWriteFailed(self.wheel, f"{target} is already staged") from None
         self.written.append(Path(rel))
         with os.fdopen(fd, "wb") as f:
-            digest, size = copyfileobj_with_hashing(stream, f, HASH)
+            digest, size = _copy(stream, f)
         self.digests[rel] = (_hex(digest), size)
         if scheme in _LIBS and path.endswith(".py"):
             self._plan_compile(scheme, path, rel, digest)
@@ -224,6 +224,24 @@ class StagingDestination(WheelDestination):
             b64 = record_digest(bytes.fromhex(hexdigest))
             out.append((scheme, RecordEntry(rel_pyc, Hash(HASH, b64), size)))
         return out
+
+
+def _copy(stream: BinaryIO, f: BinaryIO) -> tuple[str, int]:
+    """Copy ``stream`` into ``f``; the RECORD digest (sha256, urlsafe base64) and size of
+    the bytes. A wheel's member stream that hashes them with sha256 already, to check them
+    against the wheel's RECORD, gives its digest: each byte is hashed once."""
+    if not getattr(stream, "hashes_sha256", False):
+        return copyfileobj_with_hashing(stream, f, HASH)
+    size = 0
+    while data := stream.read(_CHUNK):
+        f.write(data)
+        size += len(data)
+    digest: str | None = getattr(stream, "sha256", None)
+    assert digest is not None  # set by the read that found the end
+    return digest, size
+
+
+_CHUNK = 1024 * 1024
 
 
 def _dir_prefix(rel: Path) -> str:

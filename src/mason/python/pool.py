@@ -68,7 +68,8 @@ class WheelPool(CompilePool):
         sha256: str | None = None,
     ) -> StagedWheel:
         """:func:`~mason.python.wheels.stage_wheel` in a worker; raises what it raises.
-        ``sha256``: the wheel's, when the caller verified it (saves hashing it again).
+        ``sha256``: the wheel's, when the caller verified it (saves hashing it again; such
+        a wheel's byte-code is kept only in its unpacked entry).
 
         A wheel in the unpacked cache is linked out by the calling thread: that is a few
         system calls per file, not worth a process (nor starting the workers for).
@@ -80,7 +81,13 @@ class WheelPool(CompilePool):
             done = unpacked.take(key, wheel, venv, staged_root, root)
             if done is not None:
                 return done
-        args = (wheel, venv, staged_root, root, installer_name, self.caches, key)
+        caches = self.caches
+        if sha256 is not None and unpacked is not None and key is not None:
+            # a wheel the catalog fixes: its unpacked entry keeps its byte-code too; the
+            # byte-code cache is for wheels built again from the same sources (new wheel,
+            # same modules), and filling it here would cost a lookup and a link per module
+            caches = _Caches(None, unpacked)
+        args = (wheel, venv, staged_root, root, installer_name, caches, key)
         if self.workers <= 1:
             result = _stage(*args)
         elif _sources(wheel) >= SPREAD_SOURCES:

@@ -1,10 +1,12 @@
 """A byte-code cache shared by every prefix of a user: a source is compiled once, ever.
 
 Byte-compiling is most of the cost of installing wheels (sympy alone has 1,500 sources).
-Rebuilding a prefix, or building a second one, installs the same sources again (the same
-wheels, or wheels rebuilt from the same sources by ``sdh_pip_install``); their ``.pyc``
-files come from here instead of the compiler, as hard links when the cache is on the
-prefix's filesystem (linking costs a fraction of creating and writing a file).
+Rebuilding a prefix, or building a second one, installs the same sources again in wheels
+rebuilt from them (``sdh_pip_install``, ``pip`` packages: a new wheel, the same modules);
+their ``.pyc`` files come from here instead of the compiler, as hard links when the cache
+is on the prefix's filesystem (linking costs a fraction of creating and writing a file).
+A wheel the catalog fixes by its sha256 is not kept here: its unpacked entry
+(:mod:`mason.python.unpacked`) holds its byte-code already.
 
 An entry is keyed by the interpreter's magic number, the name compiled into the code
 (the source's path relative to the venv root, the same in every prefix) and the sha256 of

@@ -11,8 +11,12 @@ the venv's location. The few files that name the location (the launchers and
 ``#!python`` scripts of the scripts scheme) are made again for the venv at hand, and
 RECORD is rewritten with their new hashes.
 
+An entry keeps its files side by side, named by their place in the manifest
+(``files/0``, ``files/1``...): filling the cache makes one directory per wheel, not a copy
+of the wheel's tree (a directory costs about what a file does to create).
+
 Trust: an entry is written in a temporary directory and renamed into place whole. Its
-manifest keeps the size and modification time of every file; an entry whose files do not
+manifest keeps the path, size and modification time of every file; an entry whose files do not
 match (someone edited an installed file in place, which edits the cache too) is thrown
 away and the wheel staged again. Staged files stay the wheel's own files: the store takes
 the manifest's digests instead of hashing them again, and accepts their extra links.
@@ -42,7 +46,7 @@ from mason.python.venv import SCHEME_NAMES, Venv
 from mason.python.wheels import StagedWheel
 from mason.store.staged import sha256_file
 
-FORMAT = 1
+FORMAT = 2
 MANIFEST = "manifest.json"
 
 
@@ -111,23 +115,22 @@ def _offset(venv: Venv, tree_root: Path) -> str:
 
 
 def _link_in(staged: StagedWheel, venv: Venv, tmp: Path) -> dict[str, Any]:
-    """Link the location-free files of ``staged`` into ``tmp/tree``; return the manifest."""
+    """Link the location-free files of ``staged`` into ``tmp/files``; return the manifest."""
     offset = _offset(venv, staged.tree_root)
     located = {s.rel for s in staged.scripts}
     digests = {rel: (d, n) for rel, d, n in staged.digests}
     files: list[list[Any]] = []
-    made: set[Path] = set()
+    where = f"{tmp}/files/"
+    os.makedirs(where)
+    staged_root = f"{staged.staged_root}/"
     for rel in staged.files:
         name = rel.as_posix()
         if name in located:
             continue
         if not name.startswith(offset) or name not in digests:
             raise OSError(f"{name} is outside the venv or was not hashed")
-        target = tmp / "tree" / name[len(offset) :]
-        if target.parent not in made:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            made.add(target.parent)
-        os.link(staged.staged_root / rel, target)
+        target = f"{where}{len(files)}"
+        os.link(staged_root + name, target)
         st = os.lstat(target)
         files.append([name[len(offset) :], *digests[name], st.st_mtime_ns])
     return {
@@ -167,10 +170,10 @@ def _read_manifest(entry: Path) -> dict[str, Any] | None:
 
 def _intact(entry: Path, manifest: dict[str, Any]) -> bool:
     """Every file still has the size and modification time it had when kept."""
-    tree = f"{entry}/tree/"
-    for rel, _, size, mtime in manifest["files"]:
+    where = f"{entry}/files/"
+    for i, (_, _, size, mtime) in enumerate(manifest["files"]):
         try:
-            st = os.lstat(tree + rel)
+            st = os.lstat(f"{where}{i}")
         except OSError:
             return False
         if not stat.S_ISREG(st.st_mode) or st.st_size != size or st.st_mtime_ns != mtime:
@@ -198,7 +201,7 @@ def _link_out(
     placed: list[str],
 ) -> StagedWheel:
     # Strings, not Paths: pathlib costs more than the links here (sympy: 3,100 files).
-    tree = f"{entry}/tree/"
+    where = f"{entry}/files/"
     base = f"{staged_root}/{offset}"
     made: set[str] = set()
 
@@ -213,11 +216,13 @@ def _link_out(
     record = manifest["record"]
     rewrite = record is not None and bool(manifest["scripts"])
     digests: dict[str, tuple[str, int]] = {}
-    for rel, digest, size, _ in manifest["files"]:
+    record_file = ""
+    for i, (rel, digest, size, _) in enumerate(manifest["files"]):
         if rewrite and rel == record:
+            record_file = f"{where}{i}"
             continue
         target = place(rel)
-        os.link(tree + rel, target)
+        os.link(f"{where}{i}", target)
         placed.append(target)
         digests[offset + rel] = (digest, size)
     renamed: dict[str, tuple[str, int]] = {}  # RECORD's old hash of a script -> new one
@@ -231,7 +236,7 @@ def _link_out(
         renamed[raw["digest"]] = (record_digest(digest.digest()), len(data))
         scripts.append(script)
     if rewrite:
-        with open(tree + record, "rb") as f:
+        with open(record_file, "rb") as f:
             data = _rewrite_record(f.read(), renamed)
         placed.append(_write_new(place(record), data, False))
         digests[offset + record] = (hashlib.sha256(data).hexdigest(), len(data))

@@ -138,7 +138,12 @@ class _CheckedWheel(WheelFile):
 
 
 class _CheckedStream:
-    """Passes reads through, hashing them; at the end, compares with RECORD."""
+    """Passes reads through, hashing them; at the end, compares with RECORD.
+
+    When RECORD's hash is sha256 (as the written file's RECORD entry is), the digest of
+    what was read is :attr:`sha256` afterwards (urlsafe base64, as RECORD writes it):
+    the destination takes it instead of hashing the same bytes a second time.
+    """
 
     def __init__(self, stream: BinaryIO, record: tuple[str, str, str], problems: list[str]):
         self._stream = stream
@@ -146,6 +151,8 @@ class _CheckedStream:
         entry = RecordEntry.from_elements(*record) if record[1] else None
         self._entry = entry
         self._hash = hashlib.new(entry.hash_.name) if entry and entry.hash_ else None
+        self.hashes_sha256 = self._hash is not None and self._hash.name == "sha256"
+        self.sha256: str | None = None
         self._size = 0
         self._problems = problems
 
@@ -161,6 +168,8 @@ class _CheckedStream:
     def _finish(self) -> None:
         assert self._hash is not None and self._entry is not None and self._entry.hash_
         digest = record_digest(self._hash.digest())
+        if self.hashes_sha256:
+            self.sha256 = digest
         size = self._entry.size
         if digest != self._entry.hash_.value or (size is not None and size != self._size):
             self._problems.append(f"hash / size of {self._path} didn't match RECORD")
