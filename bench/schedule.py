@@ -15,7 +15,10 @@ same sleeps on the same DAG. One run prints, for ``-j N``:
 - mason's makespan on a forced rebuild (``install --all --force``: every duration is in
   the records from the cold run).
 
-Goals (issue 17): cold at most make's; forced within 1.05x of the bound.
+Goals (issue 17): cold at most make's; forced within 1.05x of the bound. Then, to tell the
+priority rule from the overhead (:mod:`schedule_split`): what an ideal list scheduler with
+mason's priority and no overhead reaches on the same DAG, and the forced rebuild's makespan
+cut along its critical chain (the run log's events, each script's own timestamps).
 
     python bench/schedule.py [--jobs 4] [--target 20] [--runs 1]
 """
@@ -35,6 +38,8 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from schedule_split import Split, measure, report, simulate
 
 HERE = Path(__file__).resolve().parent
 #: ``shared/catalogs/sage-9.8`` next to the checkout (``/work/main``) or to its worktrees
@@ -102,10 +107,13 @@ SIZES_MB = {
 }
 SIZE_SCALE = 50.0
 
+#: the sleep, stamped (bash's clock, no process) for the split of the forced rebuild
 SCRIPT = """\
+started=$EPOCHREALTIME
 sleep {seconds}
+ended=$EPOCHREALTIME
 mkdir -p "$SAGE_DESTDIR$SAGE_LOCAL/share/schedule"
-echo "$PKG_NAME" > "$SAGE_DESTDIR$SAGE_LOCAL/share/schedule/$PKG_NAME"
+echo "$PKG_NAME $started $ended" > "$SAGE_DESTDIR$SAGE_LOCAL/share/schedule/$PKG_NAME"
 """
 
 
@@ -200,13 +208,25 @@ def write_makefile(
     path.write_text("\n".join(lines) + "\n")
 
 
-def timed(argv: list[str], cwd: Path) -> float:
-    start = time.perf_counter()
+def timed(argv: list[str], cwd: Path) -> tuple[float, float]:
+    """(seconds ``argv`` ran, the wall clock when it started)."""
+    wall, start = time.time(), time.perf_counter()
     done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    return seconds
+    return seconds, wall
+
+
+def compile_mason() -> None:
+    """Byte-compile mason's own modules, as installing it does: with an editable install and
+    PYTHONDONTWRITEBYTECODE (set on some machines), every run would compile them again
+    (0.1-0.2 s of each run's start)."""
+    import compileall
+
+    import mason
+
+    compileall.compile_dir(Path(mason.__file__).parent, quiet=1)
 
 
 def mason(*args: str) -> list[str]:
@@ -231,17 +251,21 @@ def main() -> int:
     bound, critical, spread = lower_bound(durations, prereqs, args.jobs)
 
     results: dict[str, list[float]] = {"make": [], "cold": [], "forced": []}
+    splits: list[Split] = []
     env = dict(os.environ, MASON_CACHE="off")
+    compile_mason()
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="mason-schedule-") as tmp:
             work = Path(tmp)
             write_catalog(work / "pkgs", normal, order_only, durations)
             write_makefile(work / "Makefile", normal, order_only, durations)
-            results["make"].append(timed(["make", f"-j{args.jobs}", "-s"], work))
+            results["make"].append(timed(["make", f"-j{args.jobs}", "-s"], work)[0])
             os.environ.update(env)
             common = ["--catalog", "pkgs", "--prefix", "local", f"-j{args.jobs}"]
-            results["cold"].append(timed(mason("install", *common), work))
-            results["forced"].append(timed(mason("install", "--all", "--force", *common), work))
+            results["cold"].append(timed(mason("install", *common), work)[0])
+            forced, started = timed(mason("install", "--all", "--force", *common), work)
+            results["forced"].append(forced)
+            splits.append(measure(work / "local", prereqs, started, started + forced))
             shutil.rmtree(work / "local", ignore_errors=True)
 
     make = statistics.median(results["make"])
@@ -264,6 +288,16 @@ def main() -> int:
         f"mason forced rebuild       {forced:7.2f} s   {forced / bound:5.2f}x bound  "
         f"(goal <= 1.05x bound)"
     )
+    ideal = simulate(durations, prereqs, args.jobs)
+    print(
+        f"ideal list scheduler       {ideal:7.2f} s   {ideal / bound:5.2f}x bound  "
+        "(mason's priority, no overhead)"
+    )
+    split = min(zip(results["forced"], splits, strict=True), key=lambda run: abs(run[0] - forced))[
+        1
+    ]
+    print("the forced rebuild along its critical chain:")
+    print("\n".join(report(split)))
     return 0
 
 

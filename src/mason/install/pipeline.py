@@ -133,7 +133,7 @@ def install_wheels(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> Path:
     staged = staged_root(spec, ctx.trees.store_for(recipe).root)
     staged.mkdir(parents=True)
     take_slot()  # unpacking and byte-compiling are the work itself
-    ctx.python.venv()
+    ctx.python.venv(staging=True)
     source = source_spec(recipe)
     if recipe.kind == "wheel":
         assert source is not None
