@@ -35,18 +35,37 @@ def alive(pid: int) -> bool:
         return False
 
 
-def sandbox_processes() -> set[int]:
-    """The pids of every sandbox server and shepherd on the machine."""
-    found = set()
+def _processes() -> dict[int, tuple[int, int, bytes]]:
+    """Every process on the machine: pid -> (parent, session, command line)."""
+    found = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if b"sandboxd.py" in cmdline:
-                found.add(int(entry))
+            found[int(entry)] = (int(fields[1]), int(fields[3]), cmdline)
     return found
+
+
+def sandbox_sessions(mason: int) -> set[int]:
+    """The sessions of the sandbox servers started by the process ``mason`` (bwrap starts
+    in a session of its own, which its server and shepherds keep)."""
+    table = _processes()
+    descends = {mason}
+    changed = True
+    while changed:
+        grown = {p for p, (parent, _, _) in table.items() if parent in descends} | descends
+        changed, descends = grown != descends, grown
+    return {table[p][1] for p in descends if b"sandboxd.py" in table[p][2]}
+
+
+def sandbox_processes(sessions: set[int]) -> set[int]:
+    """The sandbox servers and shepherds (alive) still in one of ``sessions``."""
+    return {
+        p for p, (_, sid, cmd) in _processes().items() if sid in sessions and b"sandboxd.py" in cmd
+    }
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill -9"])
@@ -56,7 +75,6 @@ def test_a_signal_stops_sandboxed_builds_and_leaves_no_process(tmp_path: Path, s
     catalog, prefix = tmp_path / "pkgs", tmp_path / "prefix"
     for name in ("l1", "l2"):
         script_recipe(catalog, name, body=LONG)
-    before = sandbox_processes()
     args = ["install", "--catalog", str(catalog), "--prefix", str(prefix), "--all", "-j2"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "mason", *args, "--sandbox", "require"],
@@ -74,6 +92,8 @@ def test_a_signal_stops_sandboxed_builds_and_leaves_no_process(tmp_path: Path, s
             text = "".join(log.read_text() for log in logs if log.exists())
             pids = [int(p) for p in re.findall(r"mason-test-pids (\d+) (\d+)", text) for p in p]
         assert len(pids) == 4, "both builds started"
+        sessions = sandbox_sessions(proc.pid)
+        assert sessions, "the sandbox server was found"
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -83,9 +103,9 @@ def test_a_signal_stops_sandboxed_builds_and_leaves_no_process(tmp_path: Path, s
     assert proc.returncode == (130 if signum == signal.SIGINT else -signum), err
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        left = [p for p in pids if alive(p)] + sorted(sandbox_processes() - before)
+        left = [p for p in pids if alive(p)] + sorted(sandbox_processes(sessions))
         if not left:
             break
         time.sleep(0.05)
     assert not [p for p in pids if alive(p)], "a build's processes survived"
-    assert not [p for p in sandbox_processes() - before if alive(p)], "a sandbox process survived"
+    assert not [p for p in sandbox_processes(sessions) if alive(p)], "a sandbox process survived"
