@@ -7,12 +7,12 @@ Two parts, so that a makespan above the bound can be blamed on the right thing:
   ties by name, as :mod:`mason.scheduler` breaks them) and zero overhead: above the bound,
   the priority rule is to blame; at the bound, the rest is overhead;
 - :func:`measure`: the run's own timestamps (the events of its run log, and the
-  ``$EPOCHREALTIME`` each script wrote before and after its sleep) along the chain that
-  decided the makespan: from the package whose script ended last back through, at each
-  step, the dependency that finished last. Each gap between a dependency's script ending
-  and its dependent's script starting is split into what the dependency did after its
-  script (its slot given back, the scan, merge and record) and what the dependent did
-  before its own (the scheduler starting it, its preparation and script start, the gate).
+  ``$EPOCHREALTIME`` each script wrote before and after its sleep) along the critical path
+  of the bound (:func:`critical_chain`). Each gap between a package's script ending and
+  the next one's starting is split into what the first did after its script (its slot
+  given back, the scan, merge and record) and what the next did before its own (the
+  scheduler starting it, its preparation and script start, the gate). What the run took
+  after the chain's last script is the tail (other packages still running, the exit).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import heapq
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from graphlib import TopologicalSorter
 from itertools import pairwise
 from pathlib import Path
 
@@ -83,7 +84,7 @@ class Split:
     first: float  # the plan -> the chain's first script starting
     scripts: float  # the chain's scripts (the sleeps and the fragment around them)
     steps: tuple[Step, ...]
-    tail: float  # the chain's last script ended -> the process exited
+    tail: float  # the chain's last script ended -> the process exited (other packages too)
     slot_extra: float  # slot-seconds held beyond the scripts, over every package
     packages: int
 
@@ -92,11 +93,22 @@ class Split:
         return (self.steps[0].dependency, *(s.package for s in self.steps)) if self.steps else ()
 
 
-def measure(
-    prefix: Path, prereqs: Mapping[str, tuple[str, ...]], started: float, ended: float
-) -> Split:
-    """The split of the run that just installed into ``prefix`` (``started`` and
-    ``ended``: the process's wall clock)."""
+def critical_chain(
+    durations: Mapping[str, float], prereqs: Mapping[str, tuple[str, ...]]
+) -> tuple[str, ...]:
+    """The longest chain of ``durations`` through the DAG (the bound's critical path)."""
+    finish: dict[str, float] = {}
+    for name in TopologicalSorter(prereqs).static_order():
+        finish[name] = max((finish[d] for d in prereqs[name]), default=0.0) + durations[name]
+    chain = [max(finish, key=lambda n: finish[n])]
+    while prereqs[chain[-1]]:
+        chain.append(max(prereqs[chain[-1]], key=lambda d: finish[d]))
+    return tuple(reversed(chain))
+
+
+def measure(prefix: Path, chain: tuple[str, ...], started: float, ended: float) -> Split:
+    """The split of the run that just installed into ``prefix`` along ``chain``
+    (``started``, ``ended``: the process's wall clock)."""
     at: dict[str, dict[str, float]] = {}
     for event in json.loads((prefix / RUN_LOG).read_text())["events"]:
         if event["package"]:
@@ -107,10 +119,6 @@ def measure(
         label, begin, end = stamp.read_text().split()
         name = label.rsplit("-", 1)[0]
         at[name]["t0"], at[name]["t1"] = float(begin), float(end)
-    chain = [max(at, key=lambda n: at[n]["t1"])]
-    while prereqs[chain[-1]]:
-        chain.append(max(prereqs[chain[-1]], key=lambda d: at[d]["done"]))
-    chain.reverse()
     steps = tuple(_step(dep, name, at[dep], at[name]) for dep, name in pairwise(chain))
     held = sum(p["merging"] - p["building"] - (p["t1"] - p["t0"]) for p in at.values())
     return Split(
@@ -154,7 +162,7 @@ def report(split: Split) -> list[str]:
             "s",
             f"{gaps / max(len(steps), 1) * 1000:.0f} ms a step: {parts}",
         ),
-        ("last script -> exit", split.tail, "s", ""),
+        ("the chain's last script -> exit", split.tail, "s", ""),
         (
             "slots held beyond the scripts",
             split.slot_extra,

@@ -16,18 +16,21 @@ bubblewrap, in a new user, IPC and network namespace with only loopback, and a f
   ``<work>/.captured/<script>/<i>`` (:mod:`mason.build.capture` reads it); the tmpfs goes
   away with the namespace. The live trees are never written.
 
-:func:`probe` says whether that works here (once per process); :func:`resolve` turns the
-``--sandbox auto|require|off`` setting into a :class:`Sandbox` or ``None``.
+:func:`probe` says whether that works here (once per process; :func:`probe_ahead` starts it
+in the background); :func:`resolve` turns the ``--sandbox auto|require|off`` setting into a
+:class:`Sandbox` or ``None``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,6 +188,27 @@ def probe(path: str | None = None) -> Sandbox | Unavailable:
     return found
 
 
+_ahead: dict[str | None, threading.Thread] = {}
+
+
+def probe_ahead(mode: SandboxMode) -> None:
+    """Start :func:`probe` in a thread, so that its trial run (a server under bubblewrap,
+    50-100 ms, most of it waiting) overlaps what the caller does before :func:`resolve`
+    (loading the catalog, planning): the start of every sandboxed run. Not a daemon:
+    a command that ends before resolving waits for it at exit (no probe cut short)."""
+    path = os.environ.get("PATH")
+    if mode == "off" or path in _ahead:
+        return
+    thread = threading.Thread(target=_probe_quietly, args=(path,), name="mason-sandbox-probe")
+    _ahead[path] = thread
+    thread.start()
+
+
+def _probe_quietly(path: str | None) -> None:
+    with contextlib.suppress(Exception):  # not cached: resolve() probes again, and raises
+        probe(path)
+
+
 def resolve(
     mode: SandboxMode, unsafe: Path | None = None
 ) -> tuple[Sandbox | None, Unavailable | None]:
@@ -194,7 +218,11 @@ def resolve(
     ``unsafe``: a live tree's path that cannot be an overlay layer (:func:`unsafe_path`)."""
     if mode == "off":
         return None, None
-    found = probe(os.environ.get("PATH"))
+    path = os.environ.get("PATH")
+    ahead = _ahead.pop(path, None)
+    if ahead is not None:
+        ahead.join()  # its result is probe()'s cache
+    found = probe(path)
     if unsafe is not None:
         found = Unavailable(
             f"the path {unsafe} holds a ',', ':' or '\\', which an overlay cannot take",

@@ -86,6 +86,7 @@ def binary_cache(
 def install(args: argparse.Namespace) -> int:
     """``mason install``: build and install packages and what they need."""
     from mason.build import log_tail
+    from mason.build.sandbox import probe_ahead
     from mason.commands.display import display
     from mason.commands.logtail import LogTail
     from mason.commands.venvstate import reconciled
@@ -96,6 +97,7 @@ def install(args: argparse.Namespace) -> int:
     from mason.trees import Trees, locate_venv
 
     settings = _settings(args)
+    probe_ahead(settings.sandbox)  # the sandbox's trial run overlaps the planning
     catalog = _catalog(settings)
     prefix = Prefix(settings.prefix)
     require_writable(prefix.root)

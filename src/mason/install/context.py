@@ -3,6 +3,7 @@ budget, the guards of the live stores, the trash and the Python session."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +41,9 @@ class RunContext:
     previous: dict[str, Record] | None = None
     #: the binary cache of the run (``None``: no cache configured, no ``--push``)
     cache: CacheSession | None = None
+    #: per package, the scheduler's priority (its critical path): the order in which
+    #: merges waiting for the prefix lock go (empty outside a run)
+    priority: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def prefix(self) -> Prefix:

@@ -232,6 +232,7 @@ def merge(
         tree,
         steps.meta(ctx, recipe, spec, build_seconds, artifact),
         allow_overwrite=ctx.options.allow_overwrite,
+        priority=ctx.priority.get(recipe.name, 0.0),  # the critical path merges first
     )
     steps.leave_other_store(ctx, recipe, store)
     return record

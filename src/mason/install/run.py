@@ -23,6 +23,7 @@ from mason.install.options import InstallOptions, default_upstream, short_error
 from mason.install.pipeline import install_package
 from mason.install.python import PythonSession
 from mason.install.weights import estimates
+from mason.jobgraph import critical_paths
 from mason.jobserver import Jobserver
 from mason.plan import Plan
 from mason.scheduler import Job, Outcome, SchedulerEvent
@@ -72,7 +73,7 @@ class Installer:
             self.cache.prefetch(jobs)  # pulls of every planned package start at once
         with (
             Jobserver(self.options.jobs) as jobserver,
-            self._context(jobserver, records) as ctx,
+            self._context(jobserver, records, critical_paths(jobs)) as ctx,
             _short_switch_interval(),
         ):
 
@@ -115,7 +116,10 @@ class Installer:
 
     @contextmanager
     def _context(
-        self, jobserver: Jobserver | None, previous: dict[str, Record] | None
+        self,
+        jobserver: Jobserver | None,
+        previous: dict[str, Record] | None,
+        priority: dict[str, float] | None = None,
     ) -> Iterator[RunContext]:
         """What the packages share: in a run (``jobserver`` given) a running trash and a
         watch per live store; outside one, snapshots and an immediate trash."""
@@ -149,6 +153,7 @@ class Installer:
                 stray=stray,
                 previous=previous,
                 cache=self.cache,
+                priority=priority or {},
             )
 
     def _scheduler_event(self, event: SchedulerEvent) -> None:

@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -37,6 +36,7 @@ from mason.store.records import Record, RecordStore
 from mason.store.recover import RecoveryReport, recover_pending
 from mason.store.rewrite import Reconciler, RecordsView, apply_changes
 from mason.store.staged import KnownDigests, StagedTree, check_apart, same_filesystem, scan_tree
+from mason.store.turns import TurnLock
 from mason.store.uninstall import UninstallReport, uninstall
 from mason.store.verify import VerifyReport, check_all, check_records
 
@@ -123,13 +123,14 @@ class Prefix:
         self._lock = Lock(self.root / PREFIX_LOCK)
         # The file lock is per process; threads of one process (parallel builds) take
         # turns through this lock, which also guards the SQLite connection.
-        self._threads = threading.Lock()
+        self._threads = TurnLock()
         self.recovered: RecoveryReport | None = None  # what automatic recovery last did
 
     @contextmanager
-    def write_locked(self) -> Iterator[OwnerIndex]:
-        """Hold the exclusive prefix lock, after finishing any interrupted transaction."""
-        with self._threads, _exclusive(self._lock, self.root, self.lock_timeout):
+    def write_locked(self, priority: float = 0.0) -> Iterator[OwnerIndex]:
+        """Hold the exclusive prefix lock, after finishing any interrupted transaction.
+        ``priority``: this thread's rank among the process's threads waiting for it."""
+        with self._threads.turn(priority), _exclusive(self._lock, self.root, self.lock_timeout):
             index = self._open_index()
             if self._journal.has_pending():
                 self.recovered = recover_pending(self.root, self._journal, self._records, index)
@@ -252,18 +253,25 @@ class Prefix:
         return replace(tree, remove_root_after=own).precompute()
 
     def merge(
-        self, staged: StagedTree, meta: PackageMeta, *, allow_overwrite: bool = False
+        self,
+        staged: StagedTree,
+        meta: PackageMeta,
+        *,
+        allow_overwrite: bool = False,
+        priority: float = 0.0,
     ) -> Record:
         """Merge a scanned tree as package ``meta.name`` (an upgrade if it is installed).
 
         Raises :class:`CollisionError` listing every conflicting path; the prefix is then
         unchanged. Returns the record written, which lists exactly what the merge claimed.
+        Of this process's merges waiting for the prefix, the highest ``priority`` goes
+        first (a run passes the package's critical path: see :mod:`mason.store.turns`).
         """
         check_meta(meta)
         if staged.package != meta.name:
             raise BadInput(f"{meta.name}: staged tree was scanned for {staged.package}")
         started = time.monotonic()
-        with self.write_locked() as index:
+        with self.write_locked(priority) as index:
             fsops.arm_crash_hook()
             _make_compat_links(self.root, staged.compat_links)
             record = self._merge_locked(index, staged, meta, allow_overwrite, started)
