@@ -84,19 +84,32 @@ def compile_sources(
     byte-code compiled before and keeps what is compiled now. Returns, for each job, the
     sha256 and size of its ``.pyc``, or ``None``.
     """
-    if not jobs:
+    return compile_rows(_rows(jobs), venv, pool, cache)
+
+
+#: A :class:`CompileJob` as strings, ``(source, target, dfile, digest)``: what a worker
+#: is sent, and what staging makes per module (no ``Path`` per file).
+Row = tuple[str, str, str, str]
+Chunk = list[Row]
+
+
+def compile_rows(
+    rows: Chunk,
+    venv: Venv,
+    pool: CompilePool | None = None,
+    cache: BytecodeCache | None = None,
+) -> list[Compiled]:
+    """:func:`compile_sources` of jobs given as rows."""
+    if not rows:
         return []
     if venv.cache_tag != sys.implementation.cache_tag:
-        return _compile_elsewhere(jobs, venv)
+        return _compile_elsewhere(rows, venv)
     if pool is not None:
-        return pool.compile(jobs, cache)
-    return _compile_chunk(_rows(jobs), cache)
+        return pool.compile_rows(rows, cache)
+    return _compile_chunk(rows, cache)
 
 
-Chunk = list[tuple[str, str, str, str]]
-
-
-def job_row(job: CompileJob) -> tuple[str, str, str, str]:
+def job_row(job: CompileJob) -> Row:
     """``job`` as a row of a :data:`Chunk` (what a worker is sent)."""
     return (str(job.source), str(job.target), job.dfile, job.digest)
 
@@ -199,7 +212,10 @@ class CompilePool:
         self, jobs: Sequence[CompileJob], cache: BytecodeCache | None = None
     ) -> list[Compiled]:
         """Compile ``jobs`` (through ``cache``); per job the ``.pyc``'s sha256 and size."""
-        rows = _rows(jobs)
+        return self.compile_rows(_rows(jobs), cache)
+
+    def compile_rows(self, rows: Chunk, cache: BytecodeCache | None = None) -> list[Compiled]:
+        """:meth:`compile` of jobs given as rows."""
         if self.workers <= 1:
             self._count(len(rows))
             return _compile_chunk(rows, cache)
@@ -384,8 +400,8 @@ json.dump(out, sys.stdout)
 """
 
 
-def _compile_elsewhere(jobs: Sequence[CompileJob], venv: Venv) -> list[Compiled]:
-    payload = json.dumps([[str(j.source), str(j.target), j.dfile] for j in jobs])
+def _compile_elsewhere(rows: Chunk, venv: Venv) -> list[Compiled]:
+    payload = json.dumps([[source, target, dfile] for source, target, dfile, _ in rows])
     command = [str(venv.python), "-I", "-c", _REMOTE]
     done = subprocess.run(command, input=payload, capture_output=True, text=True, check=False)
     if done.returncode != 0:

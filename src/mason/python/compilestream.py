@@ -1,6 +1,7 @@
 """Byte-compiling a wheel's modules while it is still being unpacked.
 
-A :class:`CompileStream` takes each source as soon as it is written. With a
+A :class:`CompileStream` takes each source as soon as it is written (a
+:data:`~mason.python.bytecode.Row` of strings). With a
 :class:`~mason.python.bytecode.CompilePool` of several workers (a big wheel unpacked by
 the job's thread), every ``CHUNK`` sources go to a worker at once, so the workers compile
 the first modules while the thread writes the next ones; :meth:`CompileStream.results`
@@ -16,14 +17,7 @@ from __future__ import annotations
 import sys
 from concurrent.futures import Future
 
-from mason.python.bytecode import (
-    Chunk,
-    Compiled,
-    CompileJob,
-    CompilePool,
-    compile_sources,
-    job_row,
-)
+from mason.python.bytecode import Chunk, Compiled, CompilePool, Row, compile_rows
 from mason.python.pyccache import BytecodeCache
 from mason.python.venv import Venv
 
@@ -40,17 +34,17 @@ class CompileStream:
         self.cache = cache
         eager = pool is not None and pool.workers > 1
         self.pool = pool if eager and venv.cache_tag == sys.implementation.cache_tag else None
-        self.jobs: list[CompileJob] = []
+        self.rows: Chunk = []
         self._pending: Chunk = []
         self._chunks: list[Chunk] = []
         self._futures: list[Future[list[Compiled]]] = []
 
-    def add(self, job: CompileJob) -> None:
-        """Take ``job``; compiling may start at once."""
-        self.jobs.append(job)
+    def add(self, row: Row) -> None:
+        """Take ``row``; compiling may start at once."""
+        self.rows.append(row)
         if self.pool is None:
             return
-        self._pending.append(job_row(job))
+        self._pending.append(row)
         if len(self._pending) >= CHUNK:
             self._send()
 
@@ -61,10 +55,10 @@ class CompileStream:
         self._futures.append(self.pool.submit_chunk(chunk, self.cache))
 
     def results(self) -> list[Compiled]:
-        """Per job (in the order added), the sha256 and size of its ``.pyc``, or ``None``
+        """Per row (in the order added), the sha256 and size of its ``.pyc``, or ``None``
         when the source does not compile."""
         if self.pool is None:
-            return compile_sources(self.jobs, self.venv, None, self.cache)
+            return compile_rows(self.rows, self.venv, None, self.cache)
         rest, self._pending = self._pending, []
         size = min(64, max(8, -(-len(rest) // self.pool.workers)))
         for i in range(0, len(rest), size):

@@ -24,7 +24,7 @@ from installer.records import Hash, RecordEntry
 from installer.scripts import Script
 from installer.utils import Scheme, construct_record_file, copyfileobj_with_hashing, fix_shebang
 
-from mason.python.bytecode import CompileJob, CompilePool, pyc_name
+from mason.python.bytecode import CompilePool, pyc_name
 from mason.python.compilestream import CompileStream
 from mason.python.errors import BadWheel, StagingWriteFailed, VenvError
 from mason.python.pyccache import BytecodeCache
@@ -86,7 +86,7 @@ class StagingDestination(WheelDestination):
         self.scheme_dirs: dict[str, Path] = {name: venv.scheme(name) for name in SCHEME_NAMES}
         # pip's venv layout: headers of distribution X go to include/site/pythonX.Y/X
         self.scheme_dirs["headers"] = venv.scheme("headers") / dist
-        self.written: list[Path] = []
+        self.written: list[str] = []  # relative to the tree root
         # rel (to tree_root) -> (sha256 hex, size) of every file written, for the store's scan
         self.digests: dict[str, tuple[str, int]] = {}
         self._made_dirs: set[str] = set()
@@ -96,7 +96,7 @@ class StagingDestination(WheelDestination):
         # the library sources, compiled as they are written: per source its scheme, the
         # .pyc's RECORD path and the source's path relative to the tree root
         self._stream = CompileStream(venv, compile_pool, bytecode_cache)
-        self._planned: list[tuple[Scheme, str, str]] = []
+        self._planned: list[tuple[Scheme, str, str, str]] = []
         # mismatches with RECORD found while unpacking (filled by the wheel's streams)
         self.content_problems: list[str] = []
         self.record: Path | None = None  # RECORD, relative to the tree root
@@ -109,12 +109,14 @@ class StagingDestination(WheelDestination):
             for name, where in self.scheme_dirs.items()
         }
         self._staged_str = str(staged_root)
+        self._tree_str = str(tree_root)
+        self._venv_cut = len(str(venv.root)) + 1  # tree root + rel -> relative to the venv
 
     def discard(self) -> None:
         """Remove what was written so far, and the directories that became empty."""
         self._stream.wait()  # byte-code under way is written before it is removed
         for rel in reversed(self.written):
-            (self.staged_root / rel).unlink(missing_ok=True)
+            Path(self.staged_root, rel).unlink(missing_ok=True)
         parents = {(self.staged_root / rel).parent for rel in self.written}
         prune_empty(parents, self.staged_root, os.rmdir)
         self.written.clear()
@@ -144,7 +146,7 @@ class StagingDestination(WheelDestination):
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         except FileExistsError:
             raise StagingWriteFailed(self.wheel, f"{target} is already staged") from None
-        self.written.append(Path(rel))
+        self.written.append(rel)
         with os.fdopen(fd, "wb") as f:
             digest, size = _copy(stream, f)
         self.digests[rel] = (_hex(digest), size)
@@ -197,30 +199,28 @@ class StagingDestination(WheelDestination):
     def _plan_compile(self, scheme: Scheme, path: str, rel: str, digest: str) -> None:
         """Hand the source just written (``path`` in ``scheme``, ``rel`` to the tree root,
         its RECORD ``digest``) to the compile stream."""
+        # strings, not Paths: this runs per module (sympy: 1,500)
         head, name = posixpath.split(path)
-        rel_pyc = posixpath.join(head, "__pycache__", pyc_name(name, self.venv.cache_tag))
-        pyc = posixpath.join(posixpath.dirname(rel), "__pycache__", posixpath.basename(rel_pyc))
-        staged_root = str(self.staged_root)
-        dfile = str(self.tree_root / rel)[len(str(self.venv.root)) + 1 :]
-        self._stream.add(
-            CompileJob(Path(staged_root, rel), Path(staged_root, pyc), dfile, _hex(digest))
-        )
-        self._planned.append((scheme, rel_pyc, rel))
-        self.written.append(Path(pyc))  # removed again below if it does not compile
+        compiled = pyc_name(name, self.venv.cache_tag)
+        rel_pyc = posixpath.join(head, "__pycache__", compiled)
+        pyc = posixpath.join(posixpath.dirname(rel), "__pycache__", compiled)
+        dfile = posixpath.join(self._tree_str, rel)[self._venv_cut :]
+        staged = self._staged_str
+        self._stream.add((f"{staged}/{rel}", f"{staged}/{pyc}", dfile, _hex(digest)))
+        self._planned.append((scheme, rel_pyc, rel, pyc))
+        self.written.append(pyc)  # removed again below if it does not compile
 
     def _compile(self) -> list[tuple[Scheme, RecordEntry]]:
         done = self._stream.results()
-        jobs = self._stream.jobs
         out: list[tuple[Scheme, RecordEntry]] = []
-        for job, (scheme, rel_pyc, rel), compiled in zip(jobs, self._planned, done, strict=True):
-            pyc_rel = job.target.relative_to(self.staged_root)
+        for (scheme, rel_pyc, rel, pyc), compiled in zip(self._planned, done, strict=True):
             if compiled is None:
                 self.not_compiled.append(Path(rel))
-                self.written.remove(pyc_rel)
+                self.written.remove(pyc)
                 continue
-            self.bytecode.append((Path(rel), pyc_rel))
+            self.bytecode.append((Path(rel), Path(pyc)))
             hexdigest, size = compiled
-            self.digests[pyc_rel.as_posix()] = (hexdigest, size)
+            self.digests[pyc] = (hexdigest, size)
             b64 = record_digest(bytes.fromhex(hexdigest))
             out.append((scheme, RecordEntry(rel_pyc, Hash(HASH, b64), size)))
         return out

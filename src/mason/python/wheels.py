@@ -114,7 +114,7 @@ def stage_wheel(
         staged_root=staged_root,
         tree_root=tree,
         dist_info=dist_info.relative_to(tree),
-        files=tuple(sorted(destination.written)),
+        files=tuple(Path(rel) for rel in sorted(destination.written, key=_parts)),
         not_compiled=tuple(sorted(destination.not_compiled)),
         bytecode=tuple(sorted(destination.bytecode)),
         digests=tuple(sorted((rel, d, n) for rel, (d, n) in destination.digests.items())),
@@ -263,6 +263,11 @@ def _escapes(name: str) -> bool:
     if name.startswith("/") or "\\" in name or (len(name) > 1 and name[1] == ":"):
         return True
     return ".." in posixpath.normpath(name).split("/") or ".." in name.split("/")
+
+
+def _parts(rel: str) -> list[str]:
+    """The sort key that orders relative paths as ``Path`` objects sort."""
+    return rel.split("/")
 
 
 def _strip_wheel_name(issue: str, wheel: Path) -> str:
