@@ -40,6 +40,37 @@ def test_the_dependent_prepares_while_its_dependency_finishes() -> None:
     assert order == ["top prepared", "base ends", "top builds"]
 
 
+def test_the_last_dependency_to_end_its_scripts_hands_its_slot_on() -> None:
+    # -j1: "a" releases first ("top" still waits for "b", not started: "b" gets the slot),
+    # then "b" does while "a" is still merging: "top" inherits b's slot and prepares
+    prepared = threading.Event()
+    order: list[str] = []
+
+    def work(name: str) -> None:
+        if name == "a":
+            release_slot()
+            if not prepared.wait(30):
+                raise RuntimeError("the dependent was not started early")
+            order.append("a ends")
+        elif name == "b":
+            release_slot()
+        else:
+            prepared.set()
+            wait_for_dependencies()
+            order.append("top builds")
+
+    jobs = {
+        "a": Job("a", weight=3.0),
+        "b": Job("b", weight=2.0),
+        "top": Job("top", deps=frozenset({"a", "b"})),
+    }
+    with Jobserver(1, "pipe") as js:
+        outcome = run(jobs, work, jobserver=js, keep_going=False, start_early=True)
+        assert js.held == 0
+    assert outcome.ok, outcome
+    assert order == ["a ends", "top builds"]
+
+
 def test_a_failed_dependency_cancels_the_dependent_started_early() -> None:
     prepared = threading.Event()
     seen: list[str] = []

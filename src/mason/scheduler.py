@@ -224,17 +224,26 @@ class _Run:
 
     def _heir(self, name: str) -> str | None:
         """The dependent a job that gave its slot back keeps it for: one waiting for it
-        alone, more critical than every job that could take the slot."""
+        alone (:meth:`_left_to_merge`), more critical than any job that could take it."""
         after = [
             d
             for d in self.dependents[name]
-            if self.waiting[d] == {name} and d not in self.skipped and d not in self.alive
+            if d not in self.skipped and d not in self.alive and self._left_to_merge(d, name)
         ]
         best = max(after, key=lambda d: (self.priority[d], d), default=None)
         others = [-q[0][0] for q in (self.ready, self.wanting) if q]
         if best is None or not all(self.priority[best] > p for p in others):
             return None
         return best
+
+    def _left_to_merge(self, dependent: str, name: str) -> bool:
+        """``dependent`` waits for ``name`` alone (``start_early``: and jobs past their scripts)."""
+        if not self.start_early:
+            return self.waiting[dependent] == {name}
+        return name in self.waiting[dependent] and all(
+            w == name or (w in self.alive and w not in self.running and w not in self.ahead)
+            for w in self.waiting[dependent]
+        )
 
     def _let_go(self, name: str, *, cancel: bool) -> None:
         """A job started early may go on (its dependencies ended), or is cancelled."""
