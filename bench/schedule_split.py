@@ -67,8 +67,9 @@ class Step:
     package: str
     release: float  # the dependency's script ended -> its merge starts (slot given back)
     merge: float  # the dependency's scan, merge, record, postinst ("merging" -> "done")
-    wake: float  # the dependency done -> the package started by the scheduler
-    prepare: float  # started -> its slot granted (preparation, the script started ahead)
+    wake: float  # the dependency done -> the package started (< 0: started early)
+    prepare: float  # started -> slot granted (preparation, waiting for the dependency,
+    # the script's start)
     gate: float  # the slot granted -> the script's fragment runs
 
     @property

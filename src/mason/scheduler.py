@@ -21,11 +21,9 @@ import heapq
 import os
 import queue
 import select
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from types import FrameType
 
 from mason.jobgraph import (
     BadJobGraph,
@@ -38,7 +36,14 @@ from mason.jobgraph import (
     validate,
 )
 from mason.jobserver import Jobserver
-from mason.slots import SlotCancelled, acquire_slot, job_hooks, release_slot
+from mason.slots import (
+    SlotCancelled,
+    acquire_slot,
+    job_hooks,
+    release_slot,
+    wait_for_dependencies,
+)
+from mason.stopsignals import StopSignals
 
 __all__ = [
     "BadJobGraph",
@@ -51,6 +56,7 @@ __all__ = [
     "release_slot",
     "run",
     "validate",
+    "wait_for_dependencies",
 ]
 
 
@@ -63,6 +69,7 @@ def run(
     on_event: Callable[[SchedulerEvent], None] | None = None,
     on_stop: Callable[[int, int], None] | None = None,
     prepare_ahead: int = 0,
+    start_early: bool = False,
 ) -> Outcome:
     """Run ``work(name)`` for every job, dependencies first, within ``jobserver``'s budget.
 
@@ -86,9 +93,18 @@ def run(
     asking and the ready ones first). A run that stops (a failure without ``-k``, a
     signal) gives none: :func:`acquire_slot` raises :class:`SlotCancelled`, and the job,
     which must let it through, counts as not started.
+
+    A job that gave its slot back keeps it for a dependent waiting for it alone when that
+    dependent is more critical than every job that could take the slot. With
+    ``start_early`` the dependent gets it at once instead: its ``work`` starts while the
+    job finishes, prepares, and calls :func:`wait_for_dependencies` before anything that
+    needs its dependencies; that raises :class:`SlotCancelled` if the job failed (the
+    dependent is skipped) or the run stopped (not started).
     """
     validate(jobs)
-    return _Run(jobs, work, jobserver, keep_going, on_event, on_stop, prepare_ahead).execute()
+    return _Run(
+        jobs, work, jobserver, keep_going, on_event, on_stop, prepare_ahead, start_early
+    ).execute()
 
 
 class _Marker:
@@ -112,11 +128,11 @@ class _Run:
         on_event: Callable[[SchedulerEvent], None] | None,
         on_stop: Callable[[int, int], None] | None = None,
         prepare_ahead: int = 0,
+        start_early: bool = False,
     ) -> None:
         self.jobs, self.work, self.js, self.keep_going = jobs, work, jobserver, keep_going
         self.on_event = on_event
-        self.on_stop = on_stop
-        self.signals: list[int] = []
+        self.stops = StopSignals(on_stop, self._stopped_by_signal, self._wake)
         self.priority = critical_paths(jobs)
         self.dependents = dependents(jobs)
         self.waiting = {name: set(job.deps) for name, job in jobs.items()}
@@ -126,6 +142,8 @@ class _Run:
         self.ahead: set[str] = set()  # jobs started without a slot that have not got one
         self.wanting: list[tuple[float, str]] = []  # those of them asking for one
         self.grants: dict[str, threading.Event] = {}
+        self.start_early = start_early
+        self.early: dict[str, threading.Event] = {}  # started early: set when deps end
         self.cancelled: set[str] = set()
         self.alive: set[str] = set()  # jobs whose thread has not ended (running or finishing)
         self.threads: list[threading.Thread] = []
@@ -142,19 +160,12 @@ class _Run:
         self._make_ready(name for name, deps in self.waiting.items() if not deps)
 
     def execute(self) -> Outcome:
-        catching = self._catch_sigint()
-        saved_term = self._catch_sigterm()
+        self.stops.catch()
         try:
             while self._step():
                 pass
         finally:
-            # A run stopped by a signal, with on_stop: further signals keep going to
-            # on_stop, so that the caller can report what was done and exit in order.
-            late = self.on_stop is not None and self.interrupted
-            if catching:
-                signal.signal(signal.SIGINT, self._late if late else signal.default_int_handler)
-            if saved_term is not None:
-                signal.signal(signal.SIGTERM, self._late if late else saved_term)
+            self.stops.restore(self.interrupted)
             self._release_spare()
             if not self.alive:
                 # A finished worker may not have written its wake-up byte yet: closing the
@@ -165,41 +176,10 @@ class _Run:
                 os.close(self.wake_w)
         return self._outcome()
 
-    def _catch_sigint(self) -> bool:
-        """Turn the first Ctrl-C into "stop starting" instead of a KeyboardInterrupt.
-
-        A KeyboardInterrupt could land between two updates of the state (a job marked
-        running whose thread never started) and hang the run; a flag cannot. Only done
-        where Python's default handler is in place, which is only the main thread's.
-        """
-        if threading.current_thread() is not threading.main_thread():
-            return False
-        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-            return False
-        signal.signal(signal.SIGINT, self._on_sigint)
-        return True
-
-    def _catch_sigterm(
-        self,
-    ) -> signal.Handlers | Callable[[int, FrameType | None], object] | int | None:
-        """With ``on_stop``, SIGTERM stops the run like Ctrl-C; returns the old handler."""
-        if self.on_stop is None or threading.current_thread() is not threading.main_thread():
-            return None
-        return signal.signal(signal.SIGTERM, self._on_sigint)
-
-    def _late(self, signum: int, frame: FrameType | None) -> None:
-        """A signal after a stopped run returned: passed on, never an exception."""
-        self.signals.append(signum)
-        if self.on_stop is not None:
-            self.on_stop(signum, len(self.signals))
-
-    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+    def _stopped_by_signal(self) -> None:
         self.interrupted = self.stopping = True
-        self.signals.append(signum)
-        if self.on_stop is None:
-            signal.signal(signal.SIGINT, signal.default_int_handler)  # a second one interrupts
-        else:
-            self.on_stop(signum, len(self.signals))
+
+    def _wake(self) -> None:
         os.write(self.wake_w, b"!")
 
     def _step(self) -> bool:
@@ -225,8 +205,12 @@ class _Run:
                 heapq.heappush(self.wanting, (-self.priority[name], name))
                 continue
             if error is RELEASED:
-                if not self._keeps_slot(name):
+                heir = self._heir(name)
+                if heir is None or self.start_early:
                     self.running.discard(name)
+                if heir is not None and self.start_early and not self.stopping:
+                    self.early[heir] = threading.Event()
+                    self._start(heir, slot=True)  # the slot of `name`, handed on
                 continue
             self.running.discard(name)
             self.alive.discard(name)
@@ -238,13 +222,34 @@ class _Run:
             else:
                 self._fail(name, error)
 
-    def _keeps_slot(self, name: str) -> bool:
-        """Whether a job that gave its slot back keeps it anyway, for its dependent: one
-        waiting for it alone, more critical than every job that could take the slot."""
-        after = [d for d in self.dependents[name] if self.waiting[d] == {name}]
-        best = max((self.priority[d] for d in after), default=None)
+    def _heir(self, name: str) -> str | None:
+        """The dependent a job that gave its slot back keeps it for: one waiting for it
+        alone (:meth:`_left_to_merge`), more critical than any job that could take it."""
+        after = [
+            d
+            for d in self.dependents[name]
+            if d not in self.skipped and d not in self.alive and self._left_to_merge(d, name)
+        ]
+        best = max(after, key=lambda d: (self.priority[d], d), default=None)
         others = [-q[0][0] for q in (self.ready, self.wanting) if q]
-        return best is not None and all(best > p for p in others)
+        if best is None or not all(self.priority[best] > p for p in others):
+            return None
+        return best
+
+    def _left_to_merge(self, dependent: str, name: str) -> bool:
+        """``dependent`` waits for ``name`` alone (``start_early``: and jobs past their scripts)."""
+        if not self.start_early:
+            return self.waiting[dependent] == {name}
+        return name in self.waiting[dependent] and all(
+            w == name or (w in self.alive and w not in self.running and w not in self.ahead)
+            for w in self.waiting[dependent]
+        )
+
+    def _let_go(self, name: str, *, cancel: bool) -> None:
+        """A job started early may go on (its dependencies ended), or is cancelled."""
+        if cancel:
+            self.cancelled.add(name)
+        self.early.pop(name).set()
 
     def _succeed(self, name: str) -> None:
         self.done.append(name)
@@ -253,7 +258,10 @@ class _Run:
         for dependent in self.dependents[name]:
             self.waiting[dependent].discard(name)
             if not self.waiting[dependent] and dependent not in self.skipped:
-                unblocked.append(dependent)
+                if dependent in self.early:
+                    self._let_go(dependent, cancel=False)
+                else:
+                    unblocked.append(dependent)
         self._make_ready(unblocked)
 
     def _fail(self, name: str, error: BaseException) -> None:
@@ -264,6 +272,8 @@ class _Run:
         todo = list(self.dependents[name])
         while todo:
             dependent = todo.pop()
+            if dependent in self.early:
+                self._let_go(dependent, cancel=True)
             if dependent not in self.skipped:
                 self.skipped[dependent] = name
                 self._emit("skipped", dependent, blocked_by=name)
@@ -277,6 +287,8 @@ class _Run:
         """Free slots to the best of the jobs asking and the ready ones; then ready jobs
         ahead, without a slot, up to ``prepare_ahead``. A stopped run cancels the asking."""
         if self.stopping:
+            for name in list(self.early):
+                self._let_go(name, cancel=True)
             while self.wanting:
                 _, name = heapq.heappop(self.wanting)
                 self.cancelled.add(name)
@@ -337,7 +349,15 @@ class _Run:
                 raise SlotCancelled(name)
             job_hooks.release = lambda: tell(RELEASED)
 
+        def dependencies() -> None:
+            assert deps_ended is not None
+            deps_ended.wait()
+            if name in self.cancelled:
+                raise SlotCancelled(name)
+
         grant = self.grants.get(name)
+        deps_ended = self.early.get(name)
+        job_hooks.dependencies = dependencies if deps_ended is not None else None
         job_hooks.acquire = acquire if grant is not None else None
         job_hooks.release = None if grant is not None else lambda: tell(RELEASED)
         error: BaseException | _Marker | None = None
@@ -348,7 +368,7 @@ class _Run:
         except BaseException as e:  # a failure of any kind is the job's failure
             error = e
         finally:
-            job_hooks.acquire = job_hooks.release = None
+            job_hooks.acquire = job_hooks.release = job_hooks.dependencies = None
         self.completions.put((name, error))
         os.write(self.wake_w, b".")
 
@@ -374,6 +394,6 @@ class _Run:
             skipped=dict(self.skipped),
             not_started=not_started,
             interrupted=self.interrupted,
-            signal=self.signals[0] if self.signals else 0,
+            signal=self.stops.signals[0] if self.stops.signals else 0,
             lost_tokens=self.lost_tokens,
         )

@@ -7,7 +7,8 @@ import threading
 from collections.abc import Callable
 
 job_hooks = threading.local()
-"""Per job thread: ``acquire`` and ``release``, the callables the scheduler set (or None)."""
+"""Per job thread: ``acquire``, ``release`` and ``dependencies``, the callables the
+scheduler set (or None)."""
 
 
 class SlotCancelled(BaseException):
@@ -37,3 +38,13 @@ def release_slot() -> None:
     if release is not None:
         job_hooks.release = None
         release()
+
+
+def wait_for_dependencies() -> None:
+    """Wait, in a job started early (before its dependencies ended: ``start_early`` of
+    :func:`mason.scheduler.run`), until they succeeded. No-op in any other job and outside
+    a run. Raises :class:`SlotCancelled` when one failed or the run stopped instead."""
+    wait: Callable[[], None] | None = getattr(job_hooks, "dependencies", None)
+    if wait is not None:
+        job_hooks.dependencies = None
+        wait()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from mason.build import BuildSpec
@@ -29,7 +30,7 @@ from mason.install.guard import guarded
 from mason.install.options import InstallFailed, needs_python, source_spec
 from mason.install.staging import only_lib64, staged_root, staged_tree
 from mason.layout import LOG_DIR
-from mason.scheduler import SlotCancelled, acquire_slot, release_slot
+from mason.scheduler import SlotCancelled, acquire_slot, release_slot, wait_for_dependencies
 from mason.store import Prefix, Record
 from mason.trees import remember_venv
 
@@ -72,6 +73,7 @@ def _build_and_merge(ctx: RunContext, recipe: Recipe) -> Record:
         pulled = cached.from_cache(ctx, recipe, store.root)  # the binary cache
         artifact = None
         if pulled:
+            dependencies_done()
             take_slot()
             staged, artifact = cached.pull(ctx, recipe, spec, store.root)
         else:
@@ -110,14 +112,27 @@ _slot = threading.local()
 def take_slot() -> None:
     """Wait for this package's job slot, if it was started ahead without one
     (:func:`mason.scheduler.acquire_slot`); the wait does not count as build time."""
+    _waiting(acquire_slot)
+
+
+def dependencies_done() -> None:
+    """Wait for this package's dependencies, if it was started before they ended (its
+    preparation overlapping their merges: :func:`mason.scheduler.wait_for_dependencies`);
+    the wait does not count as build time. Called before anything that uses them."""
+    _waiting(wait_for_dependencies)
+
+
+def _waiting(wait: Callable[[], None]) -> None:
     before = time.monotonic()
-    acquire_slot()
+    wait()
     _slot.waited = getattr(_slot, "waited", 0.0) + time.monotonic() - before
 
 
 def produce(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> Path:
     """Make the staged tree of ``recipe`` (paths relative to the root of its store: the
     prefix, or a venv outside it) and return it."""
+    if recipe.kind in ("none", "pip", "wheel"):  # no preparation to overlap with them
+        dependencies_done()
     if recipe.kind == "none":
         staged = staged_root(spec, ctx.trees.store_for(recipe).root)
         staged.mkdir(parents=True)
@@ -163,6 +178,8 @@ def build(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> Path:
     if source is not None:
         archive = steps.fetch(ctx, recipe, source)
         steps.extract(archive, spec.build_dir / "src")
+    dependencies_done()  # patch and the scripts may use what the dependencies installed
+    if source is not None:
         apply_patches(spec.package, recipe.path, spec.build_dir / "src")
 
     def gate() -> None:

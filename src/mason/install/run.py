@@ -90,6 +90,7 @@ class Installer:
                     on_event=self._scheduler_event,
                     on_stop=self._stop,
                     prepare_ahead=self.options.jobs,
+                    start_early=True,  # pipeline: dependencies_done() before the scripts
                 )
             finally:
                 if self._escalation is not None:
