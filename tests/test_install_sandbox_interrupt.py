@@ -2,7 +2,7 @@
 
 The scripts run in the sandbox server's namespaces with host pids; each long build logs
 its shell's and its ``sleep``'s pid (it cannot write outside its build). After SIGINT,
-mason exits 130, and neither those processes nor any sandbox server or shepherd that
+mason exits 130, and neither those processes nor the sandbox server that
 started with the run outlive it; after SIGKILL of mason neither do they.
 """
 
@@ -20,6 +20,7 @@ import pytest
 
 from installsupport import script_recipe
 from mason.build.sandbox import Sandbox, probe
+from mason.build.sandboxrun import daemon_path
 
 SANDBOX = probe(os.environ.get("PATH"))
 pytestmark = pytest.mark.skipif(
@@ -36,7 +37,8 @@ def alive(pid: int) -> bool:
 
 
 def sandbox_processes() -> set[int]:
-    """The pids of every sandbox server and shepherd on the machine."""
+    """The pids of every sandbox server of this checkout on the machine (others' runs,
+    from other checkouts, come and go meanwhile)."""
     found = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -44,7 +46,7 @@ def sandbox_processes() -> set[int]:
                 cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
             except OSError:
                 continue
-            if b"sandboxd.py" in cmdline:
+            if str(daemon_path()).encode() in cmdline:
                 found.add(int(entry))
     return found
 
@@ -52,7 +54,7 @@ def sandbox_processes() -> set[int]:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill -9"])
 def test_a_signal_stops_sandboxed_builds_and_leaves_no_process(tmp_path: Path, signum: int) -> None:
     """SIGINT: mason stops the builds' process groups; SIGKILL: mason's ends of the
-    sandbox's sockets close, and the shepherds kill their scripts' groups."""
+    sandbox's sockets close, and the server's threads kill their scripts' groups."""
     catalog, prefix = tmp_path / "pkgs", tmp_path / "prefix"
     for name in ("l1", "l2"):
         script_recipe(catalog, name, body=LONG)
