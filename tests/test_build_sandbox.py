@@ -109,6 +109,40 @@ def test_home_is_private_and_the_rest_of_the_system_read_only(tmp_path: Path) ->
     assert "Read-only file system" in (spec.build_dir / "errors").read_text()
 
 
+# umount the prefix's overlay, remount / read-write, mount a tmpfs, make a mount
+# namespace; then in a user and mount namespace of its own (which anyone may make), the
+# first two again: each result of libc (-1: refused)
+MOUNTS = """
+import ctypes, sys
+libc, prefix, rw = ctypes.CDLL(None), sys.argv[1].encode(), ctypes.c_ulong(32 | 4096)
+tries = [lambda: libc.umount2(prefix, 2), lambda: libc.mount(None, b"/", None, rw, None)]
+tries += [lambda: libc.mount(b"x", prefix, b"tmpfs", ctypes.c_ulong(0), None)]
+tries += [lambda: libc.unshare(0x00020000)]
+print(*[f() for f in tries])
+print(libc.unshare(0x10000000 | 0x00020000), *[f() for f in tries[:2]])
+"""
+
+
+@needs_sandbox
+def test_the_script_holds_no_capability_and_cannot_change_a_mount(tmp_path: Path) -> None:
+    spec = spec_for(
+        tmp_path,
+        "grep -E '^(Cap|NoNewPrivs)' /proc/self/status > \"$SAGE_PKG_DIR/status\"\n"
+        f'{sys.executable} -c \'{MOUNTS}\' "$SAGE_LOCAL" > "$SAGE_PKG_DIR/mounts"\n'
+        'echo x > "$SAGE_LOCAL/lib/after"\n',
+    )
+    before = tree(spec.prefix)
+    assert [c.describe() for c in run(spec)[spec.prefix]] == ["created lib/after"]
+    assert tree(spec.prefix) == before
+    status = dict(
+        line.split(":\t") for line in (spec.build_dir / "status").read_text().split("\n") if line
+    )
+    assert status.pop("NoNewPrivs") == "1"
+    assert sorted(status) == ["CapAmb", "CapBnd", "CapEff", "CapInh", "CapPrm"]
+    assert set(status.values()) == {"0000000000000000"}
+    assert (spec.build_dir / "mounts").read_text() == "-1 -1 -1 -1\n0 -1 -1\n"
+
+
 @needs_sandbox
 def test_a_server_on_the_hosts_loopback_is_unreachable(tmp_path: Path) -> None:
     from httpserver import serve
@@ -174,3 +208,60 @@ def test_the_setting_comes_from_the_flag_the_environment_or_mason_toml(
     monkeypatch.setenv("MASON_SANDBOX", "sometimes")
     with pytest.raises(BadSandboxMode, match=r"MASON_SANDBOX.*auto, require or off"):
         load_settings(cwd=tmp_path)
+
+
+@needs_sandbox
+def test_a_build_cannot_reach_into_another_running_build(tmp_path: Path) -> None:
+    """Two scripts at once (as at -j2): the first publishes its pid in the shared /dev/shm
+    and waits; the second cannot write its DESTDIR through /proc/<pid>/root, nor read its
+    environment, nor the sandbox server's root."""
+    assert isinstance(SANDBOX, Sandbox)
+    prefix, logs = tmp_path / "prefix", tmp_path / "logs"
+    logs.mkdir()
+    dirs = {}
+    for name in ("a", "b"):
+        work = prefix / "var/tmp/mason" / name
+        dirs[name] = (work, work / "build", work / "dest")
+        for path in dirs[name][1:]:
+            path.mkdir(parents=True)
+    pid_file, b_dest = f"/dev/shm/{tmp_path.name}", dirs["b"][2]
+    scripts = {
+        "b": f"echo $$ > {pid_file}.tmp && mv {pid_file}.tmp {pid_file} && sleep 30",
+        "a": f"until [ -s {pid_file} ]; do sleep 0.05; done; pid=$(cat {pid_file})\n"
+        f"echo evil > /proc/$pid/root{b_dest}/evil || echo refused\n"
+        "cat /proc/$pid/environ || echo refused\n"
+        "for p in $servers; do ls /proc/$p/root/ || echo refused; done\n",
+    }
+    started = {}
+    for name in ("b", "a"):
+        if name == "a":  # the server runs now (bwrap's child, sandboxd.py its script)
+            servers = " ".join(str(p) for p in servers_running())
+            scripts["a"] = f"servers='{servers}'\n{scripts['a']}"
+        work, build, dest = dirs[name]
+        with (logs / name).open("wb") as log:
+            started[name] = SANDBOX.spawn(
+                ["/bin/sh", "-c", scripts[name]], live=[prefix], writable=[build, dest],
+                work=work, capture=work / "captured", cwd=build, env=os.environ,
+                log=log.fileno(),
+            )  # fmt: skip
+    assert started["a"].wait() == 0
+    assert started["b"].pid is not None
+    os.killpg(started["b"].pid, 9)
+    assert started["b"].wait() == 128 + 9
+    said = (logs / "a").read_text()
+    assert said.count("refused") >= 3, said
+    assert said.count("Permission denied") == said.count("refused"), said
+    assert not (b_dest / "evil").exists()
+
+
+def servers_running() -> list[int]:
+    """The pids of the sandbox servers running on the machine."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) > 4 and argv[3].endswith(b"sandboxd.py"):  # python -S -E PATH FD
+            found.append(int(entry.name))
+    return found

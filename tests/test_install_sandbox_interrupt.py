@@ -2,7 +2,7 @@
 
 The scripts run in the sandbox server's namespaces with host pids; each long build logs
 its shell's and its ``sleep``'s pid (it cannot write outside its build). After SIGINT,
-mason exits 130, and neither those processes nor any sandbox server or shepherd that
+mason exits 130, and neither those processes nor the sandbox server that
 started with the run outlive it; after SIGKILL of mason neither do they.
 """
 
@@ -62,7 +62,7 @@ def sandbox_sessions(mason: int) -> set[int]:
 
 
 def sandbox_processes(sessions: set[int]) -> set[int]:
-    """The sandbox servers and shepherds (alive) still in one of ``sessions``."""
+    """The sandbox servers (alive) still in one of ``sessions``."""
     return {
         p for p, (_, sid, cmd) in _processes().items() if sid in sessions and b"sandboxd.py" in cmd
     }
@@ -71,7 +71,7 @@ def sandbox_processes(sessions: set[int]) -> set[int]:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill -9"])
 def test_a_signal_stops_sandboxed_builds_and_leaves_no_process(tmp_path: Path, signum: int) -> None:
     """SIGINT: mason stops the builds' process groups; SIGKILL: mason's ends of the
-    sandbox's sockets close, and the shepherds kill their scripts' groups."""
+    sandbox's sockets close, and the server's threads kill their scripts' groups."""
     catalog, prefix = tmp_path / "pkgs", tmp_path / "prefix"
     for name in ("l1", "l2"):
         script_recipe(catalog, name, body=LONG)

@@ -4,12 +4,14 @@ One server per mason process (:mod:`mason.build.sandboxd`, started on first use 
 bubblewrap, in a new user, IPC and network namespace with only loopback, and a fresh
 ``/dev``) starts every build script (:mod:`mason.build.sandboxrun` is mason's end):
 
-- per script, a shepherd makes a user and mount namespace (the uid and gid map to
-  themselves: the build runs as the user), mounts a tmpfs on ``<work>/.sandbox`` and
-  there an overlay per live tree (the prefix, and a venv outside it) whose upper layer
-  catches every write, makes every mount but ``/dev`` read-only, and binds the overlays
-  over the live trees and the package's build directory and ``DESTDIR`` writable;
-- the script runs without any capability, in a session of its own, with host pids (mason
+- per script, a thread of the server makes a mount namespace (the server holds
+  capabilities in bwrap's user namespace, the uid and gid map to themselves: the build
+  runs as the user), mounts a tmpfs on the prefix and there an overlay per live tree (the
+  prefix, and a venv outside it) whose upper layer catches every write, and binds the
+  overlays over the live trees and the package's build directory and ``DESTDIR``
+  writable over them (every other mount but ``/dev`` was made read-only once);
+- the script runs without any capability, in a Landlock domain of its own (no ptrace, no
+  ``/proc/<pid>/root`` of another build), in a session of its own, with host pids (mason
   signals its process group as it does unsandboxed ones); the log and the jobserver's
   descriptors are passed to it by ``SCM_RIGHTS``;
 - when the script has ended, each upper layer that is not empty is copied to
@@ -39,9 +41,8 @@ from mason.build.sandboxrun import Running, close_servers, server_for
 from mason.config import SandboxMode
 from mason.errors import BadInput
 
-#: Where the sandbox mounts its tmpfs, and where it copies what a script tried to write,
-#: inside a package's work directory (the parent of its build directory).
-MOUNT_DIR = ".sandbox"
+#: Where the sandbox copies what a script tried to write, inside a package's work
+#: directory (the parent of its build directory).
 CAPTURE_DIR = ".captured"
 
 _UNSAFE_IN_OPTIONS = (",", ":", "\\")  # would break the overlay's mount options
@@ -92,29 +93,25 @@ class Sandbox:
         pass_fds: Sequence[int] = (),
     ) -> Running:
         """Start ``argv`` in the sandbox: ``live`` trees behind overlays, ``writable``
-        (inside ``work``) bound as they are, ``log`` its stdout and stderr.
+        bound as they are, ``log`` its stdout and stderr.
 
-        ``work`` holds the mount point (:data:`MOUNT_DIR`, created here); ``capture``
-        (created here) receives the upper layers that are not empty (``<capture>/<i>``
-        for ``live[i]``). The server is started on first use and lives as long as this
-        process.
+        ``capture`` (inside ``work``) receives the upper layers that are not empty
+        (``<capture>/<i>`` for ``live[i]``), made only then. The server is started on
+        first use and lives as long as this process.
         """
-        mounts = work / MOUNT_DIR
-        mounts.mkdir(exist_ok=True)
-        capture.mkdir(parents=True, exist_ok=True)
         request = {
             "argv": list(argv),
             "env": dict(env),
             "cwd": str(cwd),
-            "base": str(mounts),
             "live": [str(p) for p in live],
             "writable": [str(p) for p in writable],
             "targets": list(pass_fds),
+            "capture": str(capture.relative_to(work)),
         }
         server = server_for(self.bwrap, self.python)
-        fd = os.open(capture, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            return server.spawn(json.dumps(request).encode(), [fd, log, *pass_fds], capture)
+            return server.spawn(json.dumps(request).encode(), [fd, log, *pass_fds])
         finally:
             os.close(fd)
 
@@ -148,10 +145,16 @@ def _explain(stderr: str) -> Unavailable:
             "Debian kernels: kernel.unprivileged_userns_clone=1; Ubuntu 24.04: "
             "kernel.apparmor_restrict_unprivileged_userns=0)",
         )
+    if "Landlock" in last:
+        return Unavailable(
+            f"Landlock is not available ({last})",
+            "use Linux 5.13 or later with landlock in the kernel's lsm= list (it keeps each "
+            "build away from the others')",
+        )
     if "overlay" in last or "tmpfs" in last:
         return Unavailable(
             f"the kernel refuses the mounts ({last})",
-            "use Linux 5.11 or later (overlay mounts in user namespaces)",
+            "use Linux 5.11 or later (overlay mounts in user namespaces), 5.13 for Landlock",
         )
     return Unavailable(f"a trial run failed ({last})", "see the message, or use --sandbox off")
 

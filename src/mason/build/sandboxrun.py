@@ -17,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-#: Exit status when the sandbox itself failed (the server or a shepherd died, or the
+#: Exit status when the sandbox itself failed (the server died, or the
 #: set-up of a script's namespaces failed: then the log says why).
 SETUP_FAILED = 125
 
@@ -30,9 +30,8 @@ def daemon_path() -> Path:
 class Running:
     """A script started by the server: ``pid`` (``None`` if it never started)."""
 
-    def __init__(self, conn: socket.socket, capture: Path, log: int) -> None:
+    def __init__(self, conn: socket.socket, log: int) -> None:
         self._conn = conn
-        self._capture = capture
         self._log = log
         self._status: int | None = None
         self.pid: int | None = None
@@ -51,14 +50,12 @@ class Running:
         if number.isdigit():
             return word, int(number)
         with contextlib.suppress(OSError):  # the script's log says why it failed
-            os.write(self._log, b"mason-sandbox: the sandbox server or shepherd is gone\n")
+            os.write(self._log, b"mason-sandbox: the sandbox server is gone\n")
         return "status", SETUP_FAILED
 
     def _done(self, status: int) -> None:
         self._status = status
         self._conn.close()
-        with contextlib.suppress(OSError):  # nothing caught: no directory left behind
-            self._capture.rmdir()
 
     def wait(self) -> int:
         """The script's exit status (128 + the signal that killed it)."""
@@ -74,10 +71,11 @@ class Server:
     def __init__(self, bwrap: str, python: str) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
-        command = [bwrap, "--bind", "/", "/", "--dev", "/dev"]  # shepherds make / read-only
+        command = [bwrap, "--bind", "/", "/", "--dev", "/dev"]  # the server makes / read-only
         # no --die-with-parent: it would kill the server with the thread that started it;
         # the server ends when its socket closes, as it does when mason ends in any way
         command += ["--unshare-user", "--unshare-net", "--unshare-ipc"]
+        command += ["--cap-add", "ALL"]  # in its user namespace only: see sandboxd
         command += ["--", python, "-S", "-E", str(daemon_path()), str(theirs.fileno())]
         self.proc = subprocess.Popen(
             command,
@@ -92,7 +90,7 @@ class Server:
         self._said = ""
         self._lock = threading.Lock()
 
-    def spawn(self, request: bytes, fds: Sequence[int], capture: Path) -> Running:
+    def spawn(self, request: bytes, fds: Sequence[int]) -> Running:
         """Send ``request`` with ``fds`` (after the reply socket's; ``fds[1]`` is the
         log) and start it."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -104,7 +102,7 @@ class Server:
             mine, _ = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         finally:
             theirs.close()
-        return Running(mine, capture, fds[1])
+        return Running(mine, fds[1])
 
     def close(self) -> None:
         """End the server (it exits when its socket closes) and reap it."""
