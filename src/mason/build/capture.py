@@ -133,6 +133,8 @@ def captured_changes(capture_root: Path, live: list[Path]) -> dict[Path, list[Ch
     ``<work>/.captured``; one sub-directory per script, ``<i>`` per tree); trees without
     changes are left out."""
     out: dict[Path, list[Change]] = {}
+    if not capture_root.is_dir():  # the sandbox makes it only when a script wrote there
+        return out
     for i, tree in enumerate(live):
         changes = {c for layer in layers(capture_root, i) for c in read_layer(layer, tree)}
         if changes:

@@ -47,6 +47,7 @@ import signal
 import socket
 import sys
 import threading
+from _thread import start_new_thread
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
@@ -89,8 +90,9 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
     _check(result, f"mount {source or ''} on {target}")
 
 
-def kept_flags(path: str) -> int:
-    """The mount flags of ``path``'s mount that a remount must keep (locked ones)."""
+def kept_flags(path: str | int) -> int:
+    """The mount flags of ``path``'s mount (or a descriptor's) a remount must keep
+    (locked ones)."""
     kept = os.statvfs(path).f_flag
     return sum(m for s, m in _KEPT_FLAGS if kept & s)
 
@@ -182,7 +184,7 @@ def make_view(req: dict[str, Any]) -> list[int]:
         for fd, target in zip(overlays + sources, [*live, *writable], strict=True):
             mount(_fd_path(fd), target, None, MS_BIND | MS_REC)
         for fd, target in zip(sources, writable, strict=True):
-            mount(None, target, None, MS_REMOUNT | MS_BIND | kept_flags(_fd_path(fd)))
+            mount(None, target, None, MS_REMOUNT | MS_BIND | kept_flags(fd))
     except BaseException:
         close_all(uppers)
         raise
@@ -366,8 +368,8 @@ def refuse(failed: Exception, fds: list[int]) -> None:
 
 
 def serve(ctl: socket.socket) -> None:
-    """A thread per request, until mason closes its end (the threads still watching a
-    script are waited for at exit: they end when it does, or when mason's end closes)."""
+    """A thread per request, until mason closes its end (then until the threads still
+    watching a script end: when it does, or when mason's end of its socket closes)."""
     failed: Exception | None = None
     try:
         prepare()
@@ -375,12 +377,29 @@ def serve(ctl: socket.socket) -> None:
         failed = e
     while True:
         msg, fds = receive(ctl)
-        if not msg:
+        if not msg:  # the threads still watching a script end with it, or with mason
+            with _idle:
+                _idle.wait_for(lambda: not _busy[0])
             return
         if failed is not None:
             refuse(failed, fds)
             continue
-        threading.Thread(target=shepherd, args=(msg, fds)).start()
+        with _idle:
+            _busy[0] += 1
+        start_new_thread(_shepherd_thread, (msg, fds))  # no Thread: start() waits for it
+
+
+_idle = threading.Condition()
+_busy = [0]  # threads with a request
+
+
+def _shepherd_thread(msg: bytes, fds: list[int]) -> None:
+    try:
+        shepherd(msg, fds)
+    finally:
+        with _idle:
+            _busy[0] -= 1
+            _idle.notify_all()
 
 
 if __name__ == "__main__":
