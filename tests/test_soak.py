@@ -51,8 +51,9 @@ def closure(names: list[str]) -> set[str]:
 
 
 def owned(name: str, version: str) -> set[str]:
-    """The files the model says package ``name`` at ``version`` owns."""
-    return {f"bin/{name}", f"share/{name}/common.txt", f"share/{name}/v{version}.txt", "lib64"}
+    """The files the model says package ``name`` at ``version`` owns (the ``lib64 -> lib``
+    compat link is mason's: no package owns it, SPEC 4)."""
+    return {f"bin/{name}", f"share/{name}/common.txt", f"share/{name}/v{version}.txt"}
 
 
 def write_catalog(catalog: Path, versions: dict[str, int]) -> None:
