@@ -10,7 +10,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from mason.python.bytecode import Compiled, CompileJob, CompilePool, compile_sources, pyc_name
+from mason.python.bytecode import Compiled, CompileJob, compile_sources, pyc_name
+from mason.python.compilepool import CompilePool
 from mason.python.pyccache import BytecodeCache
 from mason.python.venv import SchemePaths, Venv
 

@@ -20,7 +20,7 @@ Decisions where the spec is silent:
   ``var/lock/mason-venv.lock`` inside the venv.
 """
 
-from mason.python.bytecode import CompilePool
+from mason.python.compilepool import CompilePool
 from mason.python.venv import Venv, ensure_venv
 from mason.python.wheels import StagedWheel, stage_wheel
 

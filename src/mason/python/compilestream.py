@@ -2,7 +2,7 @@
 
 A :class:`CompileStream` takes each source as soon as it is written (a
 :data:`~mason.python.bytecode.Row` of strings). With a
-:class:`~mason.python.bytecode.CompilePool` of several workers (a big wheel unpacked by
+:class:`~mason.python.compilepool.CompilePool` of several workers (a big wheel unpacked by
 the job's thread), every ``CHUNK`` sources go to a worker at once, so the workers compile
 the first modules while the thread writes the next ones; :meth:`CompileStream.results`
 sends the rest and collects everything, in the order the sources came. Without such a
@@ -17,7 +17,8 @@ from __future__ import annotations
 import sys
 from concurrent.futures import Future
 
-from mason.python.bytecode import Chunk, Compiled, CompilePool, Row, compile_rows
+from mason.python.bytecode import Chunk, Compiled, Row, compile_rows
+from mason.python.compilepool import CompilePool
 from mason.python.pyccache import BytecodeCache
 from mason.python.venv import Venv
 

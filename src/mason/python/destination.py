@@ -24,7 +24,8 @@ from installer.records import Hash, RecordEntry
 from installer.scripts import Script
 from installer.utils import Scheme, construct_record_file, copyfileobj_with_hashing, fix_shebang
 
-from mason.python.bytecode import CompilePool, pyc_name
+from mason.python.bytecode import pyc_name
+from mason.python.compilepool import CompilePool
 from mason.python.compilestream import CompileStream
 from mason.python.errors import BadWheel, StagingWriteFailed, VenvError
 from mason.python.pyccache import BytecodeCache

@@ -13,7 +13,7 @@ system call. A :class:`WheelPool` therefore stages a wheel one of three ways:
 - any other: all of :func:`~mason.python.wheels.stage_wheel` in a worker process, the
   calling thread waiting for the result.
 
-The workers are those of a :class:`~mason.python.bytecode.CompilePool` (started on first
+The workers are those of a :class:`~mason.python.compilepool.CompilePool` (started on first
 use, forkserver, replaced when one dies), whose budget of ``-j`` cores counts the calling
 threads unpacking too: never more than ``-j`` at work at once. A freshly staged wheel is
 kept in the cache.
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mason.errors import MasonError
-from mason.python.bytecode import CompilePool
+from mason.python.compilepool import CompilePool
 from mason.python.errors import StagingWriteFailed
 from mason.python.pyccache import BytecodeCache
 from mason.python.unpacked import UnpackedCache

@@ -27,7 +27,7 @@ from installer.sources import WheelContentElement, WheelFile
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from mason.errors import MasonError
-from mason.python.bytecode import CompilePool
+from mason.python.compilepool import CompilePool
 from mason.python.destination import LocatedScript, StagingDestination, record_digest
 from mason.python.errors import BadWheel, StagingWriteFailed
 from mason.python.pyccache import BytecodeCache
