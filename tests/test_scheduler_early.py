@@ -5,14 +5,26 @@ ended; a failure of the job cancels the dependent (skipped), and the budget hold
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from mason.jobserver import Jobserver
-from mason.scheduler import Job, SlotCancelled, release_slot, run, wait_for_dependencies
+from mason.scheduler import Job, Outcome, SlotCancelled, release_slot, run, wait_for_dependencies
 
 
 def _jobs() -> dict[str, Job]:
     # "top" waits for "base" alone and is the most critical: it inherits base's slot
     return {"base": Job("base", weight=1.0), "top": Job("top", deps=frozenset({"base"}))}
+
+
+def run_early(
+    jobs: dict[str, Job], work: Callable[[str], None], budget: int, keep_going: bool = False
+) -> Outcome:
+    """``run`` with ``start_early`` on a pipe jobserver of ``budget`` slots, every slot
+    given back at the end."""
+    with Jobserver(budget, "pipe") as js:
+        outcome = run(jobs, work, jobserver=js, keep_going=keep_going, start_early=True)
+        assert js.held == 0
+    return outcome
 
 
 def test_the_dependent_prepares_while_its_dependency_finishes() -> None:
@@ -32,9 +44,7 @@ def test_the_dependent_prepares_while_its_dependency_finishes() -> None:
             order.append("top builds")
             wait_for_dependencies()  # a second call is a no-op
 
-    with Jobserver(1, "pipe") as js:
-        outcome = run(_jobs(), work, jobserver=js, keep_going=False, start_early=True)
-        assert js.held == 0
+    outcome = run_early(_jobs(), work, 1)
     assert outcome.ok, outcome
     assert outcome.done == ("base", "top")
     assert order == ["top prepared", "base ends", "top builds"]
@@ -64,9 +74,7 @@ def test_the_last_dependency_to_end_its_scripts_hands_its_slot_on() -> None:
         "b": Job("b", weight=2.0),
         "top": Job("top", deps=frozenset({"a", "b"})),
     }
-    with Jobserver(1, "pipe") as js:
-        outcome = run(jobs, work, jobserver=js, keep_going=False, start_early=True)
-        assert js.held == 0
+    outcome = run_early(jobs, work, 1)
     assert outcome.ok, outcome
     assert order == ["a ends", "top builds"]
 
@@ -88,9 +96,7 @@ def test_a_failed_dependency_cancels_the_dependent_started_early() -> None:
             raise
         seen.append("built")
 
-    with Jobserver(2, "pipe") as js:
-        outcome = run(_jobs(), work, jobserver=js, keep_going=True, start_early=True)
-        assert js.held == 0
+    outcome = run_early(_jobs(), work, 2, keep_going=True)
     assert list(outcome.failed) == ["base"]
     assert outcome.skipped == {"top": "base"}
     assert outcome.not_started == ()
@@ -115,9 +121,7 @@ def test_never_more_jobs_at_work_than_the_budget() -> None:
             at_work.remove(name)
         release_slot()
 
-    with Jobserver(2, "pipe") as js:
-        outcome = run(jobs, work, jobserver=js, keep_going=False, start_early=True)
-        assert js.held == 0
+    outcome = run_early(jobs, work, 2)
     assert outcome.ok, outcome
     assert most[0] <= 2
     done = list(outcome.done)
