@@ -7,7 +7,11 @@
    (goal: under 10 ms).
 2. Per run: ``mason install --all -j2`` of 300 trivial script packages (the generated
    catalog of ``bench/overhead.py``) with ``--sandbox off`` and ``--sandbox require``,
-   ``--runs`` times each, alternating, into fresh prefixes; the ratio of the medians
+   ``--runs`` times each, alternating, each into a prefix of its own (none is deleted
+   before the end: on an ext4 without a journal, as this project's VM has, inodes deleted
+   in the minutes before are skipped one by one when new ones are allocated, so deleting
+   the previous run's prefix slowed the next run by 10-30%, whichever mode it was); the
+   ratio of the medians
    (goal: the sandbox adds under 5% of the run). The CPU time of each run (mason and
    every process under it) too: it moves far less with the machine's load than the
    wall time does.
@@ -21,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -71,7 +74,6 @@ def per_script(work: Path, count: int) -> tuple[float, float]:
 def install(catalog: Path, prefix: Path, mode: str) -> tuple[float, float]:
     """Wall seconds and CPU seconds (user + system of mason and every process under it:
     all are waited for, the sandbox server's scripts included) of one install."""
-    shutil.rmtree(prefix, ignore_errors=True)
     argv = [sys.executable, "-m", "mason", "install", "--all", "-j2", "--sandbox", mode]
     argv += ["--catalog", str(catalog), "--prefix", str(prefix)]
     start = time.perf_counter()
@@ -98,9 +100,9 @@ def main() -> None:
         catalog = work / "catalog"
         make_catalog(catalog, args.packages)
         off, on, off_cpu, on_cpu = [], [], [], []
-        for _ in range(args.runs):
+        for i in range(args.runs):
             for walls, cpus, mode in ((off, off_cpu, "off"), (on, on_cpu, "require")):
-                wall, cpu = install(catalog, work / "prefix", mode)
+                wall, cpu = install(catalog, work / f"prefix-{mode}-{i}", mode)
                 walls.append(wall)
                 cpus.append(cpu)
     print(f"per script ({args.scripts} each, medians): bash -c true {direct * 1000:.1f} ms, ")
