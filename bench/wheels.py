@@ -158,15 +158,19 @@ def install_uv() -> bool:
 
 
 def once(variant: Variant, wheels: list[Path]) -> float:
-    """Wall time of ``variant.run`` in a fresh directory, after its setup."""
-    with tempfile.TemporaryDirectory(prefix="mason-bench-") as tmp:
-        variant.setup(wheels, Path(tmp))
-        # Write back what earlier runs left dirty (pip and uv never sync): mason's syncfs
-        # would otherwise pay for their data.
-        os.sync()
-        start = time.perf_counter()
-        variant.run(wheels, Path(tmp))
-        return time.perf_counter() - start
+    """Wall time of ``variant.run`` in a fresh directory, after its setup. The directory
+    is removed at exit, not now: on an ext4 without a journal (this project's VM), inodes
+    deleted in the minutes before are skipped one by one when new ones are allocated, so
+    deleting a run's tree made every later run slower than the one before."""
+    tmp = tempfile.mkdtemp(prefix="mason-bench-")
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    variant.setup(wheels, Path(tmp))
+    # Write back what earlier runs left dirty (pip and uv never sync): mason's syncfs
+    # would otherwise pay for their data.
+    os.sync()
+    start = time.perf_counter()
+    variant.run(wheels, Path(tmp))
+    return time.perf_counter() - start
 
 
 def variants(repeat: int, with_pip: bool, cold_only: bool) -> dict[str, Variant]:
