@@ -98,26 +98,37 @@ def run(argv: list[str]) -> tuple[float, int]:
     return seconds, usage.ru_maxrss
 
 
-def measure(work: Path, prefix: Path, catalog: Path, runs: int) -> dict[str, tuple[float, int]]:
-    where = ["--prefix", str(prefix), "--catalog", str(catalog)]
+def measure(
+    work: Path, prefixes: dict[str, Path], catalog: Path, runs: int
+) -> dict[str, dict[str, tuple[float, int]]]:
+    """Median seconds and peak RSS of each step on each of ``prefixes``, by prefix. The
+    prefixes take turns step by step (each still runs the steps in order), so that a
+    moment of noise, or the file system still settling after the fill, falls on both."""
     owned = f"share/{SMALL}/f3.txt"
     steps: dict[str, list[str]] = {
-        "merge 10 files": ["merge", SMALL, "1.0", "STAGED", *where],
-        "plan": ["plan", SMALL, *where],
-        "list --installed": ["list", "--installed", *where],
-        "owner PATH": ["owner", owned, *where],
-        "files PKG": ["files", SMALL, *where],
-        "verify PKG": ["verify", SMALL, *where],
-        "uninstall PKG": ["uninstall", SMALL, *where],
+        "merge 10 files": ["merge", SMALL, "1.0", "STAGED"],
+        "plan": ["plan", SMALL],
+        "list --installed": ["list", "--installed"],
+        "owner PATH": ["owner", owned],
+        "files PKG": ["files", SMALL],
+        "verify PKG": ["verify", SMALL],
+        "uninstall PKG": ["uninstall", SMALL],
     }
-    samples: dict[str, list[tuple[float, int]]] = {step: [] for step in steps}
+    samples: dict[str, dict[str, list[tuple[float, int]]]] = {
+        name: {step: [] for step in steps} for name in prefixes
+    }
     for _ in range(runs):
         for step, argv in steps.items():
-            argv = [str(stage_small(work)) if a == "STAGED" else a for a in argv]
-            samples[step].append(run(argv))
+            for name, prefix in prefixes.items():
+                args = [str(stage_small(work)) if a == "STAGED" else a for a in argv]
+                args += ["--prefix", str(prefix), "--catalog", str(catalog)]
+                samples[name][step].append(run(args))
     return {
-        step: (statistics.median(s for s, _ in got), max(m for _, m in got))
-        for step, got in samples.items()
+        name: {
+            step: (statistics.median(s for s, _ in got), max(m for _, m in got))
+            for step, got in by_step.items()
+        }
+        for name, by_step in samples.items()
     }
 
 
@@ -138,8 +149,8 @@ def main() -> int:
         filled = time.perf_counter() - started
         fill_apart(empty, 0, 0)
         subprocess.run(["sync"], check=True)
-        on_big = measure(work, big, catalog, args.runs)
-        on_empty = measure(work, empty, catalog, args.runs)
+        measured = measure(work, {"big": big, "empty": empty}, catalog, args.runs)
+        on_big, on_empty = measured["big"], measured["empty"]
         full = {
             jobs: run(["verify", "--prefix", str(big), "--catalog", str(catalog), "-j", str(jobs)])
             for jobs in (1, args.jobs)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,12 +123,20 @@ def roll_forward(
     finish_commit(prefix, intent, index, records, journal.txn_dir(intent.txid))
 
 
-def finish_uninstall(prefix: Path, intent: Intent, index: OwnerIndex, records: RecordStore) -> bool:
+def finish_uninstall(
+    prefix: Path,
+    intent: Intent,
+    index: OwnerIndex,
+    records: RecordStore,
+    claimed: Iterable[str] | None = None,
+) -> bool:
     """An uninstall commits when its record is gone: then remove its files and its kept
-    removal scripts; else nothing was removed yet. Returns whether it was committed."""
+    removal scripts; else nothing was removed yet. Returns whether it was committed.
+    ``claimed``: the paths the removed record claimed (its claims are then dropped by
+    path; without them, recovery's case, by a scan of the whole table)."""
     if records.path(intent.package, intent.version).exists():
         return False
-    index.set_package(intent.package, ())
+    index.set_package(intent.package, (), claimed)
     remove_stale(prefix, intent.package, intent.stale, index)
     kept.remove(prefix, intent.package)  # the removal scripts go with the record
     return True

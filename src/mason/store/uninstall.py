@@ -100,6 +100,6 @@ def uninstall(
     record_path = records.path(record.name, record.version)
     fsops.unlink(record_path)  # the commit point
     fsops.fsync_dir(record_path.parent)
-    finish_uninstall(prefix, intent, index, records)
+    finish_uninstall(prefix, intent, index, records, record.files)
     journal.finish(intent.txid)
     return report
