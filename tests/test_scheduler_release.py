@@ -4,10 +4,19 @@ job prepared ahead (``prepare_ahead``) runs before it has a slot and waits for o
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
 
 from mason.jobserver import Jobserver
-from mason.scheduler import Job, SlotCancelled, acquire_slot, release_slot, run
+from mason.scheduler import (
+    Job,
+    SchedulerEvent,
+    SlotCancelled,
+    acquire_slot,
+    release_slot,
+    run,
+)
 
 
 def test_a_released_slot_starts_the_next_job_while_the_first_finishes() -> None:
@@ -141,3 +150,37 @@ def test_a_released_slot_is_kept_for_a_more_critical_dependent() -> None:
         outcome = run(jobs, work, jobserver=js, keep_going=False)
     assert outcome.ok
     assert started == ["dep", "crit", "filler"]
+
+
+def test_slots_events_count_the_jobs_holding_a_slot_never_above_the_budget() -> None:
+    # -j2, two jobs prepared ahead, each giving its slot back for a "merge": up to 4 jobs
+    # are between started and finished at once, but the slots told never exceed 2.
+    told: list[int] = []
+    alive, most_alive = 0, 0
+    lock = threading.Lock()
+
+    def work(name: str) -> None:
+        nonlocal alive, most_alive
+        with lock:
+            alive += 1
+            most_alive = max(most_alive, alive)
+        time.sleep(0.02)  # prepared ahead, maybe without a slot
+        acquire_slot()
+        time.sleep(0.02)  # the build
+        release_slot()
+        time.sleep(0.04)  # the merge
+        with lock:
+            alive -= 1
+
+    def seen(event: SchedulerEvent) -> None:
+        if event.kind == "slots":
+            assert event.job == ""
+            told.append(event.slots)
+
+    jobs = {f"j{i}": Job(f"j{i}") for i in range(12)}
+    with Jobserver(2, "pipe") as js:
+        outcome = run(jobs, work, jobserver=js, keep_going=False, on_event=seen, prepare_ahead=2)
+    assert outcome.ok, outcome
+    assert max(told) == 2 and told[-1] == 0, told
+    assert all(a != b for a, b in itertools.pairwise(told))  # told on changes only
+    assert most_alive > 2  # the count of started packages would have gone above -j

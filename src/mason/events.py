@@ -13,6 +13,7 @@ from typing import Literal
 
 Phase = Literal[
     "planned",  # the run knows its packages (message: the count)
+    "slots",  # how many packages hold a build slot from now on (message: the count)
     "started",
     "waiting",  # another mason run is building it (message: who)
     "fetching",

@@ -23,7 +23,7 @@ class Job:
     """Expected duration (e.g. seconds of the last build); only ratios matter."""
 
 
-EventKind = Literal["started", "finished", "failed", "skipped", "not_started"]
+EventKind = Literal["started", "finished", "failed", "skipped", "not_started", "slots"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,9 @@ class SchedulerEvent:
     """The exception ``work`` raised (``failed`` only)."""
     blocked_by: str | None = None
     """The failed job this one depends on (``skipped`` only)."""
+    slots: int = 0
+    """How many jobs hold a slot of the budget from ``time`` on (``slots`` only, whose
+    ``job`` is empty): the count a run's report draws against ``-j``."""
 
 
 @dataclass(frozen=True)

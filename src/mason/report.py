@@ -196,7 +196,17 @@ def critical_path(run: Run) -> list[Span]:
 
 
 def busy(run: Run) -> list[tuple[float, int]]:
-    """How many packages were running, as ``(time, count)`` steps (count from that time on)."""
+    """How many packages held a build slot, as ``(time, count)`` steps (count from that
+    time on), from the run's ``slots`` events. A run log without them (written before
+    mason recorded them) gives how many packages were between started and their end: that
+    counts the ones prepared ahead and the merging ones too, so it may go above ``-j``."""
+    told = [
+        (e["time"], int(e["message"]))
+        for e in run.events
+        if e["phase"] == "slots" and str(e["message"]).isdigit()
+    ]
+    if told:
+        return told
     changes: list[tuple[float, int]] = []
     for s in run.spans():
         if s.outcome != "skipped":

@@ -116,7 +116,7 @@ def _lane(s: Span, t0: float, span: float, critical: bool) -> str:
 
 
 def _slots(run: Run, t0: float, span: float) -> str:
-    """A step line of how many packages ran, against the ``-j`` budget (dashed)."""
+    """A step line of how many packages held a build slot, against the ``-j`` budget (dashed)."""
     steps = busy(run)
     jobs = run.info.jobs if run.info else max((c for _, c in steps), default=1)
     top = max([jobs, *(c for _, c in steps)]) or 1
@@ -129,7 +129,7 @@ def _slots(run: Run, t0: float, span: float) -> str:
     peak = max((c for _, c in steps), default=0)
     return (
         f"<div class='row slots' id=slots data-jobs='{jobs}' data-peak='{peak}'>"
-        f"<div class=name>running packages (peak {peak}, -j {jobs})</div><div class=lane>"
+        f"<div class=name>build slots in use (peak {peak}, -j {jobs})</div><div class=lane>"
         "<svg viewBox='0 0 1000 40' preserveAspectRatio='none' width='100%' height='40'>"
         f"<line x1='0' x2='1000' y1='{jy:.1f}' y2='{jy:.1f}' stroke='#c0392b' "
         "stroke-dasharray='6 4'/>"

@@ -138,6 +138,7 @@ class _Run:
         self.waiting = {name: set(job.deps) for name, job in jobs.items()}
         self.ready: list[tuple[float, str]] = []
         self.running: set[str] = set()  # jobs holding a slot
+        self.slots_told = 0  # len(running) as on_event last heard it
         self.prepare_ahead = prepare_ahead
         self.ahead: set[str] = set()  # jobs started without a slot that have not got one
         self.wanting: list[tuple[float, str]] = []  # those of them asking for one
@@ -189,11 +190,21 @@ class _Run:
             # Every build is idle: no client may hold a token, so refill what crashes lost.
             self.lost_tokens += self.js.restore()
             if not self.alive and (self.stopping or not self.ready):
+                self._tell_slots()
                 return False
         self._start_ready()
+        self._tell_slots()
         self._release_spare()
         self._wait()
         return True
+
+    def _tell_slots(self) -> None:
+        """A ``slots`` event when the number of jobs holding a slot changed: told once per
+        step, after the slots given back went to the next jobs, so never above the budget."""
+        if len(self.running) != self.slots_told:
+            self.slots_told = len(self.running)
+            if self.on_event is not None:
+                self.on_event(SchedulerEvent("slots", "", time.time(), slots=self.slots_told))
 
     def _collect(self) -> None:
         while True:

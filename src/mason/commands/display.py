@@ -30,6 +30,8 @@ class LineDisplay:
                 print(f"[{label}] {text}", file=self._stream, flush=True)
 
     def __call__(self, event: Event) -> None:
+        if event.phase == "slots":  # for the run's report, not for the reader
+            return
         if event.phase == "planned":
             line = event.message
         else:
@@ -74,7 +76,7 @@ class LiveDisplay:
             self._console.print(f"[{style}]{event.phase:>7}[/] {label}{tail}", highlight=False)
         elif event.phase == "warning":
             self._console.print(f"[yellow]warning[/] {label}: {event.message}", highlight=False)
-        else:
+        elif event.phase != "slots":
             since = self._running.get(label, ("", event.time))[1]
             self._running[label] = (event.phase, since)
 

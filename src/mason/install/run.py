@@ -158,6 +158,9 @@ class Installer:
             )
 
     def _scheduler_event(self, event: SchedulerEvent) -> None:
+        if event.kind == "slots":  # for the report's line of build slots against -j
+            self.emit(Event("slots", message=str(event.slots), time=event.time))
+            return
         recipe = self.catalog.recipes[event.job]
 
         def report(message: str) -> None:
