@@ -6,13 +6,14 @@ import itertools
 import json
 import subprocess
 import sys
+from dataclasses import asdict
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from mason.events import Event
-from mason.report import Recorder, load_run
+from mason.report import EventJSON, Recorder, Run, busy, load_run
 from mason.reporthtml import render_html
 from recipefactory import write_recipe
 
@@ -46,6 +47,26 @@ def test_recorder_forwards_and_saves_every_event(tmp_path: Path) -> None:
     assert "zlib-1.2" in page and "app-2.0" in page
     assert "configure &lt;failed&gt;" in page  # messages are escaped
     assert "2 packages, 5.0 s" in page
+
+
+def _logged(*events: Event) -> Run:
+    return Run(tuple(EventJSON(**asdict(e)) for e in events), None)  # type: ignore[typeddict-item]
+
+
+def test_busy_slots_are_the_schedulers_count_or_for_an_older_log_the_open_spans() -> None:
+    packages = [
+        Event("started", "a", "1", time=1.0),
+        Event("started", "b", "1", time=1.5),  # prepared ahead, no slot yet
+        Event("merging", "a", "1", time=3.0),  # a's slot went to b
+        Event("started", "c", "1", time=3.5),  # prepared ahead
+        Event("done", "a", "1", time=4.0),
+        Event("done", "b", "1", time=6.0),
+        Event("done", "c", "1", time=7.0),
+    ]
+    told = [Event("slots", message=m, time=t) for t, m in [(1.0, "1"), (5.0, "1"), (6.5, "0")]]
+    assert busy(_logged(*packages, *told)) == [(1.0, 1), (5.0, 1), (6.5, 0)]
+    # a run log from before the slots events: packages between started and their end
+    assert busy(_logged(*packages)) == [(1.0, 1), (1.5, 2), (3.5, 3), (4.0, 2), (6.0, 1), (7.0, 0)]
 
 
 def test_report_without_a_run_is_bad_input(tmp_path: Path) -> None:
@@ -203,7 +224,7 @@ def test_the_trace_is_chrome_trace_event_json(run_prefix: Path, tmp_path: Path) 
     assert trace["otherData"]["counts"] == {"done": 3, "failed": 1, "skipped": 1}
     events = trace["traceEvents"]
     for e in events:
-        assert e["ph"] in ("X", "M") and isinstance(e["pid"], int)
+        assert e["ph"] in ("X", "M", "C") and isinstance(e["pid"], int)
         if e["ph"] == "X":
             assert isinstance(e["ts"], int) and e["ts"] >= 0
             assert isinstance(e["dur"], int) and e["dur"] > 0
@@ -228,4 +249,8 @@ def test_the_trace_is_chrome_trace_event_json(run_prefix: Path, tmp_path: Path) 
         spans.sort()
         assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
     names = {e["args"]["name"] for e in events if e["name"] == "thread_name"}
-    assert names == {f"slot {t}" for t in by_track}
+    assert names == {f"lane {t}" for t in by_track}
+    slots = [e for e in events if e["ph"] == "C"]  # the job slots in use, against -j2
+    assert {e["name"] for e in slots} == {"build slots"}
+    assert max(e["args"]["in use"] for e in slots) == 2 and slots[-1]["args"]["in use"] == 0
+    assert [e["ts"] for e in slots] == sorted(e["ts"] for e in slots)

@@ -3,14 +3,16 @@
 What Ninja and Bazel users load into Perfetto or ``chrome://tracing``: one complete
 event (``"ph": "X"``, microseconds) per package and, nested in it on the same track, one
 per phase. Packages that overlap in time go on different tracks (``tid``), named
-``slot N`` by metadata events, so the tracks show the job slots in use.
+``lane N`` by metadata events: a package prepared ahead or merging overlaps the others
+without a job slot, so there may be more lanes than ``-j``. The job slots in use are the
+``build slots`` counter (``"ph": "C"``), which never goes above ``-j``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from mason.report import Run, Span, critical_path
+from mason.report import Run, Span, busy, critical_path
 
 PID = 1
 
@@ -49,7 +51,7 @@ def render_trace(run: Run) -> dict[str, Any]:
                 "pid": PID,
                 "tid": track,
                 "name": "thread_name",
-                "args": {"name": f"slot {track}"},
+                "args": {"name": f"lane {track}"},
             }
         )
     for s, track in zip(spans, tracks, strict=True):
@@ -79,6 +81,16 @@ def render_trace(run: Run) -> dict[str, Any]:
                     "args": {"package": s.label},
                 }
             )
+    for when, count in busy(run):
+        events.append(
+            {
+                "name": "build slots",
+                "ph": "C",
+                "pid": PID,
+                "ts": us(when),
+                "args": {"in use": count},
+            }
+        )
     other: dict[str, Any] = {"counts": run.counts()}
     if run.info is not None:
         other |= {
