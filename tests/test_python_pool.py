@@ -113,3 +113,19 @@ def test_a_bad_big_wheel_leaves_no_byte_code_behind(tmp_path: Path, venv: Venv) 
             pool.stage(wheel, venv, tmp_path / "staged")
         assert pool.compiled > 0  # compiling had started while unpacking
     assert not (tmp_path / "staged").exists()
+
+
+def test_warming_the_workers_takes_no_core_of_the_budget() -> None:
+    # A caller unpacking a big wheel right after warm() must not wait for the forkserver
+    # to import the staging code: starting the workers is no work of the run's.
+    with WheelPool(2) as pool:
+        pool.warm()
+        assert pool.peak == 0
+
+        def take_the_other_core() -> int:
+            with pool.slot():
+                return pool.peak
+
+        with pool.slot(), ThreadPoolExecutor(1) as other:
+            assert other.submit(take_the_other_core).result(timeout=30) == 2  # both free
+        assert pool.submit(False, os.getpid).result(timeout=60) != os.getpid()

@@ -177,10 +177,17 @@ class CompilePool:
 
     def warm(self) -> None:
         """Start the worker processes now (while the caller does something else, such as
-        making the venv), rather than on the first task."""
+        making the venv), rather than on the first task. Outside the budget: starting
+        them is no work of the run's, and a caller unpacking meanwhile (:meth:`slot`) must
+        not wait for the forkserver to have imported the staging code (0.2-0.3 s)."""
         if self.workers > 1:
+            executor = self._start()
             for _ in range(self.workers):
-                self.submit(False, os.getpid)
+                try:
+                    executor.submit(os.getpid)
+                except (BrokenProcessPool, RuntimeError):  # the first task gets new ones
+                    self._discard(executor)
+                    return
 
     def _start_locked(self) -> ProcessPoolExecutor:
         if self._executor is None:
