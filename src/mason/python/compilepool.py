@@ -54,6 +54,7 @@ class CompilePool:
         self._busy = 0
         self._callers_waiting = 0
         self._holding = threading.local()
+        self._warming: threading.Thread | None = None
         self.compiled = 0
         self.peak = 0
 
@@ -176,18 +177,23 @@ class CompilePool:
         self._release()
 
     def warm(self) -> None:
-        """Start the worker processes now (while the caller does something else, such as
-        making the venv), rather than on the first task. Outside the budget: starting
-        them is no work of the run's, and a caller unpacking meanwhile (:meth:`slot`) must
-        not wait for the forkserver to have imported the staging code (0.2-0.3 s)."""
-        if self.workers > 1:
-            executor = self._start()
-            for _ in range(self.workers):
-                try:
-                    executor.submit(os.getpid)
-                except (BrokenProcessPool, RuntimeError):  # the first task gets new ones
-                    self._discard(executor)
-                    return
+        """Start the worker processes now, in the background, rather than on the first
+        task. Outside the budget: starting them is no work of the run's. Not on the
+        calling thread: the first process started waits for the forkserver to import the
+        staging code (0.2-0.3 s), which the caller (making the venv, unpacking a big
+        wheel) need not wait for."""
+        if self.workers > 1 and self._warming is None:
+            self._warming = threading.Thread(target=self._warm, name="mason-warm", daemon=True)
+            self._warming.start()
+
+    def _warm(self) -> None:
+        executor = self._start()
+        for _ in range(self.workers):
+            try:
+                executor.submit(os.getpid)
+            except (BrokenProcessPool, RuntimeError):  # the first task gets new workers
+                self._discard(executor)
+                return
 
     def _start_locked(self) -> ProcessPoolExecutor:
         if self._executor is None:
@@ -211,6 +217,9 @@ class CompilePool:
 
     def close(self) -> None:
         """Stop the worker processes (a later :meth:`compile` starts new ones)."""
+        if self._warming is not None:
+            self._warming.join()
+            self._warming = None
         with self._cond:
             executor, self._executor = self._executor, None
         if executor is not None:
