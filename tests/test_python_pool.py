@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -121,11 +123,40 @@ def test_warming_the_workers_takes_no_core_of_the_budget() -> None:
     with WheelPool(2) as pool:
         pool.warm()
         assert pool.peak == 0
+        with pool.slot():
+            assert pool.peak == 1
+            # the other core is a worker's, while this thread holds its own
+            assert pool.submit(True, os.getpid).result(timeout=60) != os.getpid()
 
-        def take_the_other_core() -> int:
+
+def test_one_caller_at_a_time_works_in_process_and_a_waiting_one_keeps_no_core() -> None:
+    # Two threads unpacking big wheels at once would share one GIL on two cores of the
+    # budget, the workers idle: the second waits for the first, and the workers go on.
+    with WheelPool(2) as pool:
+        holding, done = threading.Event(), threading.Event()
+        entered: list[int] = []
+
+        def first() -> None:
             with pool.slot():
-                return pool.peak
+                holding.set()
+                done.wait(60)
 
-        with pool.slot(), ThreadPoolExecutor(1) as other:
-            assert other.submit(take_the_other_core).result(timeout=30) == 2  # both free
-        assert pool.submit(False, os.getpid).result(timeout=60) != os.getpid()
+        def second() -> None:
+            with pool.slot():
+                entered.append(pool.peak)
+
+        one = threading.Thread(target=first)
+        one.start()
+        assert holding.wait(30)
+        two = threading.Thread(target=second)
+        two.start()
+        try:
+            while pool._callers_waiting == 0 and not entered:  # the second one waits
+                time.sleep(0.01)
+            assert pool.submit(True, os.getpid).result(timeout=30) != os.getpid()
+            assert entered == []
+        finally:
+            done.set()
+        one.join(30)
+        two.join(30)
+        assert len(entered) == 1 and pool.peak == 2  # a caller's core and a worker's

@@ -38,7 +38,10 @@ class CompilePool:
     child could inherit their locks). The pool is a budget of ``workers`` cores: a task
     runs in a worker only while fewer than ``workers`` are busy, and a calling thread that
     works in mason's own process (unpacking a big wheel) takes one of them too
-    (:meth:`slot`), so the run never does more CPU work at once than ``-j`` allows.
+    (:meth:`slot`), so the run never does more CPU work at once than ``-j`` allows. One
+    calling thread at a time: the threads of mason's process share one GIL, so a second
+    one unpacking would hold a core it can hardly use, which a worker then could not
+    (two big wheels unpacked at once, the workers idle, half a second of a run).
     Waiting tasks go out compile chunks first (they finish a wheel that is being staged),
     then whole wheels, each kind in order. Each call is cut into chunks, so one large
     wheel is spread over every worker. With ``workers <= 1`` the caller compiles itself.
@@ -53,6 +56,7 @@ class CompilePool:
         self._queues: tuple[deque[_Task], deque[_Task]] = (deque(), deque())
         self._busy = 0
         self._callers_waiting = 0
+        self._in_process = 0  # callers holding a core: one at most (they share one GIL)
         self._holding = threading.local()
         self._warming: threading.Thread | None = None
         self.compiled = 0
@@ -115,9 +119,10 @@ class CompilePool:
         :meth:`give_back`, as waiting on the workers does)."""
         with self._cond:
             self._callers_waiting += 1
-            while self._busy >= self.workers:
+            while self._busy >= self.workers or self._in_process:
                 self._cond.wait()
             self._callers_waiting -= 1
+            self._in_process += 1
             self._take()
         self._holding.held = True
         try:
@@ -129,6 +134,8 @@ class CompilePool:
         """Give back the core the calling thread holds (:meth:`slot`), if it holds one."""
         if getattr(self._holding, "held", False):
             self._holding.held = False
+            with self._cond:
+                self._in_process -= 1
             self._release()
 
     def _take(self) -> None:
@@ -149,7 +156,9 @@ class CompilePool:
         """Start waiting tasks while cores are free (callers waiting for one go first)."""
         while True:
             with self._cond:
-                if self._busy + self._callers_waiting >= max(1, self.workers):
+                # a caller waiting goes first, unless it waits for the one working here
+                waiting = 0 if self._in_process else self._callers_waiting
+                if self._busy + waiting >= max(1, self.workers):
                     return
                 queue = next((q for q in self._queues if q), None)
                 if queue is None:
