@@ -17,8 +17,8 @@ from mason.report import Run, Span, busy, critical_path
 PID = 1
 
 
-def _slots(spans: list[Span]) -> list[int]:
-    """A track for each span: the lowest one free when it starts."""
+def _lanes(spans: list[Span]) -> list[int]:
+    """A lane (track) for each span: the lowest one free when it starts."""
     ends: list[float] = []
     tracks = []
     for s in spans:
@@ -43,7 +43,7 @@ def render_trace(run: Run) -> dict[str, Any]:
     events: list[dict[str, Any]] = [
         {"ph": "M", "pid": PID, "name": "process_name", "args": {"name": "mason install"}}
     ]
-    tracks = _slots(spans)
+    tracks = _lanes(spans)
     for track in sorted(set(tracks)):
         events.append(
             {

@@ -37,10 +37,14 @@ from mason.jobgraph import (
 )
 from mason.jobserver import Jobserver
 from mason.slots import (
+    RELEASED,
+    WANTED,
+    Marker,
     SlotCancelled,
+    Told,
     acquire_slot,
-    job_hooks,
     release_slot,
+    run_job,
     wait_for_dependencies,
 )
 from mason.stopsignals import StopSignals
@@ -107,15 +111,6 @@ def run(
     ).execute()
 
 
-class _Marker:
-    """What a job puts in the completion queue besides its end: it gave its slot back
-    (:data:`RELEASED`), it asks for one (:data:`WANTED`), it ended without ever getting
-    one because the run stopped (:data:`CANCELLED`)."""
-
-
-RELEASED, WANTED, CANCELLED = _Marker(), _Marker(), _Marker()
-
-
 class _Run:
     """The mutable state of one :func:`run`; only the calling thread touches it."""
 
@@ -153,10 +148,8 @@ class _Run:
         self.skipped: dict[str, str] = {}
         self.stopping = self.interrupted = False
         self.lost_tokens = 0
-        # (job, None) succeeded, (job, error) failed, (job, marker): see _Marker
-        self.completions: queue.SimpleQueue[tuple[str, BaseException | _Marker | None]] = (
-            queue.SimpleQueue()
-        )
+        # what each job's thread told: see mason.slots.Told
+        self.completions: queue.SimpleQueue[tuple[str, Told]] = queue.SimpleQueue()
         self.wake_r, self.wake_w = os.pipe()
         self._make_ready(name for name, deps in self.waiting.items() if not deps)
 
@@ -203,8 +196,7 @@ class _Run:
         step, after the slots given back went to the next jobs, so never above the budget."""
         if len(self.running) != self.slots_told:
             self.slots_told = len(self.running)
-            if self.on_event is not None:
-                self.on_event(SchedulerEvent("slots", "", time.time(), slots=self.slots_told))
+            self._emit("slots", "", slots=self.slots_told)
 
     def _collect(self) -> None:
         while True:
@@ -226,7 +218,7 @@ class _Run:
             self.running.discard(name)
             self.alive.discard(name)
             self.ahead.discard(name)
-            if isinstance(error, _Marker):  # CANCELLED: never got its slot
+            if isinstance(error, Marker):  # CANCELLED: never got its slot
                 self.cancelled.add(name)
             elif error is None:
                 self._succeed(name)
@@ -349,39 +341,12 @@ class _Run:
             os.read(self.wake_r, 4096)
 
     def _work(self, name: str) -> None:
-        def tell(what: _Marker) -> None:
+        def tell(what: Told) -> None:
             self.completions.put((name, what))
             os.write(self.wake_w, b".")
 
-        def acquire() -> None:
-            tell(WANTED)
-            self.grants[name].wait()
-            if name in self.cancelled:
-                raise SlotCancelled(name)
-            job_hooks.release = lambda: tell(RELEASED)
-
-        def dependencies() -> None:
-            assert deps_ended is not None
-            deps_ended.wait()
-            if name in self.cancelled:
-                raise SlotCancelled(name)
-
-        grant = self.grants.get(name)
-        deps_ended = self.early.get(name)
-        job_hooks.dependencies = dependencies if deps_ended is not None else None
-        job_hooks.acquire = acquire if grant is not None else None
-        job_hooks.release = None if grant is not None else lambda: tell(RELEASED)
-        error: BaseException | _Marker | None = None
-        try:
-            self.work(name)
-        except SlotCancelled:
-            error = CANCELLED
-        except BaseException as e:  # a failure of any kind is the job's failure
-            error = e
-        finally:
-            job_hooks.acquire = job_hooks.release = job_hooks.dependencies = None
-        self.completions.put((name, error))
-        os.write(self.wake_w, b".")
+        grant, deps_ended = self.grants.get(name), self.early.get(name)
+        run_job(lambda: self.work(name), tell, grant, deps_ended, lambda: name in self.cancelled)
 
     def _emit(
         self,
@@ -390,9 +355,10 @@ class _Run:
         *,
         error: BaseException | None = None,
         blocked_by: str | None = None,
+        slots: int = 0,
     ) -> None:
         if self.on_event is not None:
-            self.on_event(SchedulerEvent(kind, name, time.time(), error, blocked_by))
+            self.on_event(SchedulerEvent(kind, name, time.time(), error, blocked_by, slots))
 
     def _outcome(self) -> Outcome:
         finished = set(self.done) | self.failed.keys() | self.skipped.keys() | self.alive

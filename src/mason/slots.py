@@ -1,5 +1,6 @@
-"""What a job's own thread calls to hand its job slot back or to wait for one
-(:mod:`mason.scheduler` sets them up for each job it runs)."""
+"""A job's own thread: what it calls to hand its job slot back or to wait for one, and
+:func:`run_job`, which sets them up for each job :mod:`mason.scheduler` runs and tells the
+scheduler what the job did."""
 
 from __future__ import annotations
 
@@ -48,3 +49,59 @@ def wait_for_dependencies() -> None:
     if wait is not None:
         job_hooks.dependencies = None
         wait()
+
+
+class Marker:
+    """What a job tells the scheduler besides its end: it gave its slot back
+    (:data:`RELEASED`), it asks for one (:data:`WANTED`), it ended without ever getting
+    one because the run stopped (:data:`CANCELLED`)."""
+
+
+RELEASED, WANTED, CANCELLED = Marker(), Marker(), Marker()
+
+#: What a job's thread tells the scheduler: a :class:`Marker`, then its end (``None``:
+#: it succeeded; else what it raised, or :data:`CANCELLED`).
+Told = BaseException | Marker | None
+
+
+def run_job(
+    work: Callable[[], None],
+    tell: Callable[[Told], None],
+    grant: threading.Event | None,
+    deps_ended: threading.Event | None,
+    cancelled: Callable[[], bool],
+) -> None:
+    """Run ``work`` on this thread with its hooks set, then ``tell`` how it ended.
+
+    ``grant``: the job started without a slot, and gets one when this is set (after
+    :data:`WANTED`). ``deps_ended``: the job started early, before its dependencies ended.
+    ``cancelled``: whether the run stopped before giving the job what it waits for.
+    """
+
+    def acquire() -> None:
+        assert grant is not None
+        tell(WANTED)
+        grant.wait()
+        if cancelled():
+            raise SlotCancelled()
+        job_hooks.release = lambda: tell(RELEASED)
+
+    def dependencies() -> None:
+        assert deps_ended is not None
+        deps_ended.wait()
+        if cancelled():
+            raise SlotCancelled()
+
+    job_hooks.dependencies = dependencies if deps_ended is not None else None
+    job_hooks.acquire = acquire if grant is not None else None
+    job_hooks.release = None if grant is not None else lambda: tell(RELEASED)
+    ended: Told = None
+    try:
+        work()
+    except SlotCancelled:
+        ended = CANCELLED
+    except BaseException as e:  # a failure of any kind is the job's failure
+        ended = e
+    finally:
+        job_hooks.acquire = job_hooks.release = job_hooks.dependencies = None
+    tell(ended)

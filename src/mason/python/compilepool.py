@@ -56,7 +56,7 @@ class CompilePool:
         self._queues: tuple[deque[_Task], deque[_Task]] = (deque(), deque())
         self._busy = 0
         self._callers_waiting = 0
-        self._in_process = 0  # callers holding a core: one at most (they share one GIL)
+        self._in_process = False  # a caller holds a core (one at most: they share one GIL)
         self._holding = threading.local()
         self._warming: threading.Thread | None = None
         self.compiled = 0
@@ -122,7 +122,7 @@ class CompilePool:
             while self._busy >= self.workers or self._in_process:
                 self._cond.wait()
             self._callers_waiting -= 1
-            self._in_process += 1
+            self._in_process = True
             self._take()
         self._holding.held = True
         try:
@@ -135,7 +135,7 @@ class CompilePool:
         if getattr(self._holding, "held", False):
             self._holding.held = False
             with self._cond:
-                self._in_process -= 1
+                self._in_process = False
             self._release()
 
     def _take(self) -> None:
