@@ -3,12 +3,14 @@ a terminal."""
 
 from __future__ import annotations
 
+import io
 import os
 import pty
 import re
 import select
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from installsupport import install, mason, script_recipe
@@ -122,3 +124,31 @@ def test_terminal_gets_the_live_display(tmp_path: Path) -> None:
         assert re.search(rf"^ +done {label}: ", text, re.M), label
     assert "[second-1.0] started" not in text, "no piped-style lines"
     assert "installed 4, failed 0, skipped 0" in text
+
+
+def test_the_live_view_never_prints_under_its_own_lock() -> None:
+    # rich's Live refreshes holding its lock, then asks the view to render (the view's
+    # lock); a job thread printing a "done" line under the view's lock, waiting for
+    # Live's, deadlocked the two (a run hung with no output, killed by CI after 60 s).
+    from rich.console import Console
+    from rich.live import Live
+
+    from mason.commands.display import LiveDisplay
+    from mason.events import Event
+
+    console = Console(file=io.StringIO(), force_terminal=True, force_interactive=True)
+    view = LiveDisplay(console)
+    live = Live(console=console, auto_refresh=False, get_renderable=view.render)
+    live.start()
+    with live._lock:  # as Live's refresh thread holds it
+        printing = threading.Thread(target=view, args=(Event("done", "a", "1"),), daemon=True)
+        printing.start()
+        printing.join(0.5)  # it now waits for Live's lock to print its line
+        rendered = threading.Thread(target=view.render, daemon=True)
+        rendered.start()
+        rendered.join(30)
+    # deadlocked: leave the threads and the Live as they are (stopping it would hang too)
+    assert not rendered.is_alive(), "render waited for a thread printing"
+    printing.join(30)
+    live.stop()
+    assert "done" in console.file.getvalue()  # type: ignore[attr-defined]

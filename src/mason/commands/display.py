@@ -58,14 +58,19 @@ class LiveDisplay:
 
     def __call__(self, event: Event) -> None:
         with self._lock:
-            self._apply(event)
+            shown = self._apply(event)
+        if shown is not None:
+            # Printed outside the lock: rich's Live takes its own lock to print, and its
+            # refresh thread takes that lock first, then this one (in render).
+            self._console.print(shown, highlight=False)
 
-    def _apply(self, event: Event) -> None:
+    def _apply(self, event: Event) -> str | None:
+        """Take ``event`` into the view; what to print above it, if anything."""
         label = event.label
         if event.phase == "planned":
             self._total = int(event.message.split()[0]) if event.message[:1].isdigit() else 0
-            self._console.print(event.message, highlight=False)
-        elif event.phase in ("done", "failed", "skipped"):
+            return event.message
+        if event.phase in ("done", "failed", "skipped"):
             self._running.pop(label, None)
             self._last.pop(label, None)
             self._done += 1
@@ -73,12 +78,13 @@ class LiveDisplay:
             self._skipped += event.phase == "skipped"
             style = {"done": "green", "failed": "bold red", "skipped": "yellow"}[event.phase]
             tail = f": {event.message}" if event.message else ""
-            self._console.print(f"[{style}]{event.phase:>7}[/] {label}{tail}", highlight=False)
-        elif event.phase == "warning":
-            self._console.print(f"[yellow]warning[/] {label}: {event.message}", highlight=False)
-        elif event.phase != "slots":
+            return f"[{style}]{event.phase:>7}[/] {label}{tail}"
+        if event.phase == "warning":
+            return f"[yellow]warning[/] {label}: {event.message}"
+        if event.phase != "slots":
             since = self._running.get(label, ("", event.time))[1]
             self._running[label] = (event.phase, since)
+        return None
 
     def line(self, label: str, text: str) -> None:
         """A new line of a running build's log: kept as its last line, printed with ``-v``."""
