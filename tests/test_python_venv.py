@@ -117,7 +117,7 @@ def test_other_interpreter_makes_its_own_venv(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path / "w", "demo", "1.0", {"demo/__init__.py": "V = 7\n"})
     staged = stage_wheel(wheel, venv, tmp_path / "stage")
     pyc = venv.relative.purelib / "demo" / "__pycache__" / f"__init__.{venv.cache_tag}.pyc"
-    assert pyc in staged.files
+    assert pyc.as_posix() in staged.files
     shutil.copytree(staged.staged_root, venv.root, dirs_exist_ok=True)
     before = (venv.root / pyc).read_bytes()
     code = "import demo, importlib.util as u; print(demo.V, u.cache_from_source(demo.__file__))"

@@ -94,7 +94,7 @@ def test_entry_point_and_scripts_run_with_the_venv_python(tmp_path: Path, venv: 
 
 def test_data_scheme_lands_under_the_venv_root(tmp_path: Path, venv: Venv) -> None:
     staged = stage_wheel(demo_wheel(tmp_path / "wheels"), venv, tmp_path / "stage")
-    assert Path("share/demo/notes.txt") in staged.files
+    assert "share/demo/notes.txt" in staged.files
     assert (tmp_path / "stage" / "share" / "demo" / "notes.txt").read_text() == "notes\n"
 
 
@@ -108,10 +108,9 @@ def test_purelib_and_headers_in_the_data_directory(tmp_path: Path, venv: Venv) -
     )
     staged = stage_wheel(wheel, venv, tmp_path / "stage")
     py = "python{}.{}".format(*venv.version)
-    assert Path(f"include/site/{py}/cext/cext.h") in staged.files
-    assert venv.relative.purelib / "__pycache__" / f"cext_extra.{venv.cache_tag}.pyc" in (
-        staged.files
-    )
+    assert f"include/site/{py}/cext/cext.h" in staged.files
+    pyc = venv.relative.purelib / "__pycache__" / f"cext_extra.{venv.cache_tag}.pyc"
+    assert pyc.as_posix() in staged.files
     merge(staged)
     assert run_py(venv, "import cext_extra; print(cext_extra.E)") == "5"
 
@@ -123,7 +122,7 @@ def test_venv_inside_the_prefix_stages_relative_to_the_prefix(tmp_path: Path) ->
         demo_wheel(tmp_path / "wheels"), venv, tmp_path / "stage", tree_root=prefix
     )
     assert staged.dist_info == Path("venv") / venv.relative.purelib / "demo_pkg-1.0.dist-info"
-    assert Path("venv/bin/demo-hello") in staged.files
+    assert "venv/bin/demo-hello" in staged.files
     assert (tmp_path / "stage" / "venv" / "share" / "demo" / "notes.txt").is_file()
     merge(staged)
     hello = subprocess.run([venv.root / "bin" / "demo-hello"], capture_output=True, text=True)
@@ -137,8 +136,8 @@ def test_record_lists_every_staged_file_with_pip_paths(tmp_path: Path, venv: Ven
     site = venv.relative.purelib
     expected = {
         str(Path(*[".."] * len(site.parts)) / f)
-        if not f.is_relative_to(site)
-        else str(f.relative_to(site))
+        if not Path(f).is_relative_to(site)
+        else str(Path(f).relative_to(site))
         for f in staged.files
     }
     assert set(rows) == expected
@@ -146,7 +145,7 @@ def test_record_lists_every_staged_file_with_pip_paths(tmp_path: Path, venv: Ven
         if not path.endswith("RECORD"):
             data = (staged.staged_root / site / path).resolve().read_bytes()
             assert digest == record_hash(data), path
-    assert sorted(staged.files) == sorted(
+    assert [Path(f) for f in staged.files] == sorted(  # in the order paths sort
         p.relative_to(staged.staged_root) for p in staged.staged_root.rglob("*") if p.is_file()
     )
 
@@ -172,7 +171,7 @@ def test_identical_namespace_init_gives_identical_bytes(tmp_path: Path, venv: Ve
         in_b = (sb.staged_root / venv.relative.purelib / rel).read_bytes()
         assert in_a == in_b, rel
     init = venv.relative.purelib / "backports" / "__init__.py"
-    assert (init, venv.relative.purelib / pyc) in sa.bytecode
+    assert (init.as_posix(), (venv.relative.purelib / pyc).as_posix()) in sa.bytecode
     merge(sa)
     merge(sb)
     assert run_py(venv, "from backports import aa, bb; print(aa.A + bb.B)") == "3"
@@ -292,8 +291,9 @@ def test_source_that_does_not_compile_is_kept_without_bytecode(tmp_path: Path, v
         tmp_path / "w", "odd", "1.0", {"odd/__init__.py": "", "odd/py2only.py": "print 'hi'\n"}
     )
     staged = stage_wheel(wheel, venv, tmp_path / "stage")
-    assert staged.not_compiled == (venv.relative.purelib / "odd" / "py2only.py",)
-    assert venv.relative.purelib / "odd" / "py2only.py" in staged.files
+    source = (venv.relative.purelib / "odd" / "py2only.py").as_posix()
+    assert staged.not_compiled == (source,)
+    assert source in staged.files
 
 
 def test_wheel_archive_is_left_untouched(tmp_path: Path, venv: Venv) -> None:

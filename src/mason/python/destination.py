@@ -91,8 +91,8 @@ class StagingDestination(WheelDestination):
         # rel (to tree_root) -> (sha256 hex, size) of every file written, for the store's scan
         self.digests: dict[str, tuple[str, int]] = {}
         self._made_dirs: set[str] = set()
-        self.not_compiled: list[Path] = []
-        self.bytecode: list[tuple[Path, Path]] = []
+        self.not_compiled: list[str] = []  # relative to the tree root, as below
+        self.bytecode: list[tuple[str, str]] = []
         self.scripts: list[LocatedScript] = []
         # the library sources, compiled as they are written: per source its scheme, the
         # .pyc's RECORD path and the source's path relative to the tree root
@@ -189,9 +189,13 @@ class StagingDestination(WheelDestination):
         entries = list(records)
         entries += self._compile()
 
-        def prefix(file_scheme: Scheme) -> str | None:
-            rel = os.path.relpath(self.scheme_dirs[file_scheme], self.scheme_dirs[scheme])
-            return None if rel == "." else rel + "/"
+        prefixes: dict[Scheme, str | None] = {}
+
+        def prefix(file_scheme: Scheme) -> str | None:  # asked per file: once per scheme
+            if file_scheme not in prefixes:
+                rel = os.path.relpath(self.scheme_dirs[file_scheme], self.scheme_dirs[scheme])
+                prefixes[file_scheme] = None if rel == "." else rel + "/"
+            return prefixes[file_scheme]
 
         with construct_record_file(entries, prefix) as record:
             self.write_to_fs(scheme, record_file_path, record, is_executable=False)
@@ -216,10 +220,10 @@ class StagingDestination(WheelDestination):
         out: list[tuple[Scheme, RecordEntry]] = []
         for (scheme, rel_pyc, rel, pyc), compiled in zip(self._planned, done, strict=True):
             if compiled is None:
-                self.not_compiled.append(Path(rel))
+                self.not_compiled.append(rel)
                 self.written.remove(pyc)
                 continue
-            self.bytecode.append((Path(rel), Path(pyc)))
+            self.bytecode.append((rel, pyc))
             hexdigest, size = compiled
             self.digests[pyc] = (hexdigest, size)
             b64 = record_digest(bytes.fromhex(hexdigest))

@@ -43,7 +43,7 @@ from typing import Any
 
 from mason.python.destination import LocatedScript, record_digest, script_bytes
 from mason.python.venv import SCHEME_NAMES, Venv
-from mason.python.wheels import StagedWheel
+from mason.python.wheels import StagedWheel, path_order
 from mason.store.staged import sha256_file
 
 FORMAT = 2
@@ -123,8 +123,7 @@ def _link_in(staged: StagedWheel, venv: Venv, tmp: Path) -> dict[str, Any]:
     where = f"{tmp}/files/"
     os.makedirs(where)
     staged_root = f"{staged.staged_root}/"
-    for rel in staged.files:
-        name = rel.as_posix()
+    for name in staged.files:
         if name in located:
             continue
         if not name.startswith(offset) or name not in digests:
@@ -140,8 +139,8 @@ def _link_in(staged: StagedWheel, venv: Venv, tmp: Path) -> dict[str, Any]:
         "dist_info": _strip(staged.dist_info, offset),
         "record": _strip(staged.record, offset) if staged.record else None,
         "files": files,
-        "not_compiled": [_strip(p, offset) for p in staged.not_compiled],
-        "bytecode": [[_strip(a, offset), _strip(b, offset)] for a, b in staged.bytecode],
+        "not_compiled": [p[len(offset) :] for p in staged.not_compiled],
+        "bytecode": [[a[len(offset) :], b[len(offset) :]] for a, b in staged.bytecode],
         "scripts": [
             {
                 "rel": s.rel[len(offset) :],
@@ -247,9 +246,9 @@ def _link_out(
         staged_root=staged_root,
         tree_root=tree_root,
         dist_info=Path(offset + manifest["dist_info"]),
-        files=tuple(sorted(Path(rel) for rel in digests)),
-        not_compiled=tuple(Path(offset + p) for p in manifest["not_compiled"]),
-        bytecode=tuple((Path(offset + a), Path(offset + b)) for a, b in manifest["bytecode"]),
+        files=tuple(sorted(digests, key=path_order)),
+        not_compiled=tuple(offset + p for p in manifest["not_compiled"]),
+        bytecode=tuple((offset + a, offset + b) for a, b in manifest["bytecode"]),
         digests=tuple(sorted((rel, d, n) for rel, (d, n) in digests.items())),
         scripts=tuple(scripts),
         record=Path(offset + record) if record is not None else None,
