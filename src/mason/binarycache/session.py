@@ -17,37 +17,16 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from mason.binarycache.artifact import Artifact, make_artifact
 from mason.binarycache.client import CacheClient, PushResult, unpack
 from mason.binarycache.errors import CacheError, NotRelocatable
 from mason.binarycache.key import CacheKey
 from mason.binarycache.localstore import LocalStore
+from mason.binarycache.options import CacheOptions
 from mason.binarycache.relocate import check_relocatable
-from mason.binarycache.settings import CacheSettings
 
-Mode = Literal["auto", "only", "never"]
-MODES: tuple[Mode, ...] = ("auto", "only", "never")
 PULL_THREADS = 4
-
-
-@dataclass(frozen=True)
-class CacheOptions:
-    """The install's cache options (``--cache``, ``--cache-url``, ``--push``)."""
-
-    settings: CacheSettings
-    mode: Mode = "auto"
-    push: bool = False
-    local: Path | None = None  # the user's cache directory (None: artifacts in a temporary one)
-
-    @property
-    def pulls(self) -> bool:
-        return self.mode != "never" and self.settings.url is not None
-
-    @property
-    def makes_artifacts(self) -> bool:
-        return self.settings.url is not None or self.push
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from packaging.requirements import InvalidRequirement, Requirement
-
 #: ``rel -> text`` of a file next to the first one, or None when there is none.
 Reader = Callable[[str], str | None]
 
@@ -103,6 +101,9 @@ def _parse(
 
 
 def _is_requirement(line: str) -> bool:
+    # imported here: a catalog without requirement files never needs it (20 ms of a start)
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         Requirement(line)
     except InvalidRequirement:

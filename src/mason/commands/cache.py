@@ -6,19 +6,18 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mason.binarycache import (
-    CacheClient,
-    CacheError,
-    CacheKey,
-    CacheSettings,
-    LocalStore,
-    load_cache_settings,
-)
+from mason.binarycache.errors import CacheError
+from mason.binarycache.localstore import LocalStore
+from mason.binarycache.settings import CacheSettings, load_cache_settings
 from mason.commands.query import _catalog, installed_in
 from mason.config import Settings, load_settings
 from mason.errors import UsageError
+
+if TYPE_CHECKING:  # the registry client is loaded by the commands that talk to one
+    from mason.binarycache.client import CacheClient
+    from mason.binarycache.key import CacheKey
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -78,6 +77,8 @@ def key(args: argparse.Namespace) -> int:
 
 def push(args: argparse.Namespace) -> int:
     """``mason cache push [PKG...|--all] [--sign KEY]``: send artifacts built here."""
+    from mason.binarycache.client import CacheClient
+
     settings = _settings(args)
     store = local_store(settings)
     client = CacheClient(_cache_settings(args), store)
@@ -150,6 +151,8 @@ def why_miss(args: argparse.Namespace) -> int:
     (exit 0 either way: a miss is an answer, not an error)."""
     import tempfile
 
+    from mason.binarycache.client import CacheClient
+
     settings = _settings(args)
     wanted = _keys(settings, [args.package])[args.package]
     with tempfile.TemporaryDirectory(prefix="mason-why-miss-") as tmp:
@@ -170,7 +173,7 @@ def why_miss(args: argparse.Namespace) -> int:
 
 def cache_options(args: argparse.Namespace, settings: Settings) -> Any:
     """The :class:`~mason.binarycache.session.CacheOptions` of ``install`` / ``plan``."""
-    from mason.binarycache.session import MODES, CacheOptions
+    from mason.binarycache.options import MODES, CacheOptions
 
     cache = load_cache_settings(getattr(args, "cache_url", None))
     given = getattr(args, "cache", None) or ("auto" if cache.url is not None else "never")

@@ -66,14 +66,15 @@ def binary_cache(
 ) -> Iterator[CacheSession | None]:
     """The run's binary cache session (None: no cache configured, no ``--push``); what
     each push did goes into ``pushes`` when it ends."""
-    from mason.binarycache.key import keys_for
-    from mason.binarycache.session import CacheSession
     from mason.commands.cache import cache_options
 
     options = cache_options(args, settings)
     if not options.pulls and not options.makes_artifacts:
         yield None
         return
+    from mason.binarycache.key import keys_for  # the registry client: only when used
+    from mason.binarycache.session import CacheSession
+
     keys = keys_for(catalog, plan.requested, installed_in(settings))
     with tempfile.TemporaryDirectory(prefix="mason-artifacts-") as tmp:
         session = CacheSession(options, keys, settings.cache or Path(tmp))
