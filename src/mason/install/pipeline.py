@@ -147,13 +147,17 @@ def install_wheels(ctx: RunContext, recipe: Recipe, spec: BuildSpec) -> Path:
     store and staged into the venv."""
     staged = staged_root(spec, ctx.trees.store_for(recipe).root)
     staged.mkdir(parents=True)
-    take_slot()  # unpacking and byte-compiling are the work itself
-    ctx.python.venv(staging=True)
     source = source_spec(recipe)
     if recipe.kind == "wheel":
         assert source is not None
+        # fetched (and verified) without a slot, as a source archive is: the slot is for
+        # the unpacking and byte-compiling, which then start at once
         fetched, move, sha256 = [steps.fetch(ctx, recipe, source)], False, source.checksums.sha256
+        take_slot()
+        ctx.python.venv(staging=True)
     else:
+        take_slot()  # pip download runs pip: work of the run's budget
+        ctx.python.venv(staging=True)
         ctx.event("fetching", recipe, "pip download")
         fetched = ctx.python.download(recipe, spec.build_dir.parent / "wheels")
         move, sha256 = True, None
