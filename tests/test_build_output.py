@@ -69,3 +69,22 @@ def test_the_live_view_shows_each_running_builds_last_line() -> None:
     rows = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
     assert any("a-1" in r and "building" in r and "checking for gcc... gcc" in r for r in rows)
     assert any("b-1" in r and "checking" in r and "test 7 of 9 passed" in r for r in rows)
+
+
+def test_the_logs_are_followed_only_for_a_display_that_shows_their_lines(tmp_path: Path) -> None:
+    """On a pipe without ``-v`` no line is shown: the display gets the events directly
+    (no thread polling the logs); with ``-v`` a real LogTail hands it the new lines."""
+    from mason.commands.display import LineDisplay
+    from mason.commands.logtail import LogTail, following
+
+    out = io.StringIO()
+    quiet = LineDisplay(out)
+    with following(tmp_path, quiet) as sink:
+        assert sink is quiet
+    loud = LineDisplay(out, verbose=True)
+    with following(tmp_path, loud) as sink:
+        assert isinstance(sink, LogTail)
+        sink(Event("started", "a", "1"))
+        (tmp_path / "a-1.log").write_text("hello\n")
+        sink(Event("done", "a", "1"))
+    assert "[a-1] hello" in out.getvalue().splitlines()

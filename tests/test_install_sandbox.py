@@ -221,3 +221,29 @@ def test_without_bwrap_auto_falls_back_with_one_line_and_require_exits_2(tmp_pat
     assert len(notices) == 1
     assert "bubblewrap (bwrap) is not on PATH" in notices[0]
     assert "good" in records(prefix)
+
+
+def test_a_run_of_wheels_only_neither_needs_nor_mentions_the_sandbox(tmp_path: Path) -> None:
+    """A plan that runs no build script (a wheel package) is not sandboxed under ``auto``:
+    without bwrap no notice, and the run does not wait for the sandbox's trial run; once a
+    script package is planned, the one line is back, and ``require`` still insists."""
+    from installsupport import mason
+    from pypackages import wheel_recipe
+    from wheelfactory import make_wheel
+
+    catalog, prefix = tmp_path / "pkgs", tmp_path / "prefix"
+    wheel = make_wheel(tmp_path / "dist", "tiny", "1.0", {"tiny/__init__.py": "X = 1\n"})
+    wheel_recipe(catalog, "tiny", wheel)
+    script_recipe(catalog, "good")
+    env = {"PATH": path_without_bwrap(tmp_path)}
+    args = ("install", "--catalog", catalog, "--prefix", prefix)
+    proc = mason(*args, "tiny", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "not sandboxed" not in proc.stderr
+    assert "tiny" in records(prefix)
+    required = mason(*args, "good", "--sandbox", "require", env=env)
+    assert required.returncode == 2
+    assert "bwrap" in required.stderr
+    proc = mason(*args, "good", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert len([line for line in proc.stderr.splitlines() if "not sandboxed" in line]) == 1

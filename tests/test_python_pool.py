@@ -160,3 +160,18 @@ def test_one_caller_at_a_time_works_in_process_and_a_waiting_one_keeps_no_core()
         one.join(30)
         two.join(30)
         assert len(entered) == 1 and pool.peak == 2  # a caller's core and a worker's
+
+
+def test_workers_come_from_the_server_started_ahead_of_the_pool() -> None:
+    # A run with wheels starts the forkserver first (mason.install.run): the pool made
+    # later forks its workers from that very server, not from one of its own.
+    from multiprocessing import forkserver
+
+    from mason.python.compilepool import start_server
+
+    start_server().join(timeout=60)
+    server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+    assert server is not None
+    with WheelPool(2) as pool:
+        pool.warm()
+        assert pool.submit(True, os.getppid).result(timeout=60) == server

@@ -22,6 +22,7 @@ class LineDisplay:
         self._stream = stream
         self._lock = threading.Lock()
         self._verbose = verbose
+        self.shows_lines = verbose  # without -v the builds' lines go nowhere
 
     def line(self, label: str, text: str) -> None:
         """A new line of a running build's log: shown with ``-v``, as ``[label] text``."""
@@ -119,7 +120,10 @@ class LiveDisplay:
 
 
 class Display(Protocol):
-    """An event sink that also shows running builds' log lines."""
+    """An event sink that also shows running builds' log lines (``shows_lines``: whether
+    it shows any, so that the logs need to be followed)."""
+
+    shows_lines: bool
 
     def __call__(self, event: Event) -> None: ...
 
@@ -143,6 +147,8 @@ def display(stream: TextIO = sys.stdout, *, verbose: bool = False) -> Iterator[D
     ) as live:
 
         class Sink:
+            shows_lines = True  # the last line of each running build, or all with -v
+
             def __call__(self, event: Event) -> None:
                 view(event)
                 live.refresh()  # else the view shown until the next tick is stale (0/0 done)

@@ -44,10 +44,16 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _sandbox(settings: Settings) -> Sandbox | None:
+def _sandbox(settings: Settings, catalog: Catalog, plan: Plan) -> Sandbox | None:
     """The build sandbox ``settings`` ask for; prints the one line of ``auto``'s fallback
-    (``require`` raises :class:`~mason.build.sandbox.SandboxRequired` instead)."""
+    (``require`` raises :class:`~mason.build.sandbox.SandboxRequired` instead). A plan
+    that runs no build script (only wheels) needs none under ``auto``: it does not wait
+    for the trial run (40-100 ms of its start)."""
     from mason.build.sandbox import resolve, unsafe_path
+
+    scripts = any(catalog[step.name].kind in ("normal", "script") for step in plan)
+    if settings.sandbox == "auto" and not scripts:
+        return None
 
     trees = [settings.prefix, *([settings.venv] if settings.venv else [])]
     sandbox, why = resolve(settings.sandbox, unsafe_path(trees))
@@ -89,7 +95,7 @@ def install(args: argparse.Namespace) -> int:
     from mason.build import log_tail
     from mason.build.sandbox import probe_ahead
     from mason.commands.display import display
-    from mason.commands.logtail import LogTail
+    from mason.commands.logtail import following
     from mason.commands.venvstate import reconciled
     from mason.install import Installer, InstallFailed, InstallOptions
     from mason.plan import make_plan
@@ -119,7 +125,7 @@ def install(args: argparse.Namespace) -> int:
         up_to_date = len(plan.needed) - len(plan.left_alone)
         print(f"nothing to do: {up_to_date} package(s) up to date")
         return 0
-    sandbox = _sandbox(settings)
+    sandbox = _sandbox(settings, catalog, plan)
     options = InstallOptions(
         jobs=settings.jobs,
         keep_going=args.keep_going,
@@ -137,7 +143,7 @@ def install(args: argparse.Namespace) -> int:
     pushes: dict[str, PushResult | CacheError] = {}
     with (
         display(sys.stdout, verbose=args.verbose) as view,
-        LogTail(prefix.root / LOG_DIR, view, view.line) as sink,
+        following(prefix.root / LOG_DIR, view) as sink,
         binary_cache(args, settings, catalog, plan, pushes) as cache,
     ):
         recorder = Recorder(sink)

@@ -10,12 +10,25 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mason.events import Event, EventSink
 
+if TYPE_CHECKING:
+    from mason.commands.display import Display
+
 POLL_SECONDS = 0.2
 LineSink = Callable[[str, str], None]
+
+
+def following(logs: Path, view: Display) -> AbstractContextManager[EventSink]:
+    """A :class:`LogTail` of ``logs`` in front of ``view``, or ``view`` itself when it
+    shows no log line (lines on a pipe without ``-v``): no thread, no log read."""
+    if view.shows_lines:
+        return LogTail(logs, view, view.line)
+    return nullcontext(view)
 
 
 class LogTail:

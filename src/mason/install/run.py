@@ -62,6 +62,7 @@ class Installer:
         """Build and merge every step of ``plan``, dependencies first, within the budget."""
         from mason import scheduler
 
+        self._start_compile_server(plan)
         records = self.trees.records()
         weights = estimates(self.catalog, self.upstream, plan.prerequisites, records)
         jobs = {
@@ -95,6 +96,15 @@ class Installer:
             finally:
                 if self._escalation is not None:
                     self._escalation.cancel()
+
+    def _start_compile_server(self, plan: Plan) -> None:
+        """With wheels to stage on several cores, the compile workers' forkserver starts
+        now, while the run gets going (not when the first wheel is fetched)."""
+        kinds = {self.catalog[step.name].kind for step in plan}
+        if self.options.jobs > 1 and kinds & {"wheel", "pip"}:
+            from mason.python.compilepool import start_server
+
+            start_server()
 
     def _stop(self, signum: int, count: int) -> None:
         """Ctrl-C or SIGTERM during the run (on the main thread): every build's process

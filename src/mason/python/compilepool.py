@@ -16,13 +16,38 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
 from mason.python.bytecode import Chunk, Compiled, CompileJob, compile_chunk, job_row
 from mason.python.pyccache import BytecodeCache
+
+#: What the forkserver imports once, so that each worker is forked with it.
+PRELOAD = ["mason.python.pool"]
+
+
+def start_server() -> threading.Thread:
+    """Start the forkserver the workers come from, in the background, now.
+
+    Called as a run begins that will stage wheels: starting the server (an interpreter
+    importing the staging code, 0.2-0.3 s) then overlaps the run's first steps (its
+    estimates, the venv, fetching the first wheels), and :meth:`CompilePool.warm` later
+    only forks the workers. A pool started meanwhile waits for the same server (the
+    start is locked). A server no pool ends up using exits with mason. Returns the
+    thread starting it."""
+    thread = threading.Thread(target=_ensure_server, name="mason-forkserver", daemon=True)
+    thread.start()
+    return thread
+
+
+def _ensure_server() -> None:
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+    with suppress(OSError):  # the pool's own start reports it
+        forkserver.ensure_running()
 
 
 def _ignore_sigint() -> None:
@@ -208,7 +233,7 @@ class CompilePool:
         if self._executor is None:
             context = multiprocessing.get_context("forkserver")
             # the server imports the staging code once; each worker is forked with it
-            context.set_forkserver_preload(["mason.python.pool"])
+            context.set_forkserver_preload(PRELOAD)
             self._executor = ProcessPoolExecutor(
                 max(1, self.workers), mp_context=context, initializer=_ignore_sigint
             )
