@@ -10,6 +10,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from mason.python.bytecode import Compiled, CompileJob, compile_sources, pyc_name
 from mason.python.compilepool import CompilePool
 from mason.python.pyccache import BytecodeCache
@@ -141,3 +143,15 @@ def test_callers_holding_every_core_still_get_their_byte_code(tmp_path: Path) ->
         results = list(threads.map(unpack_then_compile, batches))
     assert all(all(r) for r in results) and [len(r) for r in results] == [30, 30]
     assert pool.compiled == 60 and 1 <= pool.peak <= 2
+
+
+def test_sources_are_read_whole_without_a_buffered_file(tmp_path: Path) -> None:
+    # one read of the size fstat gave, and on to the end of a file that is larger
+    from mason.python.bytecode import _read
+
+    for size in (0, 1, 4096, 3 * 1024 * 1024 + 7):
+        path = tmp_path / f"m{size}.py"
+        path.write_bytes(bytes(i % 251 for i in range(size)))
+        assert _read(str(path)) == path.read_bytes()
+    with pytest.raises(FileNotFoundError):
+        _read(str(tmp_path / "missing.py"))

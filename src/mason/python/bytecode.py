@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from mason.python.errors import VenvError
 from mason.python.pyccache import BytecodeCache
 from mason.python.venv import Venv
+from mason.store.fsops import RawFile
 
 if TYPE_CHECKING:
     from mason.python.compilepool import CompilePool
@@ -141,8 +142,7 @@ def _compile_row(
                 _write(target, data)
             return hashlib.sha256(data).hexdigest(), len(data)
     try:
-        with open(source, "rb") as f:
-            text = f.read()
+        text = _read(source)
     except OSError:
         return None
     data = pyc_bytes(text, dfile)
@@ -154,8 +154,23 @@ def _compile_row(
     return hashlib.sha256(data).hexdigest(), len(data)
 
 
+def _read(source: str) -> bytes:
+    """The bytes of ``source`` (a descriptor, one ``fstat``: no buffered file object)."""
+    fd = os.open(source, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        chunks = [os.read(fd, size + 1)]  # a regular file reads short only at its end
+        if len(chunks[0]) > size:  # it grew since the fstat: on to its end
+            while more := os.read(fd, 1 << 20):
+                chunks.append(more)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def _write(target: str, data: bytes) -> None:
-    with open(target, "wb") as f:  # over a .pyc the wheel shipped, as py_compile does
+    # over a .pyc the wheel shipped, as py_compile does
+    with RawFile(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)) as f:
         f.write(data)
 
 

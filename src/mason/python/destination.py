@@ -30,7 +30,7 @@ from mason.python.compilestream import CompileStream
 from mason.python.errors import BadWheel, StagingWriteFailed, VenvError
 from mason.python.pyccache import BytecodeCache
 from mason.python.venv import SCHEME_NAMES, Venv
-from mason.store.fsops import prune_empty
+from mason.store.fsops import RawFile, prune_empty
 
 if TYPE_CHECKING:  # only a Literal alias in installer's stubs
     from installer.scripts import ScriptSection
@@ -148,7 +148,7 @@ class StagingDestination(WheelDestination):
         except FileExistsError:
             raise StagingWriteFailed(self.wheel, f"{target} is already staged") from None
         self.written.append(rel)
-        with os.fdopen(fd, "wb") as f:
+        with RawFile(fd) as f:
             digest, size = _copy(stream, f)
         self.digests[rel] = (_hex(digest), size)
         if scheme in _LIBS and path.endswith(".py"):
@@ -231,12 +231,12 @@ class StagingDestination(WheelDestination):
         return out
 
 
-def _copy(stream: BinaryIO, f: BinaryIO) -> tuple[str, int]:
+def _copy(stream: BinaryIO, f: RawFile) -> tuple[str, int]:
     """Copy ``stream`` into ``f``; the RECORD digest (sha256, urlsafe base64) and size of
     the bytes. A wheel's member stream that hashes them with sha256 already, to check them
     against the wheel's RECORD, gives its digest: each byte is hashed once."""
     if not getattr(stream, "hashes_sha256", False):
-        return copyfileobj_with_hashing(stream, f, HASH)
+        return copyfileobj_with_hashing(stream, cast(BinaryIO, f), HASH)  # it only writes
     size = 0
     while data := stream.read(_CHUNK):
         f.write(data)

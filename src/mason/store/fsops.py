@@ -233,14 +233,40 @@ def fsync_dirs(paths: set[Path] | set[str]) -> None:
             continue
 
 
+def write_all(fd: int, data: bytes | memoryview) -> int:
+    """Write all of ``data`` to ``fd`` (``os.write`` may write less); its length."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    return len(data)
+
+
+class RawFile:
+    """A file descriptor written with :func:`write_all` (``write``, ``close``): for the
+    many small files of a wheel, without Python's buffered file object (its ``fstat``,
+    ``ioctl`` and ``lseek`` per file). Closes ``fd`` at the end of a ``with``."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, data: bytes) -> int:
+        return write_all(self.fd, data)
+
+    def __enter__(self) -> RawFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` durably: temp file, fsync, rename, fsync the directory."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        write_all(fd, data)
         os.fsync(fd)
     except BaseException:
         os.close(fd)
